@@ -1,0 +1,73 @@
+/* Timestamp source: the TSC when the kernel trusts it as clocksource, else
+ * CLOCK_MONOTONIC. Converts ticks to microseconds since start for the writer.
+ * Never calibrates by sleeping: the rate is refined from elapsed wall time.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tracer.h"
+
+int atr__clock_tsc;
+static uint64_t tick0, mono0;
+static double us_per_tick = 0.001;
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int tsc_trusted(void) {
+  char buf[32] = {0};
+  int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+                O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  return n >= 3 && strncmp(buf, "tsc", 3) == 0;
+}
+
+void atr__clock_init(void) {
+#if defined(__x86_64__)
+  atr__clock_tsc = tsc_trusted();
+#endif
+  mono0 = mono_ns();
+  tick0 = atr__now();
+  if (!atr__clock_tsc) {
+    us_per_tick = 0.001;
+    return;
+  }
+  /* a first rate from a 50 us spin; refine() sharpens it as the run goes on */
+  uint64_t m;
+  do
+    m = mono_ns();
+  while (m < mono0 + 50000);
+  uint64_t t = atr__now();
+  if (t > tick0)
+    us_per_tick = (double)(m - mono0) / 1000.0 / (double)(t - tick0);
+}
+
+/* Writer only: refine the TSC rate from the time elapsed so far. */
+static void refine(uint64_t ticks) {
+  if (!atr__clock_tsc)
+    return;
+  uint64_t m = mono_ns(), t = atr__now();
+  if (t > tick0 && m > mono0 + 1000000)
+    us_per_tick = (double)(m - mono0) / 1000.0 / (double)(t - tick0);
+  (void)ticks;
+}
+
+uint64_t atr__ticks_to_us(uint64_t ticks) {
+  static unsigned calls;
+  if ((calls++ & 1023) == 0)
+    refine(ticks);
+  return ticks > tick0 ? (uint64_t)((double)(ticks - tick0) * us_per_tick) : 0;
+}
+
+uint64_t atr__us_to_ticks(uint64_t us) {
+  return (uint64_t)((double)us / us_per_tick);
+}

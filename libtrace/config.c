@@ -1,0 +1,48 @@
+/* Options from the environment (ALLOCTRACE_*), each defined once in the table below.
+ * Read once at start-up, before the first event; never allocates (getenv only).
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "tracer.h"
+
+struct atr_config atr__cfg = {
+    .unwind = ATR_UNWIND_LIBUNWIND, .follow = 1, .depth = ATR_MAX_DEPTH, .level = 1};
+
+static void set_unwind(const char *v) {
+  atr__cfg.unwind = strcmp(v, "fp") == 0 ? ATR_UNWIND_FP : ATR_UNWIND_LIBUNWIND;
+}
+static void set_follow(const char *v) { atr__cfg.follow = strcmp(v, "0") != 0; }
+static void set_depth(const char *v) {
+  int d = atoi(v);
+  atr__cfg.depth = d < 1 ? 1 : d > ATR_MAX_DEPTH ? ATR_MAX_DEPTH : d;
+}
+static void set_level(const char *v) {
+  int l = atoi(v);
+  atr__cfg.level = l < 1 ? 1 : l > 19 ? 19 : l;
+}
+static void set_output(const char *v) {
+  strncpy(atr__cfg.output, v, sizeof(atr__cfg.output) - 1);
+}
+static void set_root(const char *v) { atr__cfg.root_pid = atoi(v); }
+
+static const struct {
+  const char *name;
+  void (*set)(const char *);
+} options[] = {
+    {"ALLOCTRACE_UNWIND", set_unwind}, /* libunwind (default) | fp */
+    {"ALLOCTRACE_FOLLOW", set_follow}, /* 1 (default): trace fork/exec children; 0: not */
+    {"ALLOCTRACE_DEPTH", set_depth},   /* frames per stack, 1..64 */
+    {"ALLOCTRACE_LEVEL", set_level},   /* zstd level, default 1 */
+    {"ALLOCTRACE_OUTPUT", set_output}, /* trace path of the root process */
+    {"ALLOCTRACE_ROOT_PID", set_root}, /* pid that writes ALLOCTRACE_OUTPUT exactly */
+};
+
+void atr__config_load(void) {
+  for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+    const char *v = getenv(options[i].name);
+    if (v && *v)
+      options[i].set(v);
+  }
+}

@@ -1,0 +1,129 @@
+/* Per-thread rings: registration of a thread's state (mmap'd, recycled once the thread
+ * is gone) and the back-pressure wait when a ring is full. The fast path (atr__push) is
+ * in tracer.h. Never allocates from the heap and never drops an event.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tracer.h"
+
+static _Atomic(atr_thread_t *) threads;
+
+atr_thread_t *atr__threads_head(void) {
+  return atomic_load_explicit(&threads, memory_order_acquire);
+}
+
+static void stack_bounds(atr_thread_t *t) {
+  pthread_attr_t attr;
+  void *addr;
+  size_t size;
+  t->stack_lo = t->stack_hi = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0)
+    return;
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+    t->stack_lo = (uintptr_t)addr;
+    t->stack_hi = (uintptr_t)addr + size;
+  }
+  pthread_attr_destroy(&attr);
+}
+
+static atr_thread_t *claim_free(void) {
+  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+    int expected = ATR_THR_FREE;
+    if (atomic_load_explicit(&t->status, memory_order_relaxed) == ATR_THR_FREE &&
+        atomic_compare_exchange_strong(&t->status, &expected, ATR_THR_CLAIMED))
+      return t;
+  }
+  return NULL;
+}
+
+/* Called with the guard held, on the first event of a thread. */
+atr_thread_t *atr__thread_register(void) {
+  atr_thread_t *t = claim_free();
+  if (!t) {
+    void *m = mmap(NULL, sizeof(atr_thread_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+      return NULL;
+    t = m;
+    atomic_store(&t->status, ATR_THR_CLAIMED);
+    atr_thread_t *head = atomic_load(&threads);
+    do
+      t->next = head;
+    while (!atomic_compare_exchange_weak(&threads, &head, t));
+  }
+  uint64_t tail = atomic_load(&t->tail);
+  atomic_store(&t->head, tail);
+  t->cached_tail = tail;
+  atomic_store(&t->gen, 0);
+  atomic_store(&t->waiting, 0);
+  t->waits = 0;
+  t->tid = (uint32_t)syscall(SYS_gettid);
+  stack_bounds(t);
+  t->incarnation++;
+  atomic_store_explicit(&t->status, ATR_THR_LIVE, memory_order_release);
+  atr__tls.thr = t;
+  return t;
+}
+
+/* Writer side: the thread is gone and its ring is drained. */
+void atr__thread_recycle(atr_thread_t *t) {
+  atomic_store_explicit(&t->status, ATR_THR_FREE, memory_order_release);
+}
+
+/* In a fork child only the forking thread exists: the other states are free again and
+ * events recorded before the fork belong to the parent's trace. */
+void atr__threads_after_fork(atr_thread_t *self) {
+  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+    uint64_t h = atomic_load(&t->head);
+    atomic_store(&t->tail, h);
+    t->cached_tail = h;
+    atomic_store(&t->waiting, 0);
+    t->w_incarnation = 0;
+    t->w_rfree_ordinal = 0;
+    t->w_rfree_ptr = 0;
+    if (t != self)
+      atomic_store(&t->status, ATR_THR_FREE);
+  }
+  if (self) {
+    self->tid = (uint32_t)syscall(SYS_gettid);
+    self->waits = 0;
+    self->incarnation++;
+  }
+}
+
+/* The ring is full: wait for the writer instead of dropping (DESIGN.md). The pending
+ * event's timestamp lets the writer drain everything older than it meanwhile. */
+ATR_NOINLINE void atr__ring_wait(atr_thread_t *t, uint64_t ts) {
+  t->waits++;
+  t->wait_ts = ts;
+  atomic_store_explicit(&t->waiting, 1, memory_order_release);
+  if (!atomic_load(&atr__writer_running))
+    atr__writer_start();
+  unsigned spins = 0;
+  uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
+  for (;;) {
+    atr__writer_kick();
+    t->cached_tail = atomic_load_explicit(&t->tail, memory_order_acquire);
+    if (h - t->cached_tail < ATR_RING_SIZE)
+      break;
+    if (atr__final) {
+      atr__writer_inline();
+      continue;
+    }
+    if (++spins < 64) {
+      sched_yield();
+    } else {
+      struct timespec d = {0, 50000};
+      nanosleep(&d, NULL);
+    }
+  }
+  atomic_store_explicit(&t->waiting, 0, memory_order_release);
+}

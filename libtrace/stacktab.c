@@ -1,0 +1,100 @@
+/* In-process stack interning: a lock-free open-addressing table of instruction-pointer
+ * arrays shared by all threads. A known stack costs one hash and one probe, writes no
+ * shared memory; only a new stack appends to the arena. Never allocates from the heap:
+ * the table and arena are reserved address space, touched as they fill.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+#include <sys/mman.h>
+
+#include "tracer.h"
+
+#define SLOT_BITS 22u
+#define SLOTS (1u << SLOT_BITS)
+#define MAX_STACKS (SLOTS / 2)          /* load factor stays <= 0.5 */
+#define ARENA_WORDS (64u * 1024u * 1024u) /* 512 MiB reserved, grows by pages */
+
+/* entry layout in the arena: [hash][n][ip_0 (innermost) ... ip_n-1] */
+static _Atomic uint32_t *slots;
+static uint64_t *arena;
+static _Atomic uint64_t arena_used = 1; /* offset 0 means "none" */
+static uint64_t *offsets;               /* stack id -> arena offset */
+static _Atomic uint32_t nstacks;
+static _Atomic uint64_t dropped;
+
+static void *reserve(size_t bytes) {
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+int atr__stacktab_init(void) {
+  if (slots)
+    return 0;
+  slots = reserve(SLOTS * sizeof(uint32_t));
+  arena = reserve(ARENA_WORDS * sizeof(uint64_t));
+  offsets = reserve((MAX_STACKS + 1) * sizeof(uint64_t));
+  return slots && arena && offsets ? 0 : -1;
+}
+
+static inline uint64_t hash_ips(const uintptr_t *ips, int n) {
+  uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < n; i++) {
+    h ^= ips[i];
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+static inline int same(uint32_t id, uint64_t h, const uintptr_t *ips, int n) {
+  const uint64_t *e = arena + offsets[id];
+  return e[0] == h && e[1] == (uint64_t)n && memcmp(e + 2, ips, (size_t)n * sizeof(*ips)) == 0;
+}
+
+static ATR_NOINLINE uint32_t insert(uint32_t i, uint64_t h, const uintptr_t *ips, int n) {
+  uint64_t off = atomic_fetch_add(&arena_used, (uint64_t)n + 2);
+  uint32_t id = atomic_fetch_add(&nstacks, 1) + 1;
+  if (off + (uint64_t)n + 2 > ARENA_WORDS || id > MAX_STACKS) {
+    atomic_fetch_add(&dropped, 1);
+    return 0;
+  }
+  uint64_t *e = arena + off;
+  e[0] = h;
+  e[1] = (uint64_t)n;
+  memcpy(e + 2, ips, (size_t)n * sizeof(*ips));
+  offsets[id] = off;
+  for (;;) {
+    uint32_t expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&slots[i], &expected, id, memory_order_release,
+                                                memory_order_acquire))
+      return id;
+    /* another thread filled this slot first: maybe with the same stack */
+    if (same(expected, h, ips, n))
+      return expected; /* our entry stays unused; the writer never sees its id */
+    i = (i + 1) & (SLOTS - 1);
+  }
+}
+
+uint32_t atr__stack_intern(const uintptr_t *ips, int n) {
+  uint64_t h = hash_ips(ips, n);
+  uint32_t i = (uint32_t)(h >> (64 - SLOT_BITS));
+  for (;;) {
+    uint32_t id = atomic_load_explicit(&slots[i], memory_order_acquire);
+    if (ATR_UNLIKELY(id == 0))
+      return insert(i, h, ips, n);
+    if (ATR_LIKELY(same(id, h, ips, n)))
+      return id;
+    i = (i + 1) & (SLOTS - 1);
+  }
+}
+
+const uintptr_t *atr__stack_get(uint32_t id, int *n) {
+  const uint64_t *e = arena + offsets[id];
+  *n = (int)e[1];
+  return (const uintptr_t *)(e + 2);
+}
+
+uint64_t atr__stack_dropped(void) {
+  return atomic_load(&dropped);
+}

@@ -1,0 +1,216 @@
+/* Internal interface between the parts of liballoctrace: thread state and rings,
+ * the per-thread guard, timestamps, stack capture, modules and the writer.
+ * Nothing here may allocate with the traced program's allocator on a hot path.
+ */
+#ifndef ATR_TRACER_H
+#define ATR_TRACER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "alloctrace/format.h"
+
+#define ATR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ATR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define ATR_HIDDEN __attribute__((visibility("hidden")))
+#define ATR_NOINLINE __attribute__((noinline))
+#define ATR_TLS __attribute__((tls_model("initial-exec")))
+
+/* ---- per-thread guard: any allocation made while guard != 0 passes straight through ---- */
+struct atr_thread;
+struct atr_tls {
+  int guard;
+  struct atr_thread *thr;
+};
+extern __thread struct atr_tls atr__tls ATR_TLS;
+
+/* Global recorder state. Read on every hook; written only at start, fork and exit. */
+enum atr_state { ATR_OFF = 0, ATR_ON = 1 };
+extern _Atomic int atr__state;
+extern int atr__final; /* after process finalisation: every event is written inline */
+
+/* ---- ring events: 32 bytes, written by one thread, read by the writer ---- */
+enum atr_evtype {
+  ATR_EV_ALLOC = 1,  /* ptr, size, kind, align, stack */
+  ATR_EV_FREE = 2,   /* ptr */
+  ATR_EV_RFREE = 3,  /* realloc part 1: old ptr released (taken before the call) */
+  ATR_EV_RALLOC = 4, /* realloc part 2: new ptr (NULL = failed or freed), size, kind, stack */
+  ATR_EV_MODULES = 5, /* module registry changed up to generation `size` */
+  ATR_EV_NAME = 6,    /* thread renamed */
+};
+
+typedef struct atr_event {
+  uint64_t ts;
+  uint64_t ptr;
+  uint64_t size;
+  uint64_t meta; /* stack:32 | type:8 | kind:8 | align_log2:8 */
+} atr_event_t;
+
+static inline uint64_t atr__meta(unsigned type, unsigned kind, unsigned align_log2, uint32_t stack) {
+  return (uint64_t)stack | (uint64_t)type << 32 | (uint64_t)kind << 40 | (uint64_t)align_log2 << 48;
+}
+#define ATR_META_STACK(m) ((uint32_t)(m))
+#define ATR_META_TYPE(m) ((unsigned)((m) >> 32) & 0xff)
+#define ATR_META_KIND(m) ((unsigned)((m) >> 40) & 0xff)
+#define ATR_META_ALIGN(m) ((unsigned)((m) >> 48) & 0xff)
+
+#define ATR_RING_SIZE 8192u /* events per thread; power of two */
+#define ATR_MAX_DEPTH 64
+
+enum atr_thread_status { ATR_THR_FREE = 0, ATR_THR_CLAIMED = 1, ATR_THR_LIVE = 2 };
+
+/* One per traced thread, mmap'd, recycled by the writer after the thread is gone.
+ * The first cache line is written only by its thread, the second only by the writer. */
+typedef struct atr_thread {
+  _Alignas(64) _Atomic uint64_t head; /* next slot the producer fills */
+  _Atomic uint32_t gen;               /* odd while inside a hook */
+  _Atomic uint32_t waiting;           /* producer blocked on a full ring */
+  uint64_t wait_ts;                   /* timestamp of the event it is waiting to push */
+  uint64_t cached_tail;
+  uint64_t waits; /* times the ring was full */
+  uintptr_t stack_lo, stack_hi;
+  uint32_t tid;
+
+  _Alignas(64) _Atomic uint64_t tail; /* next slot the writer reads */
+
+  _Alignas(64) _Atomic int status;
+  uint32_t incarnation;       /* bumped at every claim */
+  struct atr_thread *next;    /* list of all thread states, never shrinks */
+  /* writer-private */
+  uint32_t w_incarnation;
+  uint32_t w_idx;             /* thread index in the trace */
+  uint32_t w_seen_gen;
+  uint64_t w_bound;
+  uint64_t w_rfree_ordinal;   /* pending realloc: ordinal of the old block, 0 = none */
+  uint64_t w_rfree_ptr;
+  uint64_t w_waits_reported;
+  int w_dead_checks;
+
+  _Alignas(64) atr_event_t ev[ATR_RING_SIZE];
+} atr_thread_t;
+
+/* ---- timestamps ---- */
+extern int atr__clock_tsc;
+static inline uint64_t atr__now(void) {
+#if defined(__x86_64__)
+  if (ATR_LIKELY(atr__clock_tsc)) {
+    uint32_t lo, hi, aux;
+    /* rdtscp waits for earlier instructions, so an allocation's timestamp is never
+     * taken before the allocator returned the block (see DESIGN.md "global order"). */
+    __asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
+    return ((uint64_t)hi << 32) | lo;
+  }
+#endif
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+ATR_HIDDEN void atr__clock_init(void);
+ATR_HIDDEN uint64_t atr__ticks_to_us(uint64_t ticks); /* since atr__clock_init */
+ATR_HIDDEN uint64_t atr__us_to_ticks(uint64_t us);
+
+/* ---- configuration (config.c) ---- */
+enum atr_unwind { ATR_UNWIND_LIBUNWIND = 0, ATR_UNWIND_FP = 1 };
+struct atr_config {
+  int unwind;
+  int follow;
+  int depth;
+  int level; /* zstd level */
+  char output[4096];
+  int root_pid;
+};
+extern struct atr_config atr__cfg;
+ATR_HIDDEN void atr__config_load(void);
+
+/* ---- threads and rings (ring.c) ---- */
+ATR_HIDDEN atr_thread_t *atr__thread_register(void);
+ATR_HIDDEN void atr__ring_wait(atr_thread_t *t, uint64_t ts);
+ATR_HIDDEN atr_thread_t *atr__threads_head(void);
+ATR_HIDDEN void atr__threads_after_fork(atr_thread_t *self);
+ATR_HIDDEN void atr__thread_recycle(atr_thread_t *t);
+
+static inline void atr__hook_enter(atr_thread_t *t) {
+  atomic_store_explicit(&t->gen, atomic_load_explicit(&t->gen, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+}
+static inline void atr__hook_leave(atr_thread_t *t) {
+  atomic_store_explicit(&t->gen, atomic_load_explicit(&t->gen, memory_order_relaxed) + 1,
+                        memory_order_release);
+}
+static inline void atr__push(atr_thread_t *t, uint64_t ts, uint64_t ptr, uint64_t size,
+                             uint64_t meta) {
+  uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
+  if (ATR_UNLIKELY(h - t->cached_tail >= ATR_RING_SIZE)) {
+    t->cached_tail = atomic_load_explicit(&t->tail, memory_order_acquire);
+    if (h - t->cached_tail >= ATR_RING_SIZE)
+      atr__ring_wait(t, ts);
+  }
+  atr_event_t *e = &t->ev[h & (ATR_RING_SIZE - 1)];
+  e->ts = ts;
+  e->ptr = ptr;
+  e->size = size;
+  e->meta = meta;
+  atomic_store_explicit(&t->head, h + 1, memory_order_release);
+}
+
+/* ---- stacks (stack.c, stacktab.c) ---- */
+ATR_HIDDEN int atr__stack_init(void);
+ATR_HIDDEN int atr__stacktab_init(void);
+ATR_HIDDEN uint32_t atr__stack_capture(atr_thread_t *t); /* 0 = no stack */
+ATR_HIDDEN uint32_t atr__stack_intern(const uintptr_t *ips, int n);
+ATR_HIDDEN const uintptr_t *atr__stack_get(uint32_t id, int *n);
+ATR_HIDDEN uint64_t atr__stack_dropped(void);
+ATR_HIDDEN void atr__self_range(uintptr_t lo, uintptr_t hi);
+
+/* ---- modules (modules.c) ---- */
+typedef struct atr_module {
+  uintptr_t bias, lo, hi;
+  uint32_t load_gen, unload_gen; /* unload_gen 0 = still loaded */
+  uint32_t emitted;              /* writer: 1 = MOD written, 2 = UNMOD written */
+  uint32_t build_id_len;
+  uint8_t build_id[40];
+  char path[512];
+} atr_module_t;
+ATR_HIDDEN uint32_t atr__modules_scan(void); /* returns the new generation */
+ATR_HIDDEN atr_module_t *atr__modules(uint32_t *count);
+ATR_HIDDEN void atr__modules_after_fork(void);
+
+/* ---- writer (writer.c) ---- */
+ATR_HIDDEN int atr__writer_start(void);
+ATR_HIDDEN void atr__writer_flush(unsigned end_flags); /* synchronous: everything so far on disk */
+ATR_HIDDEN void atr__writer_inline(void);           /* after finalisation: drain here */
+ATR_HIDDEN void atr__writer_after_fork(void);
+ATR_HIDDEN int atr__writer_owns_fd(int fd);
+ATR_HIDDEN void atr__writer_fd_lock(void);
+ATR_HIDDEN void atr__writer_fd_unlock(void);
+ATR_HIDDEN int atr__writer_fd(void);
+ATR_HIDDEN void atr__writer_fd_moved(int newfd);
+ATR_HIDDEN void atr__writer_note(const char *text); /* before the writer starts or from it */
+ATR_HIDDEN void atr__writer_layer(unsigned mask);
+ATR_HIDDEN void atr__writer_stop(void);
+ATR_HIDDEN void atr__writer_kick(void);
+extern _Atomic int atr__writer_running;
+
+/* ---- lifecycle (lifecycle.c) ---- */
+ATR_HIDDEN void atr__init(void);
+ATR_HIDDEN void atr__finish(unsigned end_flags);
+
+/* ---- raw output without malloc (rawio.c) ---- */
+ATR_HIDDEN void atr__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+ATR_HIDDEN int atr__fmt(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- recording entry points used by every hook layer (hooks.c) ---- */
+ATR_HIDDEN void atr__record_alloc(unsigned kind, void *p, size_t size, size_t align);
+ATR_HIDDEN void atr__record_free(void *p);
+ATR_HIDDEN void atr__record_control(unsigned type, uint64_t value); /* MODULES, NAME */
+extern int atr__pid; /* getpid() of the process the recorder state belongs to */
+/* realloc: call _begin before the real call and _end after, with the guard held between */
+ATR_HIDDEN atr_thread_t *atr__record_realloc_begin(void *old);
+ATR_HIDDEN void atr__record_realloc_end(atr_thread_t *t, unsigned kind, void *old, void *p,
+                                        size_t size, size_t align);
+
+#endif

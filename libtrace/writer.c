@@ -1,0 +1,1004 @@
+/* The writer: one background thread that merges the per-thread rings in timestamp
+ * order, keeps the live-block map (pointer -> allocation ordinal), interns stacks into a
+ * trie and sites, encodes records (byte layout in alloctrace/format.h) and compresses
+ * them into zstd frames ended at least every 100 ms.
+ * Runs with the guard held: its own allocations are never traced. Never blocks a
+ * traced thread except through a full ring; never writes to a descriptor it does not
+ * own (see the close/dup hooks in proc.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "real.h"
+#include "tracer.h"
+#include "u64map.h"
+
+#define BUF_LIMIT (256u * 1024u)
+#define FRAME_US 100000u    /* end a zstd frame at least this often */
+#define RSS_US 10000u       /* RSS sample period */
+#define TIME_STEP_US 100u   /* TIME resolution */
+#define MARGIN_US 50u       /* slack for store-buffer and TSC skew (DESIGN.md) */
+
+_Atomic uint32_t atr__writer_wake;
+_Atomic int atr__writer_running;
+static _Atomic int writer_sleeping;
+static _Atomic int writer_stop;
+static _Atomic uint32_t flush_req, flush_done;
+static unsigned flush_flags;
+static atomic_flag wlock = ATOMIC_FLAG_INIT;  /* one drainer at a time */
+static atomic_flag fdlock = ATOMIC_FLAG_INIT; /* trace fd changes vs writes */
+static _Atomic int start_once;
+static pthread_t writer_thread;
+
+static struct {
+  int fd;
+  char path[PATH_MAX];
+  dev_t dev;
+  ino_t ino;
+  int failed; /* tracing stopped on an internal error */
+  ZSTD_CCtx *cctx;
+  uint8_t *buf;
+  size_t len;
+  uint8_t *zbuf;
+  size_t zcap;
+  int frame_open;
+  atr_map_t live, sites, trie;
+  uint32_t *node_of;
+  size_t node_of_cap;
+  uint64_t nnodes, nsites, prev_ip;
+  uint64_t ordinal;
+  uint64_t last_us, frame_start_us, last_rss_us, last_reap_us;
+  uint64_t prev_now;
+  uint32_t nthreads, ext_thread;
+  uint64_t events, inconsistent, unknown_frees, waits;
+  uint32_t mod_gen;
+  unsigned layers, layers_emitted;
+  int ready;
+} W = {.fd = -1};
+
+/* notes queued by other threads before/while the writer runs */
+#define MAX_NOTES 16
+static char notes[MAX_NOTES][160];
+static _Atomic unsigned nnotes, notes_emitted;
+
+static void spin_lock(atomic_flag *f) {
+  while (atomic_flag_test_and_set_explicit(f, memory_order_acquire))
+    sched_yield();
+}
+static void spin_unlock(atomic_flag *f) {
+  atomic_flag_clear_explicit(f, memory_order_release);
+}
+
+/* ---------------- file ---------------- */
+
+static int try_create(const char *path) {
+  return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* The root process writes ALLOCTRACE_OUTPUT; every other process image writes
+ * <stem>.<pid>.zst (then .<pid>.<n>.zst after an exec in the same pid). */
+static int open_trace(void) {
+  char stem[PATH_MAX];
+  int pid = (int)getpid();
+  const char *out = atr__cfg.output;
+  if (out[0] && (atr__cfg.root_pid == 0 || atr__cfg.root_pid == pid)) {
+    int fd = try_create(out);
+    if (fd >= 0) {
+      snprintf(W.path, sizeof(W.path), "%s", out);
+      return fd;
+    }
+    if (errno != EEXIST)
+      return -1;
+  }
+  if (out[0]) {
+    size_t n = strlen(out);
+    if (n > 4 && strcmp(out + n - 4, ".zst") == 0)
+      n -= 4;
+    snprintf(stem, sizeof(stem), "%.*s", (int)n, out);
+  } else {
+    snprintf(stem, sizeof(stem), "alloctrace.%s", program_invocation_short_name);
+  }
+  for (int k = 0; k < 1000; k++) {
+    if (k == 0)
+      atr__fmt(W.path, sizeof(W.path), "%s.%d.zst", stem, pid);
+    else
+      atr__fmt(W.path, sizeof(W.path), "%s.%d.%d.zst", stem, pid, k);
+    int fd = try_create(W.path);
+    if (fd >= 0 || errno != EEXIST)
+      return fd;
+  }
+  return -1;
+}
+
+/* Keep the descriptor out of the low numbers programs expect to own. */
+static int move_high(int fd) {
+  struct rlimit rl;
+  int want = 500;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      (rlim_t)want * 2 > rl.rlim_cur)
+    want = (int)(rl.rlim_cur / 2);
+  if (fd >= want)
+    return fd;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, want);
+  if (high < 0)
+    return fd;
+  atr__real.close(fd);
+  return high;
+}
+
+static void fail(const char *why) {
+  if (!W.failed)
+    atr__log("tracing stopped: %s (%s)", why, strerror(errno));
+  W.failed = 1;
+}
+
+static int ensure_open(void) {
+  if (W.fd >= 0 || W.failed)
+    return W.fd >= 0;
+  int fd = open_trace();
+  if (fd < 0) {
+    fail("cannot create the trace file");
+    return 0;
+  }
+  fd = move_high(fd);
+  struct stat st;
+  if (fstat(fd, &st) == 0) {
+    W.dev = st.st_dev;
+    W.ino = st.st_ino;
+  }
+  W.fd = fd;
+  return 1;
+}
+
+/* The program may have closed or replaced our descriptor behind our back (a raw
+ * close_range syscall): write only to the file we created, reopening it if needed. */
+static int verify_fd(void) {
+  struct stat st;
+  if (W.fd >= 0 && fstat(W.fd, &st) == 0 && st.st_dev == W.dev && st.st_ino == W.ino)
+    return 1;
+  int fd = open(W.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != W.dev || st.st_ino != W.ino) {
+    if (fd >= 0)
+      atr__real.close(fd);
+    return 0;
+  }
+  W.fd = move_high(fd);
+  return 1;
+}
+
+static void write_all(const uint8_t *p, size_t n) {
+  spin_lock(&fdlock);
+  if (!verify_fd()) {
+    spin_unlock(&fdlock);
+    fail("the trace file descriptor was taken away");
+    return;
+  }
+  while (n > 0) {
+    ssize_t w = write(W.fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      spin_unlock(&fdlock);
+      fail("cannot write the trace file");
+      return;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  spin_unlock(&fdlock);
+}
+
+int atr__writer_owns_fd(int fd) {
+  return fd >= 0 && fd == W.fd;
+}
+int atr__writer_fd(void) {
+  return W.fd;
+}
+void atr__writer_fd_lock(void) {
+  spin_lock(&fdlock);
+}
+void atr__writer_fd_unlock(void) {
+  spin_unlock(&fdlock);
+}
+void atr__writer_fd_moved(int newfd) {
+  W.fd = newfd;
+}
+
+/* ---------------- compression ---------------- */
+
+static void compress(ZSTD_EndDirective mode) {
+  if (W.failed) {
+    W.len = 0;
+    return;
+  }
+  if (!ensure_open()) {
+    W.len = 0;
+    return;
+  }
+  ZSTD_inBuffer in = {W.buf, W.len, 0};
+  for (;;) {
+    ZSTD_outBuffer out = {W.zbuf, W.zcap, 0};
+    size_t r = ZSTD_compressStream2(W.cctx, &out, &in, mode);
+    if (ZSTD_isError(r)) {
+      errno = EIO;
+      fail(ZSTD_getErrorName(r));
+      break;
+    }
+    if (out.pos)
+      write_all(W.zbuf, out.pos);
+    if (mode == ZSTD_e_continue ? in.pos == in.size : r == 0)
+      break;
+  }
+  W.len = 0;
+  W.frame_open = mode == ZSTD_e_continue;
+}
+
+static void end_frame(void) {
+  if (W.len || W.frame_open)
+    compress(ZSTD_e_end);
+}
+
+/* ---------------- encoding ---------------- */
+
+static inline uint8_t *room(size_t n) {
+  if (ATR_UNLIKELY(W.len + n > BUF_LIMIT))
+    compress(ZSTD_e_continue);
+  return W.buf + W.len;
+}
+static inline void commit(uint8_t *end) {
+  W.len = (size_t)(end - W.buf);
+}
+
+static void put_str(const char *s) {
+  size_t n = strlen(s);
+  if (n > 4096)
+    n = 4096;
+  uint8_t *p = room(n + 10);
+  p = atr_put_u(p, n);
+  memcpy(p, s, n);
+  commit(p + n);
+}
+
+static void emit_hdr(void) {
+  uint8_t *p = room(32);
+  *p++ = ATR_TAG_HDR;
+  memcpy(p, ATR_FORMAT_MAGIC, 8);
+  p = atr_put_u(p + 8, ATR_FORMAT_VERSION);
+  commit(p);
+}
+
+static ssize_t read_file(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  size_t n = 0;
+  while (n < cap) {
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r <= 0)
+      break;
+    n += (size_t)r;
+  }
+  atr__real.close(fd);
+  return (ssize_t)n;
+}
+
+static void emit_proc(void) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  exe[n > 0 ? n : 0] = 0;
+  static char cmd[65536];
+  ssize_t c = read_file("/proc/self/cmdline", cmd, sizeof(cmd) - 1);
+  if (c < 0)
+    c = 0;
+  cmd[c] = 0;
+  uint64_t argc = 0;
+  for (ssize_t i = 0; i < c; i++)
+    argc += cmd[i] == 0;
+  if (c > 0 && cmd[c - 1] != 0)
+    argc++;
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  uint64_t start_us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+  uint8_t *p = room(40);
+  *p++ = ATR_TAG_PROC;
+  p = atr_put_u(p, (uint64_t)getpid());
+  p = atr_put_u(p, (uint64_t)getppid());
+  p = atr_put_u(p, start_us);
+  commit(p);
+  put_str(exe);
+  p = room(10);
+  commit(atr_put_u(p, argc));
+  for (ssize_t i = 0; i < c; i += (ssize_t)strlen(cmd + i) + 1)
+    put_str(cmd + i);
+}
+
+static void emit_modules(uint32_t gen) {
+  uint32_t count;
+  atr_module_t *mods = atr__modules(&count);
+  for (uint32_t i = 0; i < count; i++) {
+    atr_module_t *m = &mods[i];
+    if (m->load_gen > gen)
+      continue;
+    if (m->emitted == 0 && !(m->unload_gen && m->unload_gen <= gen)) {
+      const char *path = m->path;
+      char exe[PATH_MAX];
+      if (!path[0]) { /* the main program */
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        exe[n > 0 ? n : 0] = 0;
+        path = exe;
+      }
+      uint8_t *p = room(64);
+      *p++ = ATR_TAG_MOD;
+      p = atr_put_u(p, i);
+      p = atr_put_u(p, m->bias);
+      p = atr_put_u(p, m->lo);
+      p = atr_put_u(p, m->hi);
+      commit(p);
+      put_str(path);
+      p = room(10 + m->build_id_len);
+      p = atr_put_u(p, m->build_id_len);
+      memcpy(p, m->build_id, m->build_id_len);
+      commit(p + m->build_id_len);
+      m->emitted = 1;
+    } else if (m->emitted == 0) {
+      m->emitted = 2; /* loaded and unloaded before anything referred to it */
+    }
+    if (m->emitted == 1 && m->unload_gen && m->unload_gen <= gen) {
+      uint8_t *p = room(12);
+      *p++ = ATR_TAG_UNMOD;
+      commit(atr_put_u(p, i));
+      m->emitted = 2;
+    }
+  }
+  if (gen > W.mod_gen)
+    W.mod_gen = gen;
+}
+
+static void emit_notes(void) {
+  unsigned n = atomic_load(&nnotes);
+  if (n > MAX_NOTES)
+    n = MAX_NOTES;
+  for (unsigned i = atomic_load(&notes_emitted); i < n; i++) {
+    uint8_t *p = room(1);
+    *p++ = ATR_TAG_NOTE;
+    commit(p);
+    put_str(notes[i]);
+  }
+  atomic_store(&notes_emitted, n);
+  if (W.layers != W.layers_emitted) {
+    uint8_t *p = room(12);
+    *p++ = ATR_TAG_LAYER;
+    commit(atr_put_u(p, W.layers));
+    W.layers_emitted = W.layers;
+  }
+}
+
+void atr__writer_note(const char *text) {
+  unsigned i = atomic_fetch_add(&nnotes, 1);
+  if (i < MAX_NOTES)
+    snprintf(notes[i], sizeof(notes[i]), "%s", text);
+}
+
+void atr__writer_layer(unsigned mask) {
+  W.layers |= mask;
+}
+
+static void emit_thread(atr_thread_t *t) {
+  char path[64], name[64] = {0};
+  snprintf(path, sizeof(path), "/proc/self/task/%u/comm", t->tid);
+  ssize_t n = read_file(path, name, sizeof(name) - 1);
+  if (n > 0 && name[n - 1] == '\n')
+    n--;
+  name[n > 0 ? n : 0] = 0;
+  uint8_t *p = room(24);
+  *p++ = ATR_TAG_THR;
+  p = atr_put_u(p, t->w_idx);
+  p = atr_put_u(p, t->tid);
+  commit(p);
+  put_str(name);
+}
+
+static inline uint8_t *put_tag(uint8_t *p, unsigned base, uint32_t thread) {
+  if (ATR_LIKELY(thread < ATR_THREAD_INLINE_MAX)) {
+    *p++ = (uint8_t)(base | thread);
+    return p;
+  }
+  if (W.ext_thread != thread) {
+    *p++ = ATR_TAG_TEXT;
+    p = atr_put_u(p, thread);
+    W.ext_thread = thread;
+  }
+  *p++ = (uint8_t)(base | ATR_THREAD_INLINE_MAX);
+  return p;
+}
+
+static uint32_t node_for_stack(uint32_t sid) {
+  if (sid == 0)
+    return 0;
+  if (sid < W.node_of_cap && W.node_of[sid])
+    return W.node_of[sid];
+  if (sid >= W.node_of_cap) {
+    size_t cap = W.node_of_cap ? W.node_of_cap : 4096;
+    while (cap <= sid)
+      cap *= 2;
+    uint32_t *n = atr__real.realloc(W.node_of, cap * sizeof(uint32_t));
+    if (!n)
+      return 0;
+    memset(n + W.node_of_cap, 0, (cap - W.node_of_cap) * sizeof(uint32_t));
+    W.node_of = n;
+    W.node_of_cap = cap;
+  }
+  int n;
+  const uintptr_t *ips = atr__stack_get(sid, &n);
+  uint64_t parent = 0;
+  for (int i = n - 1; i >= 0; i--) {
+    uint64_t *v = atr__map_get(&W.trie, parent, ips[i]);
+    if (v) {
+      parent = *v;
+      continue;
+    }
+    uint64_t id = ++W.nnodes;
+    atr__map_put(&W.trie, parent, ips[i], id);
+    uint8_t *p = room(24);
+    *p++ = ATR_TAG_NODE;
+    p = atr_put_u(p, parent);
+    p = atr_put_s(p, (int64_t)(ips[i] - W.prev_ip));
+    commit(p);
+    W.prev_ip = ips[i];
+    parent = id;
+  }
+  W.node_of[sid] = (uint32_t)parent;
+  return (uint32_t)parent;
+}
+
+static uint64_t site_for(uint64_t meta, uint64_t size) {
+  uint32_t node = node_for_stack(ATR_META_STACK(meta));
+  unsigned kind = ATR_META_KIND(meta), align = ATR_META_ALIGN(meta);
+  uint64_t key = (uint64_t)node << 16 | kind << 8 | align;
+  uint64_t *v = atr__map_get(&W.sites, key, size);
+  if (ATR_LIKELY(v != NULL))
+    return *v;
+  uint64_t id = ++W.nsites;
+  atr__map_put(&W.sites, key, size, id);
+  uint8_t *p = room(40);
+  *p++ = ATR_TAG_SITE;
+  p = atr_put_u(p, node);
+  p = atr_put_u(p, size);
+  p = atr_put_u(p, kind);
+  p = atr_put_u(p, align ? (uint64_t)1 << (align - 1) : 0);
+  commit(p);
+  return id;
+}
+
+static void emit_time(uint64_t ts) {
+  uint64_t us = atr__ticks_to_us(ts);
+  if (us >= W.last_us + TIME_STEP_US) {
+    uint8_t *p = room(12);
+    *p++ = ATR_TAG_TIME;
+    commit(atr_put_u(p, us - W.last_us));
+    W.last_us = us;
+  }
+}
+
+static void emit_free_of(uint32_t thr, uint64_t ordinal) {
+  uint8_t *p = room(16);
+  p = put_tag(p, ATR_TAG_FREE, thr);
+  commit(atr_put_u(p, W.ordinal - ordinal));
+}
+
+static void emit_ufree(uint32_t thr) {
+  W.unknown_frees++;
+  uint8_t *p = room(16);
+  *p++ = ATR_TAG_UFREE;
+  p = atr_put_u(p, thr);
+  commit(atr_put_u(p, 0));
+}
+
+/* A block handed out while the map still holds it live: the order went wrong. Keep the
+ * decoder consistent (free the stale one) and count it; tests assert zero. */
+static void live_insert(uint32_t thr, uint64_t ptr) {
+  uint64_t old = atr__map_put(&W.live, ptr, 0, W.ordinal);
+  if (ATR_UNLIKELY(old != 0)) {
+    if (old == UINT64_MAX) {
+      errno = ENOMEM;
+      fail("out of memory for the live-block map");
+      return;
+    }
+    W.inconsistent++;
+    uint8_t *p = room(16);
+    p = put_tag(p, ATR_TAG_FREE, thr);
+    commit(atr_put_u(p, W.ordinal - 1 - old));
+  }
+}
+
+static void process(atr_thread_t *t, const atr_event_t *e) {
+  uint32_t thr = t->w_idx;
+  emit_time(e->ts);
+  W.events++;
+  switch (ATR_META_TYPE(e->meta)) {
+  case ATR_EV_ALLOC: {
+    uint64_t site = site_for(e->meta, e->size);
+    uint8_t *p = room(24);
+    if (ATR_UNLIKELY(!e->ptr)) {
+      *p++ = ATR_TAG_AFAIL;
+      p = atr_put_u(p, thr);
+      commit(atr_put_u(p, site));
+      break;
+    }
+    p = put_tag(p, ATR_TAG_ALLOC, thr);
+    commit(atr_put_u(p, site));
+    W.ordinal++;
+    live_insert(thr, e->ptr);
+    break;
+  }
+  case ATR_EV_FREE: {
+    uint64_t o = atr__map_take(&W.live, e->ptr, 0);
+    if (ATR_LIKELY(o != 0))
+      emit_free_of(thr, o);
+    else
+      emit_ufree(thr);
+    break;
+  }
+  case ATR_EV_RFREE: {
+    W.events--; /* one realloc call, two ring events */
+    uint64_t o = atr__map_take(&W.live, e->ptr, 0);
+    if (!o)
+      emit_ufree(thr);
+    t->w_rfree_ordinal = o;
+    t->w_rfree_ptr = e->ptr;
+    break;
+  }
+  case ATR_EV_RALLOC: {
+    uint64_t old = t->w_rfree_ordinal;
+    uint64_t oldptr = t->w_rfree_ptr;
+    t->w_rfree_ordinal = 0;
+    t->w_rfree_ptr = 0;
+    if (!e->ptr && e->size) { /* failed: the old block stays live (C11 7.22.3.5) */
+      uint64_t site = site_for(e->meta, e->size);
+      uint8_t *p = room(32);
+      if (old) {
+        atr__map_put(&W.live, oldptr, 0, old);
+        *p++ = ATR_TAG_RFAIL;
+        p = atr_put_u(p, thr);
+        p = atr_put_u(p, W.ordinal - old);
+      } else {
+        *p++ = ATR_TAG_AFAIL;
+        p = atr_put_u(p, thr);
+      }
+      commit(atr_put_u(p, site));
+      break;
+    }
+    if (!e->ptr) { /* realloc(p, 0) freed p */
+      if (old) {
+        uint8_t *p = room(24);
+        p = put_tag(p, ATR_TAG_REALLOC, thr);
+        p = atr_put_u(p, (W.ordinal - old) << 1);
+        commit(atr_put_u(p, 0));
+      }
+      break;
+    }
+    uint64_t site = site_for(e->meta, e->size);
+    uint8_t *p = room(32);
+    if (old) {
+      p = put_tag(p, ATR_TAG_REALLOC, thr);
+      p = atr_put_u(p, (W.ordinal - old) << 1 | (e->ptr != oldptr));
+    } else {
+      p = put_tag(p, ATR_TAG_ALLOC, thr);
+    }
+    commit(atr_put_u(p, site));
+    W.ordinal++;
+    live_insert(thr, e->ptr);
+    break;
+  }
+  case ATR_EV_MODULES:
+    W.events--;
+    emit_modules((uint32_t)e->size);
+    break;
+  case ATR_EV_NAME:
+    W.events--;
+    emit_thread(t);
+    break;
+  }
+}
+
+/* ---------------- merging ---------------- */
+
+typedef struct {
+  uint64_t ts;
+  atr_thread_t *t;
+} heap_item;
+
+static heap_item *heap;
+static size_t heap_cap;
+
+static void heap_push(size_t *n, heap_item it) {
+  size_t i = (*n)++;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (heap[parent].ts <= it.ts)
+      break;
+    heap[i] = heap[parent];
+    i = parent;
+  }
+  heap[i] = it;
+}
+
+static heap_item heap_pop(size_t *n) {
+  heap_item top = heap[0], last = heap[--(*n)];
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= *n)
+      break;
+    if (c + 1 < *n && heap[c + 1].ts < heap[c].ts)
+      c++;
+    if (last.ts <= heap[c].ts)
+      break;
+    heap[i] = heap[c];
+    i = c;
+  }
+  heap[i] = last;
+  return top;
+}
+
+/* Everything with a timestamp below the watermark can be written in order: no thread
+ * can still publish an older event (DESIGN.md "A correct global order"). */
+static uint64_t watermark(uint64_t now, int final, size_t *nthreads) {
+  uint64_t margin = atr__us_to_ticks(MARGIN_US);
+  uint64_t w = final ? UINT64_MAX : now - margin;
+  size_t n = 0;
+  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+    if (atomic_load_explicit(&t->status, memory_order_acquire) != ATR_THR_LIVE)
+      continue;
+    n++;
+    if (t->w_incarnation != t->incarnation) {
+      t->w_incarnation = t->incarnation;
+      t->w_idx = W.nthreads++;
+      t->w_seen_gen = 0;
+      t->w_bound = 0;
+      t->w_rfree_ordinal = 0;
+      t->w_waits_reported = 0;
+      t->w_dead_checks = 0;
+      emit_thread(t);
+    }
+    if (final)
+      continue;
+    uint32_t g = atomic_load_explicit(&t->gen, memory_order_acquire);
+    uint64_t bound;
+    if (!(g & 1))
+      bound = UINT64_MAX;
+    else if (atomic_load_explicit(&t->waiting, memory_order_acquire))
+      bound = t->wait_ts;
+    else if (g != t->w_seen_gen)
+      bound = W.prev_now > margin ? W.prev_now - margin : 0;
+    else
+      bound = t->w_bound;
+    t->w_seen_gen = g;
+    t->w_bound = bound;
+    if (bound < w)
+      w = bound;
+  }
+  W.prev_now = now;
+  *nthreads = n;
+  return w;
+}
+
+static uint64_t drain(int final) {
+  size_t nthreads;
+  uint64_t now = atr__now();
+  uint64_t w = watermark(now, final, &nthreads);
+  if (heap_cap < nthreads) {
+    size_t cap = nthreads * 2 + 16;
+    heap_item *h = atr__real.realloc(heap, cap * sizeof(*h));
+    if (!h)
+      return 0;
+    heap = h;
+    heap_cap = cap;
+  }
+  size_t n = 0;
+  for (atr_thread_t *t = atr__threads_head(); t && n < heap_cap; t = t->next) {
+    if (atomic_load_explicit(&t->status, memory_order_acquire) != ATR_THR_LIVE ||
+        t->w_incarnation != t->incarnation)
+      continue;
+    uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
+    if (atomic_load_explicit(&t->head, memory_order_acquire) == tail)
+      continue;
+    uint64_t ts = t->ev[tail & (ATR_RING_SIZE - 1)].ts;
+    if (ts < w)
+      heap_push(&n, (heap_item){ts, t});
+  }
+  uint64_t done = 0;
+  while (n > 0) {
+    heap_item it = heap_pop(&n);
+    atr_thread_t *t = it.t;
+    uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&t->head, memory_order_acquire);
+    uint64_t next_other = n ? heap[0].ts : UINT64_MAX;
+    /* consume this ring while it stays the oldest */
+    do {
+      process(t, &t->ev[tail & (ATR_RING_SIZE - 1)]);
+      tail++;
+      done++;
+      if ((tail & 255) == 0)
+        atomic_store_explicit(&t->tail, tail, memory_order_release);
+    } while (tail != head && t->ev[tail & (ATR_RING_SIZE - 1)].ts < w &&
+             t->ev[tail & (ATR_RING_SIZE - 1)].ts <= next_other);
+    atomic_store_explicit(&t->tail, tail, memory_order_release);
+    if (tail != head && t->ev[tail & (ATR_RING_SIZE - 1)].ts < w)
+      heap_push(&n, (heap_item){t->ev[tail & (ATR_RING_SIZE - 1)].ts, t});
+  }
+  return done;
+}
+
+/* ---------------- periodic work ---------------- */
+
+static uint64_t read_rss(const char *field) {
+  char buf[4096];
+  ssize_t n = read_file("/proc/self/status", buf, sizeof(buf) - 1);
+  if (n <= 0)
+    return 0;
+  buf[n] = 0;
+  char *p = strstr(buf, field);
+  return p ? strtoull(p + strlen(field), NULL, 10) * 1024u : 0;
+}
+
+static void sample_rss(uint64_t now_us) {
+  W.last_rss_us = now_us;
+  uint64_t rss = read_rss("VmRSS:");
+  uint8_t *p = room(12);
+  *p++ = ATR_TAG_RSS;
+  commit(atr_put_u(p, rss));
+}
+
+/* Threads that are gone and drained give their state back for reuse. */
+static void reap(void) {
+  pid_t pid = getpid();
+  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+    if (atomic_load(&t->status) != ATR_THR_LIVE || t->w_incarnation != t->incarnation)
+      continue;
+    W.waits += t->waits - t->w_waits_reported;
+    t->w_waits_reported = t->waits;
+    if (atomic_load(&t->head) != atomic_load(&t->tail) || (atomic_load(&t->gen) & 1))
+      continue;
+    if (syscall(SYS_tgkill, pid, t->tid, 0) == -1 && errno == ESRCH)
+      atr__thread_recycle(t);
+  }
+}
+
+static void emit_end(unsigned flags) {
+  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+    W.waits += t->waits - t->w_waits_reported;
+    t->w_waits_reported = t->waits;
+  }
+  uint8_t *p = room(80);
+  *p++ = ATR_TAG_END;
+  p = atr_put_u(p, W.events);
+  p = atr_put_u(p, W.waits);
+  p = atr_put_u(p, W.inconsistent);
+  p = atr_put_u(p, W.unknown_frees);
+  p = atr_put_u(p, atr__stack_dropped());
+  p = atr_put_u(p, read_rss("VmHWM:"));
+  commit(atr_put_u(p, flags));
+}
+
+static uint64_t now_us(void) {
+  return atr__ticks_to_us(atr__now());
+}
+
+/* One pass of the writer: drain, then the periodic records. Caller holds wlock. */
+static uint64_t step(int final) {
+  emit_notes();
+  uint64_t done = drain(final);
+  uint64_t us = now_us();
+  if (us >= W.last_rss_us + RSS_US)
+    sample_rss(us);
+  if (us >= W.last_reap_us + 100000) {
+    W.last_reap_us = us;
+    reap();
+  }
+  if (W.events && (W.len || W.frame_open) &&
+      (done == 0 || us >= W.frame_start_us + FRAME_US)) {
+    end_frame();
+    W.frame_start_us = us;
+  }
+  return done;
+}
+
+static void full_flush(unsigned flags) {
+  emit_notes();
+  drain(1);
+  if (flags) {
+    sample_rss(now_us());
+    emit_end(flags);
+  }
+  if (W.events || atr__cfg.root_pid == (int)getpid() || !atr__cfg.root_pid)
+    end_frame();
+}
+
+static void sleep_us(long us) {
+  atomic_store(&writer_sleeping, 1);
+  struct timespec d = {0, us * 1000};
+  syscall(SYS_futex, &atr__writer_wake, FUTEX_WAIT_PRIVATE, atomic_load(&atr__writer_wake), &d,
+          NULL, 0);
+  atomic_store(&writer_sleeping, 0);
+}
+
+void atr__writer_kick(void) {
+  if (atomic_load_explicit(&writer_sleeping, memory_order_relaxed)) {
+    atomic_fetch_add(&atr__writer_wake, 1);
+    syscall(SYS_futex, &atr__writer_wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  }
+}
+
+static void *writer_main(void *arg) {
+  (void)arg;
+  atr__tls.guard = 1;
+  long idle_us = 1000;
+  while (!atomic_load(&writer_stop)) {
+    spin_lock(&wlock);
+    uint64_t done = step(0);
+    uint32_t req = atomic_load(&flush_req);
+    if (req != atomic_load(&flush_done)) {
+      full_flush(flush_flags);
+      atomic_store(&flush_done, req);
+      syscall(SYS_futex, &flush_done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+    spin_unlock(&wlock);
+    if (done >= 1024) {
+      idle_us = 1000;
+      continue;
+    }
+    sleep_us(idle_us);
+    if (done == 0 && idle_us < 10000)
+      idle_us += 1000;
+    else if (done)
+      idle_us = 1000;
+  }
+  return NULL;
+}
+
+static int writer_state_init(void) {
+  W.cctx = ZSTD_createCCtx();
+  W.buf = atr__real.malloc(BUF_LIMIT + 8192);
+  W.zcap = ZSTD_CStreamOutSize();
+  W.zbuf = atr__real.malloc(W.zcap);
+  if (!W.cctx || !W.buf || !W.zbuf || atr__map_init(&W.live, 1u << 16) ||
+      atr__map_init(&W.sites, 1u << 12) || atr__map_init(&W.trie, 1u << 12))
+    return -1;
+  ZSTD_CCtx_setParameter(W.cctx, ZSTD_c_compressionLevel, atr__cfg.level);
+  ZSTD_CCtx_setParameter(W.cctx, ZSTD_c_checksumFlag, 1);
+  W.fd = -1;
+  W.failed = 0;
+  W.len = 0;
+  W.frame_open = 0;
+  W.node_of = NULL;
+  W.node_of_cap = 0;
+  W.nnodes = W.nsites = W.prev_ip = W.ordinal = 0;
+  W.last_us = W.frame_start_us = W.last_rss_us = W.last_reap_us = W.prev_now = 0;
+  W.nthreads = 0;
+  W.ext_thread = UINT32_MAX;
+  W.events = W.inconsistent = W.unknown_frees = W.waits = 0;
+  W.mod_gen = 0;
+  W.layers_emitted = 0;
+  atomic_store(&notes_emitted, 0);
+  emit_hdr();
+  emit_proc();
+  emit_modules(atr__modules_scan());
+  return 0;
+}
+
+int atr__writer_start(void) {
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&start_once, &expected, 1))
+    return 0;
+  int saved = atr__tls.guard;
+  atr__tls.guard = 1;
+  int rc = writer_state_init();
+  if (rc == 0) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the program's handlers never run here */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&writer_thread, &attr, writer_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0) {
+      pthread_setname_np(writer_thread, "alloctrace");
+      atomic_store(&atr__writer_running, 1);
+    }
+  }
+  if (rc != 0) {
+    atr__log("cannot start the trace writer; tracing is off");
+    atomic_store(&atr__state, ATR_OFF);
+  }
+  W.ready = rc == 0;
+  atr__tls.guard = saved;
+  return rc;
+}
+
+/* Synchronous: everything recorded so far reaches the file, then END. */
+void atr__writer_flush(unsigned flags) {
+  if (!W.ready)
+    return;
+  int saved = atr__tls.guard;
+  atr__tls.guard = 1;
+  if (atomic_load(&atr__writer_running) && !atr__final) {
+    spin_lock(&wlock);
+    flush_flags = flags;
+    uint32_t req = atomic_fetch_add(&flush_req, 1) + 1;
+    spin_unlock(&wlock);
+    while ((int32_t)(atomic_load(&flush_done) - req) < 0) {
+      atomic_fetch_add(&atr__writer_wake, 1);
+      syscall(SYS_futex, &atr__writer_wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+      uint32_t d = atomic_load(&flush_done);
+      if ((int32_t)(d - req) >= 0)
+        break;
+      struct timespec t = {0, 1000000};
+      syscall(SYS_futex, &flush_done, FUTEX_WAIT_PRIVATE, d, &t, NULL, 0);
+    }
+  } else {
+    spin_lock(&wlock);
+    full_flush(flags);
+    spin_unlock(&wlock);
+  }
+  atr__tls.guard = saved;
+}
+
+/* After finalisation the writer thread is gone: the recording thread drains itself. */
+void atr__writer_inline(void) {
+  if (!W.ready)
+    return;
+  int saved = atr__tls.guard;
+  atr__tls.guard = 1;
+  spin_lock(&wlock);
+  full_flush(0);
+  spin_unlock(&wlock);
+  atr__tls.guard = saved;
+}
+
+void atr__writer_stop(void) {
+  atomic_store(&writer_stop, 1);
+  atr__writer_kick();
+  /* the thread is detached; wlock tells us it is not mid-pass */
+  spin_lock(&wlock);
+  atomic_store(&atr__writer_running, 0);
+  spin_unlock(&wlock);
+}
+
+/* Fork child: the writer thread does not exist here. Abandon the parent's writer state
+ * (its memory may be mid-update) and start afresh with a new file for this pid. */
+void atr__writer_after_fork(void) {
+  atomic_flag_clear(&wlock);
+  atomic_flag_clear(&fdlock);
+  if (W.fd >= 0)
+    atr__real.close(W.fd);
+  W.fd = -1;
+  W.ready = 0;
+  atomic_store(&start_once, 0);
+  atomic_store(&atr__writer_running, 0);
+  atomic_store(&writer_stop, 0);
+  atomic_store(&writer_sleeping, 0);
+  atomic_store(&flush_req, 0);
+  atomic_store(&flush_done, 0);
+  atomic_store(&nnotes, 0);
+  heap = NULL;
+  heap_cap = 0;
+  atr__modules_after_fork();
+}
