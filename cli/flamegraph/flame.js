@@ -102,15 +102,18 @@
 
   // ---------------------------------------------------------------- trees and values
 
-  // Children are sorted by function name (stable across metrics, like flamegraph.pl).
-  // Both trees keep parent index < own index, so a reverse scan accumulates inclusive values.
+  // Children are sorted by function name (stable across metrics, like flamegraph.pl) and kept as one
+  // flat list: node v's children are kids[first[v] .. first[v + 1]). Both trees keep parent index <
+  // own index, so a reverse scan accumulates inclusive values.
   function makeTree(parent, frame) {
-    const n = parent.length, kids = new Array(n), depth = new Int32Array(n);
-    for (let i = 0; i < n; i++) kids[i] = [];
-    for (let i = 1; i < n; i++) { kids[parent[i]].push(i); depth[i] = depth[parent[i]] + 1; }
+    const n = parent.length, first = new Int32Array(n + 1), kids = new Int32Array(Math.max(0, n - 1));
+    for (let i = 1; i < n; i++) first[parent[i] + 1]++;
+    for (let i = 0; i < n; i++) first[i + 1] += first[i];
+    const fill = first.slice(0, n);
+    for (let i = 1; i < n; i++) kids[fill[parent[i]]++] = i;
     const byName = (a, b) => rank[frame[a]] - rank[frame[b]] || a - b;
-    for (let i = 0; i < n; i++) if (kids[i].length > 1) kids[i].sort(byName);
-    return { n, parent, frame, kids, depth, leafOf: null };
+    for (let i = 0; i < n; i++) if (first[i + 1] - first[i] > 1) kids.subarray(first[i], first[i + 1]).sort(byName);
+    return { n, parent, frame, first, kids, leafOf: null };
   }
 
   function validate() {
@@ -138,20 +141,43 @@
       for (let i = 0; i < N; i++) if (rows[i].some((x) => x)) used[i] = 1;
     });
     snaps.forEach((s) => s.live.forEach((p) => { used[p[0]] = 1; }));
-    const par = [-1], frm = [-1], index = new Map(), leafOf = new Int32Array(N);
-    const F = frames.length + 1;
+    // (inverted parent, frame) -> inverted child in an open-addressing table of typed arrays: deep stacks
+    // make this ~N * depth lookups, and a Map is several times slower at that.
+    let cap = 1 << 12, mask = cap - 1, kp = new Int32Array(cap).fill(-1), kf = new Int32Array(cap), kv = new Int32Array(cap);
+    let par = new Int32Array(1024), frm = new Int32Array(1024), cnt = 1;
+    const leafOf = new Int32Array(N);
+    const hashOf = (v, f) => { const h = Math.imul(v ^ Math.imul(f, 0x9e3779b1), 0x85ebca77); return (h ^ (h >>> 16)) & mask; };
+    par[0] = -1;
+    frm[0] = -1;
     for (let n = 1; n < N; n++) {
       if (!used[n]) continue;
       let v = 0;
       for (let a = n; a > 0; a = fwd.parent[a]) {
-        const f = fwd.frame[a], key = v * F + f;
-        let c = index.get(key);
-        if (c === undefined) { c = par.length; par.push(v); frm.push(f); index.set(key, c); }
-        v = c;
+        const f = fwd.frame[a];
+        let h = hashOf(v, f);
+        while (kp[h] !== -1 && (kp[h] !== v || kf[h] !== f)) h = (h + 1) & mask;
+        if (kp[h] !== -1) { v = kv[h]; continue; }
+        if (cnt === par.length) {
+          const np = new Int32Array(2 * cnt), nf = new Int32Array(2 * cnt);
+          np.set(par); nf.set(frm); par = np; frm = nf;
+        }
+        par[cnt] = v; frm[cnt] = f; kp[h] = v; kf[h] = f; kv[h] = cnt;
+        v = cnt++;
+        if (2 * cnt > cap) {
+          const op = kp, of = kf, ov = kv;
+          cap *= 2; mask = cap - 1;
+          kp = new Int32Array(cap).fill(-1); kf = new Int32Array(cap); kv = new Int32Array(cap);
+          for (let i = 0; i < op.length; i++) {
+            if (op[i] === -1) continue;
+            let j = hashOf(op[i], of[i]);
+            while (kp[j] !== -1) j = (j + 1) & mask;
+            kp[j] = op[i]; kf[j] = of[i]; kv[j] = ov[i];
+          }
+        }
       }
       leafOf[n] = v;
     }
-    inv = makeTree(Int32Array.from(par), Int32Array.from(frm));
+    inv = makeTree(par.slice(0, cnt), frm.slice(0, cnt));
     inv.leafOf = leafOf;
     return inv;
   }
@@ -245,11 +271,10 @@
       while (stack.length) {
         const d = stack.pop(), x = stack.pop(), v = stack.pop();
         items.push(v, x, incl[v] * k, d, 0);
-        const ch = t.kids[v];
         let cx = x;
-        for (let j = 0; j < ch.length; j++) {
-          const w = incl[ch[j]] * k;
-          if (w >= MIN_PX) stack.push(ch[j], cx, d + 1);
+        for (let j = t.first[v]; j < t.first[v + 1]; j++) {
+          const c = t.kids[j], w = incl[c] * k;
+          if (w >= MIN_PX) stack.push(c, cx, d + 1);
           cx += w;
         }
       }
@@ -449,7 +474,13 @@
     $('reset-zoom').addEventListener('click', () => zoom(0));
     $('metric').addEventListener('change', (ev) => setMetric(ev.target.value));
     $('inverted').addEventListener('change', (ev) => setInverted(ev.target.checked));
-    $('search').addEventListener('input', (ev) => search(ev.target.value));
+    // Big trees: wait for a pause in typing rather than redrawing thousands of frames per key.
+    let typing = 0;
+    $('search').addEventListener('input', (ev) => {
+      clearTimeout(typing);
+      if (fwd.n < 5000) search(ev.target.value);
+      else typing = setTimeout(() => search(ev.target.value), 150);
+    });
     $('at-peak').addEventListener('click', atPeak);
     $('all-time').addEventListener('click', allTime);
     document.addEventListener('keydown', (ev) => {
@@ -548,10 +579,11 @@
     }
     // snapshots: small marks under the axis, the chosen ones dark
     const chosen = new Set(S.time ? S.time.snaps : []);
+    const tri = Math.max(1, Math.min(3.5, (x1 - x0) / Math.max(1, snaps.length) / 2.5));
     snaps.forEach((sn, i) => {
       const x = X(sn.t);
       g.fillStyle = chosen.has(i) ? '#22201c' : '#a79f92';
-      g.beginPath(); g.moveTo(x, yb + 1); g.lineTo(x - 3.5, yb + 7); g.lineTo(x + 3.5, yb + 7); g.fill();
+      g.beginPath(); g.moveTo(x, yb + 1); g.lineTo(x - tri, yb + 7); g.lineTo(x + tri, yb + 7); g.fill();
     });
     const pk = peakIndex(), px = X(tl.t[pk]), py = Y(heap[pk] || 0, hmax);
     g.strokeStyle = 'rgba(214,40,40,.6)'; g.lineWidth = 1; g.setLineDash([3, 3]);
@@ -559,8 +591,11 @@
     g.fillStyle = '#d62828'; g.beginPath(); g.arc(px, py, 3.5, 0, 2 * Math.PI); g.fill();
     g.font = '600 10.5px ' + font;
     g.textBaseline = 'middle';
-    g.textAlign = px > x1 - 100 ? 'right' : 'left';
-    g.fillText('peak ' + fmtBytes(heap[pk] || 0) + ' @ ' + fmtTime(tl.t[pk]), px + (px > x1 - 100 ? -7 : 7), Math.max(py, TLM.T + 6));
+    const ptxt = 'peak ' + fmtBytes(heap[pk] || 0) + ' @ ' + fmtTime(tl.t[pk]), pw = g.measureText(ptxt).width;
+    const lx = px > x1 - pw - 20 ? px - 8 - pw : px + 8, ly = Math.max(py, TLM.T + 7);
+    g.fillStyle = 'rgba(255,255,255,.88)'; g.fillRect(lx - 3, ly - 7, pw + 6, 14);
+    g.fillStyle = '#c22020'; g.textAlign = 'left';
+    g.fillText(ptxt, lx, ly);
     if (S.time && S.time.point) {
       const x = Math.round(X(snaps[S.time.snaps[0]].t)) + 0.5;
       g.strokeStyle = '#22201c'; g.lineWidth = 1.5;

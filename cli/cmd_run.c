@@ -1,0 +1,322 @@
+/* `alloctrace run [-o FILE] [--unwind=libunwind|fp] [--no-follow] [-q] -- CMD ARGS…`:
+ * runs CMD with liballoctrace preloaded, waits, reports where the trace went and a
+ * short summary on stderr, and exits with CMD's status (128+N for a signal death, like
+ * a shell). Refuses static and setuid programs clearly instead of producing nothing.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config.h"
+#include "model.h"
+#include "util.h"
+
+/* liballoctrace.so next to us: build tree (cli/../libtrace) or installed (bin/../lib…). */
+static int find_library(char *out, size_t n) {
+  const char *env = getenv("ALLOCTRACE_LIB");
+  if (env && *env) {
+    snprintf(out, n, "%s", env);
+    return access(out, R_OK);
+  }
+  char self[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (len <= 0)
+    return -1;
+  self[len] = 0;
+  char *dir = dirname(self);
+  const char *candidates[] = {"%s/../libtrace/liballoctrace.so",
+                              "%s/../" ATR_LIBDIR_REL "/alloctrace/liballoctrace.so",
+                              "%s/../lib/alloctrace/liballoctrace.so"};
+  for (size_t i = 0; i < sizeof(candidates) / sizeof(*candidates); i++) {
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), candidates[i], dir);
+    if (realpath(p, out) && access(out, R_OK) == 0)
+      return 0;
+  }
+  return -1;
+}
+
+static int find_program(const char *name, char *out, size_t n) {
+  if (strchr(name, '/')) {
+    snprintf(out, n, "%s", name);
+    return access(out, F_OK) == 0 ? 0 : -1;
+  }
+  const char *path = getenv("PATH");
+  if (!path)
+    path = "/usr/local/bin:/usr/bin:/bin";
+  while (*path) {
+    size_t len = strcspn(path, ":");
+    snprintf(out, n, "%.*s/%s", (int)len, len ? path : ".", name);
+    struct stat st;
+    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+      return 0;
+    path += len + (path[len] == ':');
+  }
+  return -1;
+}
+
+/* 1 dynamic, 0 static, -1 not ELF; follows one "#!" interpreter. */
+static int is_dynamic(const char *path, char *why, size_t n, int depth) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(why, n, "cannot open %s: %s", path, strerror(errno));
+    return -2;
+  }
+  unsigned char buf[4096];
+  ssize_t got = read(fd, buf, sizeof(buf));
+  close(fd);
+  if (got >= 2 && buf[0] == '#' && buf[1] == '!' && depth == 0) {
+    char interp[PATH_MAX];
+    size_t i = 2, o = 0;
+    while (i < (size_t)got && (buf[i] == ' ' || buf[i] == '\t'))
+      i++;
+    while (i < (size_t)got && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' &&
+           o + 1 < sizeof(interp))
+      interp[o++] = (char)buf[i++];
+    interp[o] = 0;
+    return is_dynamic(interp, why, n, 1);
+  }
+  if (got < (ssize_t)sizeof(Elf64_Ehdr) || memcmp(buf, ELFMAG, SELFMAG) != 0)
+    return -1;
+  if (buf[EI_CLASS] != ELFCLASS64) {
+    snprintf(why, n, "%s is not a 64-bit ELF program", path);
+    return -2;
+  }
+  Elf64_Ehdr eh;
+  memcpy(&eh, buf, sizeof(eh));
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int dynamic = 0;
+  for (unsigned i = 0; i < eh.e_phnum; i++) {
+    Elf64_Phdr ph;
+    if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) !=
+        (ssize_t)sizeof(ph))
+      break;
+    if (ph.p_type == PT_INTERP)
+      dynamic = 1;
+  }
+  close(fd);
+  return dynamic;
+}
+
+static void list_children(const char *trace) {
+  char dir[PATH_MAX], stem[PATH_MAX];
+  snprintf(dir, sizeof(dir), "%s", trace);
+  char *slash = strrchr(dir, '/');
+  if (!slash)
+    return;
+  *slash = 0;
+  snprintf(stem, sizeof(stem), "%s", slash + 1);
+  size_t sl = strlen(stem);
+  if (sl > 4 && strcmp(stem + sl - 4, ".zst") == 0)
+    stem[sl -= 4] = 0;
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  int count = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n > sl + 5 && strncmp(e->d_name, stem, sl) == 0 && e->d_name[sl] == '.' &&
+        strcmp(e->d_name + n - 4, ".zst") == 0 && e->d_name[sl + 1] >= '0' &&
+        e->d_name[sl + 1] <= '9')
+      count++;
+  }
+  closedir(d);
+  if (count)
+    fprintf(stderr, "alloctrace: %d child process trace%s: %s/%s.<pid>.zst\n", count,
+            count == 1 ? "" : "s", dir, stem);
+}
+
+static void short_summary(const char *trace) {
+  atr_model_t m;
+  if (atr_model_load(&m, trace, NULL) != 0) {
+    fprintf(stderr, "alloctrace: %s\n", m.tr.error);
+    atr_model_free(&m);
+    return;
+  }
+  char a[64], b[64], c[64], d[64];
+  struct stat st;
+  stat(trace, &st);
+  fprintf(stderr, "alloctrace: trace written to %s (%s events, %s)\n", trace,
+          atr_count(a, sizeof(a), m.tr.events), atr_bytes(b, sizeof(b), (double)st.st_size));
+  fprintf(stderr,
+          "alloctrace: %s calls to allocation functions, %s temporary; peak heap %s; "
+          "leaked %s in %llu blocks\n",
+          atr_count(a, sizeof(a), m.t.allocations), atr_count(b, sizeof(b), m.t.temporary),
+          atr_bytes(c, sizeof(c), (double)m.t.peak_bytes),
+          atr_bytes(d, sizeof(d), (double)m.t.leaked_bytes), (unsigned long long)m.t.leaked_blocks);
+  if (m.tr.truncated)
+    fprintf(stderr, "alloctrace: the last frame of the trace is truncated\n");
+  atr_model_free(&m);
+}
+
+static pid_t child_pid;
+static void forward(int sig) {
+  if (child_pid > 0)
+    kill(child_pid, sig);
+}
+
+int cmd_run(int argc, char **argv) {
+  const char *output = NULL, *unwind = "libunwind", *check = NULL;
+  int follow = 1, quiet = 0;
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                       {"unwind", required_argument, 0, 'u'},
+                                       {"no-follow", no_argument, 0, 'F'},
+                                       {"check", required_argument, 0, 'c'},
+                                       {"quiet", no_argument, 0, 'q'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "+o:qh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'o':
+      output = optarg;
+      break;
+    case 'u':
+      if (strcmp(optarg, "libunwind") != 0 && strcmp(optarg, "fp") != 0)
+        atr_usage_error("--unwind must be libunwind or fp, not '%s'", optarg);
+      unwind = optarg;
+      break;
+    case 'F':
+      follow = 0;
+      break;
+    case 'c':
+      check = optarg;
+      break;
+    case 'q':
+      quiet = 1;
+      break;
+    case 'h':
+      printf("usage: alloctrace run [-o FILE] [--unwind=libunwind|fp] [--no-follow] "
+             "[--check BUDGET] [-q] -- CMD ARGS...\n");
+      return 0;
+    default:
+      atr_usage_error("usage: alloctrace run [-o FILE] [--unwind=libunwind|fp] [--no-follow] -- CMD ARGS...");
+    }
+  }
+  if (optind >= argc)
+    atr_usage_error("run needs a command (usage: alloctrace run [options] -- CMD ARGS...)");
+  if (check && access(check, R_OK) != 0)
+    atr_usage_error("%s: cannot read the budget file: %s", check, strerror(errno));
+  char **cmd = argv + optind;
+  char prog[PATH_MAX], lib[PATH_MAX], why[PATH_MAX + 64];
+  if (find_program(cmd[0], prog, sizeof(prog)) != 0)
+    atr_usage_error("%s: command not found", cmd[0]);
+  struct stat st;
+  if (stat(prog, &st) != 0 || !S_ISREG(st.st_mode) || access(prog, X_OK) != 0)
+    atr_usage_error("%s: not an executable file", prog);
+  if (((st.st_mode & S_ISUID) && st.st_uid != getuid()) ||
+      ((st.st_mode & S_ISGID) && st.st_gid != getgid()))
+    atr_usage_error("%s is setuid/setgid: the dynamic loader ignores LD_PRELOAD for it, so it "
+                    "cannot be traced", prog);
+  int dyn = is_dynamic(prog, why, sizeof(why), 0);
+  if (dyn == -2)
+    atr_usage_error("%s", why);
+  if (dyn == 0)
+    atr_usage_error("%s is statically linked: LD_PRELOAD cannot reach its allocator, so it "
+                    "cannot be traced", prog);
+  if (find_library(lib, sizeof(lib)) != 0)
+    atr_usage_error("cannot find liballoctrace.so next to this alloctrace (set ALLOCTRACE_LIB)");
+
+  char out[PATH_MAX], cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof(cwd)))
+    atr_usage_error("cannot get the current directory: %s", strerror(errno));
+  if (output) {
+    if (output[0] == '/')
+      snprintf(out, sizeof(out), "%s", output);
+    else
+      snprintf(out, sizeof(out), "%s/%s", cwd, output);
+    struct stat os;
+    if (lstat(out, &os) == 0) {
+      if (!S_ISREG(os.st_mode))
+        atr_usage_error("%s exists and is not a regular file", out);
+      if (unlink(out) != 0)
+        atr_usage_error("%s: cannot replace: %s", out, strerror(errno));
+    }
+  }
+
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0)
+    atr_usage_error("pipe: %s", strerror(errno));
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    atr_usage_error("fork: %s", strerror(errno));
+  if (pid == 0) {
+    close(pipefd[0]);
+    char pidbuf[32], pre[PATH_MAX * 2];
+    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+    if (!output) {
+      char *base = basename(prog);
+      snprintf(out, sizeof(out), "%s/alloctrace.%s.%d.zst", cwd, base, (int)getpid());
+    }
+    const char *old = getenv("LD_PRELOAD");
+    if (old && *old)
+      snprintf(pre, sizeof(pre), "%s:%s", lib, old);
+    else
+      snprintf(pre, sizeof(pre), "%s", lib);
+    setenv("LD_PRELOAD", pre, 1);
+    setenv("ALLOCTRACE_OUTPUT", out, 1);
+    setenv("ALLOCTRACE_ROOT_PID", pidbuf, 1);
+    setenv("ALLOCTRACE_UNWIND", unwind, 1);
+    setenv("ALLOCTRACE_FOLLOW", follow ? "1" : "0", 1);
+    execv(prog, cmd);
+    int e = errno;
+    ssize_t w = write(pipefd[1], &e, sizeof(e));
+    (void)w;
+    _exit(127);
+  }
+  close(pipefd[1]);
+  child_pid = pid;
+  int e;
+  ssize_t got = read(pipefd[0], &e, sizeof(e));
+  close(pipefd[0]);
+  if (got == (ssize_t)sizeof(e)) {
+    waitpid(pid, NULL, 0);
+    atr_usage_error("cannot run %s: %s", prog, strerror(e));
+  }
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  signal(SIGTERM, forward);
+  signal(SIGHUP, forward);
+  int status;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR)
+      atr_usage_error("waitpid: %s", strerror(errno));
+  }
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!output)
+    snprintf(out, sizeof(out), "%s/alloctrace.%s.%d.zst", cwd, basename(prog), (int)pid);
+  if (access(out, F_OK) != 0) {
+    fprintf(stderr, "alloctrace: no trace was written for %s: it did not load liballoctrace.so "
+                    "(it may reset LD_PRELOAD)\n", prog);
+    return code ? code : ATR_EXIT_USAGE;
+  }
+  if (WIFSIGNALED(status))
+    fprintf(stderr, "alloctrace: %s was killed by signal %d\n", prog, WTERMSIG(status));
+  if (!quiet) {
+    short_summary(out);
+    list_children(out);
+  }
+  if (check) {
+    int verdict = atr_check_run(out, check);
+    if (code == 0)
+      code = verdict;
+  }
+  return code;
+}

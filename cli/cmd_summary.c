@@ -1,0 +1,231 @@
+/* `alloctrace summary [--json] [--top N] TRACE`: totals with heaptrack's definitions,
+ * the recorder's own health, and the top call sites by peak, leaks, allocation count
+ * and temporary allocations, each with a symbolized backtrace.
+ * JSON schema "alloctrace.summary/1" (documented in README.md).
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "model.h"
+#include "report.h"
+#include "util.h"
+
+static const struct {
+  const char *title, *json;
+  int metric, bytes;
+} tops[] = {
+    {"PEAK MEMORY CONSUMERS (live at the peak)", "peak", ATR_M_PEAK, 1},
+    {"LEAKS (live at exit)", "leaked", ATR_M_LEAKED, 1},
+    {"MOST CALLS TO ALLOCATION FUNCTIONS", "allocations", ATR_M_ALLOCATIONS, 0},
+    {"MOST TEMPORARY ALLOCATIONS", "temporary", ATR_M_TEMPORARY, 0},
+};
+
+static const char *layer_names[] = {"libc", "C++ operators", "Rust allocator shim",
+                                    "static jemalloc/mimalloc", "cooperative API"};
+
+static json_t *layers_json(const atr_model_t *m) {
+  json_t *a = json_array();
+  unsigned mask = m->layers_seen | m->tr.layers;
+  for (unsigned i = 0; i < 5; i++)
+    if (mask & (1u << i))
+      json_array_append_new(a, json_string(layer_names[i]));
+  return a;
+}
+
+static json_t *align_json(const atr_model_t *m) {
+  json_t *a = json_array();
+  for (int i = 0; i < 16; i++) {
+    if (!m->aligns[i].count)
+      continue;
+    json_t *o = json_object();
+    json_object_set_new(o, "align", atr_json_u64(m->aligns[i].align));
+    json_object_set_new(o, "count", atr_json_u64(m->aligns[i].count));
+    json_object_set_new(o, "padding_bytes", atr_json_u64(m->aligns[i].padding));
+    json_array_append_new(a, o);
+  }
+  return a;
+}
+
+json_t *atr_summary_json(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
+  json_t *root = json_object();
+  json_object_set_new(root, "schema", json_string("alloctrace.summary/1"));
+  json_object_set_new(root, "program", json_string(m->tr.exe ? m->tr.exe : ""));
+  json_object_set_new(root, "pid", atr_json_u64(m->tr.pid));
+  json_t *argv = json_array();
+  for (uint64_t i = 0; i < m->tr.argc; i++)
+    json_array_append_new(argv, json_string(m->tr.argv[i] ? m->tr.argv[i] : ""));
+  json_object_set_new(root, "argv", argv);
+  json_object_set_new(root, "totals", atr_report_totals_json(m));
+  json_t *kinds = json_object();
+  for (unsigned k = 1; k < ATR_KIND_COUNT; k++)
+    if (m->t.kinds[k])
+      json_object_set_new(kinds, atr_kind_name(k), atr_json_u64(m->t.kinds[k]));
+  json_object_set_new(root, "kinds", kinds);
+  json_object_set_new(root, "layers", layers_json(m));
+  json_object_set_new(root, "alignment", align_json(m));
+  json_t *rec = json_object();
+  json_object_set_new(rec, "events", atr_json_u64(m->tr.events));
+  json_object_set_new(rec, "complete", json_boolean(m->tr.has_end && !m->tr.truncated));
+  json_object_set_new(rec, "truncated", json_boolean(m->tr.truncated));
+  json_object_set_new(rec, "ring_waits", atr_json_u64(m->tr.end.waits));
+  json_object_set_new(rec, "inconsistencies", atr_json_u64(m->tr.end.inconsistent));
+  json_object_set_new(rec, "stack_drops", atr_json_u64(m->tr.end.stack_drops));
+  json_object_set_new(rec, "frames", atr_json_u64(m->tr.frames));
+  json_object_set_new(rec, "compressed_bytes", atr_json_u64(m->tr.compressed_bytes));
+  json_t *notes = json_array();
+  for (size_t i = 0; i < m->tr.nnotes; i++)
+    json_array_append_new(notes, json_string(m->tr.notes[i]));
+  json_object_set_new(rec, "notes", notes);
+  json_object_set_new(root, "recorder", rec);
+  json_t *topo = json_object();
+  for (size_t k = 0; k < sizeof(tops) / sizeof(*tops); k++) {
+    atr_callsite_t *cs;
+    size_t n = atr_model_callsites(m, sym, tops[k].metric, &cs);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n && (int)i < top; i++) {
+      uint64_t v = atr_cost_metric(&cs[i].cost, tops[k].metric);
+      if (!v)
+        break;
+      json_t *o = atr_report_frame_json(cs[i].frame);
+      json_object_set_new(o, tops[k].bytes ? "bytes" : "count", atr_json_u64(v));
+      json_object_set_new(o, "allocations", atr_json_u64(cs[i].cost.allocations));
+      if (tops[k].metric == ATR_M_LEAKED)
+        json_object_set_new(o, "blocks", atr_json_u64(cs[i].cost.leaked_blocks));
+      json_object_set_new(o, "stack", atr_report_stack_json(sym, cs[i].top_node, 32));
+      json_array_append_new(a, o);
+    }
+    free(cs);
+    json_object_set_new(topo, tops[k].json, a);
+  }
+  json_object_set_new(root, "top", topo);
+  return root;
+}
+
+static void print_text(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
+  char a[64], b[64], cmd[512];
+  const atr_totals_t *t = &m->t;
+  double secs = (double)t->duration_us / 1e6;
+  atr_report_cmdline(&m->tr, cmd, sizeof(cmd));
+  printf("alloctrace summary of %s (pid %llu)\n", m->tr.exe ? m->tr.exe : "?",
+         (unsigned long long)m->tr.pid);
+  printf("  command line:                   %s\n", cmd);
+  printf("  duration:                       %.3f s\n", secs);
+  printf("  calls to allocation functions:  %s (%.0f/s)\n", atr_count(a, sizeof(a), t->allocations),
+         secs > 0 ? (double)t->allocations / secs : 0.0);
+  printf("  frees:                          %s\n", atr_count(a, sizeof(a), t->frees));
+  printf("  reallocs:                       %s\n", atr_count(a, sizeof(a), t->reallocs));
+  printf("  temporary allocations:          %s (%.1f%% of calls)\n",
+         atr_count(a, sizeof(a), t->temporary),
+         t->allocations ? 100.0 * (double)t->temporary / (double)t->allocations : 0.0);
+  printf("  allocated in total:             %s\n", atr_bytes(a, sizeof(a), (double)t->allocated_bytes));
+  printf("  peak heap:                      %s at %.3f s\n", atr_bytes(a, sizeof(a), (double)t->peak_bytes),
+         (double)t->peak_time_us / 1e6);
+  printf("  peak RSS:                       %s\n", atr_bytes(a, sizeof(a), (double)t->peak_rss));
+  printf("  leaked:                         %s in %s blocks\n",
+         atr_bytes(a, sizeof(a), (double)t->leaked_bytes), atr_count(b, sizeof(b), t->leaked_blocks));
+  if (t->failed)
+    printf("  failed allocations:             %s\n", atr_count(a, sizeof(a), t->failed));
+  printf("  seen through:                   ");
+  unsigned mask = m->layers_seen | m->tr.layers;
+  for (unsigned i = 0, first = 1; i < 5; i++)
+    if (mask & (1u << i)) {
+      printf("%s%s", first ? "" : ", ", layer_names[i]);
+      first = 0;
+    }
+  printf("\n");
+  int over = 0;
+  for (int i = 5; i < 16; i++)
+    over += m->aligns[i].count > 0;
+  if (over) {
+    printf("  over-aligned allocations:      ");
+    for (int i = 5; i < 16; i++)
+      if (m->aligns[i].count)
+        printf(" %llu x align %llu (padding <= %s)", (unsigned long long)m->aligns[i].count,
+               (unsigned long long)m->aligns[i].align,
+               atr_bytes(a, sizeof(a), (double)m->aligns[i].padding));
+    printf("\n");
+  }
+  printf("  recorder:                       %s events%s, %llu ring waits, %llu inconsistencies\n",
+         atr_count(a, sizeof(a), m->tr.events),
+         m->tr.truncated ? " (last frame truncated)" : m->tr.has_end ? "" : " (no end record)",
+         (unsigned long long)m->tr.end.waits, (unsigned long long)m->tr.end.inconsistent);
+  for (size_t i = 0; i < m->tr.nnotes; i++)
+    printf("  note: %s\n", m->tr.notes[i]);
+
+  for (size_t k = 0; k < sizeof(tops) / sizeof(*tops); k++) {
+    atr_callsite_t *cs;
+    size_t n = atr_model_callsites(m, sym, tops[k].metric, &cs);
+    uint64_t total = tops[k].metric == ATR_M_PEAK      ? t->peak_bytes
+                     : tops[k].metric == ATR_M_LEAKED  ? t->leaked_bytes
+                     : tops[k].metric == ATR_M_TEMPORARY ? t->temporary
+                                                       : t->allocations;
+    if (!n || !atr_cost_metric(&cs[0].cost, tops[k].metric)) {
+      free(cs);
+      continue;
+    }
+    printf("\n%s\n", tops[k].title);
+    for (size_t i = 0; i < n && (int)i < top; i++) {
+      uint64_t v = atr_cost_metric(&cs[i].cost, tops[k].metric);
+      if (!v)
+        break;
+      if (tops[k].bytes)
+        atr_bytes(a, sizeof(a), (double)v);
+      else
+        atr_count(a, sizeof(a), v);
+      printf("  %s (%.1f%%)", a, total ? 100.0 * (double)v / (double)total : 0.0);
+      if (tops[k].metric == ATR_M_LEAKED)
+        printf(" in %llu blocks", (unsigned long long)cs[i].cost.leaked_blocks);
+      printf(" from ");
+      atr_report_frame(stdout, cs[i].frame);
+      printf("\n");
+      atr_report_stack(stdout, sym, cs[i].top_node, "      ", 6);
+    }
+    free(cs);
+  }
+}
+
+int cmd_summary(int argc, char **argv) {
+  int json = 0, top = 10;
+  static const struct option opts[] = {
+      {"json", no_argument, 0, 'j'}, {"top", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "+jn:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'j':
+      json = 1;
+      break;
+    case 'n':
+      top = atoi(optarg);
+      if (top <= 0)
+        atr_usage_error("--top needs a positive number, not '%s'", optarg);
+      break;
+    case 'h':
+      printf("usage: alloctrace summary [--json] [--top N] TRACE\n");
+      return 0;
+    default:
+      atr_usage_error("usage: alloctrace summary [--json] [--top N] TRACE");
+    }
+  }
+  if (optind + 1 != argc)
+    atr_usage_error("summary needs exactly one trace file (usage: alloctrace summary [--json] TRACE)");
+  atr_model_t m;
+  if (atr_model_load(&m, argv[optind], NULL) != 0)
+    atr_input_error(m.tr.error);
+  if (m.tr.truncated)
+    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped",
+             argv[optind]);
+  atr_symbolizer_t *sym = atr_sym_new(&m.tr);
+  if (!sym)
+    atr_input_error("out of memory");
+  if (json)
+    atr_json_print(atr_summary_json(&m, sym, top));
+  else
+    print_text(&m, sym, top);
+  atr_sym_free(sym);
+  atr_model_free(&m);
+  return 0;
+}

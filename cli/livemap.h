@@ -1,0 +1,94 @@
+/* Live-block table of the reader and analyses: allocation ordinal -> 32-bit value,
+ * open addressing with backward-shift deletion. Sized by live blocks only.
+ * (The recorder has its own map in libtrace/u64map.h: the CLI shares only format.h.)
+ */
+#ifndef ATR_LIVEMAP_H
+#define ATR_LIVEMAP_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+typedef struct {
+  uint64_t key; /* 0 = empty */
+  uint32_t val;
+} atr_live_slot_t;
+
+typedef struct {
+  atr_live_slot_t *s;
+  uint64_t mask, count;
+} atr_livemap_t;
+
+static inline uint64_t atr_live_hash(uint64_t k) {
+  k *= 0x9E3779B97F4A7C15ull;
+  return k ^ (k >> 29);
+}
+
+static inline int atr_live_init(atr_livemap_t *m, uint64_t cap) {
+  m->s = calloc(cap, sizeof(*m->s));
+  m->mask = cap - 1;
+  m->count = 0;
+  return m->s ? 0 : -1;
+}
+
+static inline int atr_live_grow(atr_livemap_t *m) {
+  atr_livemap_t n;
+  if (atr_live_init(&n, (m->mask + 1) * 2) != 0)
+    return -1;
+  for (uint64_t i = 0; i <= m->mask; i++) {
+    if (!m->s[i].key)
+      continue;
+    uint64_t j = atr_live_hash(m->s[i].key) & n.mask;
+    while (n.s[j].key)
+      j = (j + 1) & n.mask;
+    n.s[j] = m->s[i];
+  }
+  n.count = m->count;
+  free(m->s);
+  *m = n;
+  return 0;
+}
+
+static inline int atr_live_put(atr_livemap_t *m, uint64_t key, uint32_t val) {
+  if ((m->count + 1) * 2 > m->mask + 1 && atr_live_grow(m) != 0)
+    return -1;
+  uint64_t i = atr_live_hash(key) & m->mask;
+  while (m->s[i].key && m->s[i].key != key)
+    i = (i + 1) & m->mask;
+  if (!m->s[i].key)
+    m->count++;
+  m->s[i].key = key;
+  m->s[i].val = val;
+  return 0;
+}
+
+static inline const atr_live_slot_t *atr_live_find(const atr_livemap_t *m, uint64_t key) {
+  for (uint64_t i = atr_live_hash(key) & m->mask;; i = (i + 1) & m->mask) {
+    if (m->s[i].key == key)
+      return &m->s[i];
+    if (!m->s[i].key)
+      return NULL;
+  }
+}
+
+/* Removes key; returns 1 and its value in *val when it was present. */
+static inline int atr_live_take(atr_livemap_t *m, uint64_t key, uint32_t *val) {
+  uint64_t i = atr_live_hash(key) & m->mask;
+  while (m->s[i].key != key) {
+    if (!m->s[i].key)
+      return 0;
+    i = (i + 1) & m->mask;
+  }
+  *val = m->s[i].val;
+  for (uint64_t j = (i + 1) & m->mask; m->s[j].key; j = (j + 1) & m->mask) {
+    uint64_t home = atr_live_hash(m->s[j].key) & m->mask;
+    if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+      m->s[i] = m->s[j];
+      i = j;
+    }
+  }
+  m->s[i].key = 0;
+  m->count--;
+  return 1;
+}
+
+#endif

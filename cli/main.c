@@ -1,0 +1,49 @@
+/* alloctrace: the subcommand table and nothing else. Each command parses its own
+ * flags, prints its own output and chooses its exit code (0 ok, 1 check failed,
+ * 2 usage or input error).
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "config.h"
+#include "util.h"
+
+static const struct {
+  const char *name;
+  int (*fn)(int, char **);
+  const char *help;
+} commands[] = {
+    {"run", cmd_run, "trace a program: run [-o FILE] [--unwind=libunwind|fp] [--no-follow] -- CMD ARGS"},
+    {"summary", cmd_summary, "totals and top call sites: summary [--json] TRACE"},
+    {"dump", cmd_dump, "every event as JSON lines: dump TRACE"},
+};
+
+static int usage(FILE *out) {
+  fprintf(out, "usage: alloctrace COMMAND [ARGS]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+  return out == stdout ? 0 : ATR_EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage(stderr);
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)
+    return usage(stdout);
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("alloctrace %s\n", ATR_VERSION);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++) {
+    if (strcmp(argv[1], commands[i].name) == 0) {
+      static char label[64];
+      snprintf(label, sizeof(label), "alloctrace %s", commands[i].name);
+      atr_cmd = label;
+      return commands[i].fn(argc - 1, argv + 1);
+    }
+  }
+  fprintf(stderr, "alloctrace: unknown command '%s' (try alloctrace --help)\n", argv[1]);
+  return ATR_EXIT_USAGE;
+}

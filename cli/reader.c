@@ -1,0 +1,558 @@
+/* Trace reader (see reader.h): zstd frames in, validated records, semantic events out.
+ * A frame is decoded whole before its records are parsed, so a truncated final frame
+ * is skipped exactly. Never crashes on any input: all reads are bounds-checked.
+ */
+#define _GNU_SOURCE
+#include "reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "livemap.h"
+
+struct atr_reader_priv {
+  atr_livemap_t live;
+  size_t cap_modules, cap_nodes, cap_sites, cap_threads, cap_notes;
+  uint64_t seq, prev_ip;
+  uint64_t ext_thread;
+  int have_hdr;
+  const atr_visitor_t *v;
+};
+
+const char *atr_kind_name(unsigned kind) {
+  switch (kind) {
+#define ATR_KIND_CASE(name, value, label, layer)                                         \
+  case value:                                                                            \
+    return label;
+    ATR_KIND_LIST(ATR_KIND_CASE)
+#undef ATR_KIND_CASE
+  }
+  return "?";
+}
+
+unsigned atr_kind_layer(unsigned kind) {
+  switch (kind) {
+#define ATR_KIND_CASE(name, value, label, layer)                                         \
+  case value:                                                                            \
+    return layer;
+    ATR_KIND_LIST(ATR_KIND_CASE)
+#undef ATR_KIND_CASE
+  }
+  return 0;
+}
+
+static int fail(atr_trace_t *tr, const char *fmt, ...) {
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  snprintf(tr->error, sizeof(tr->error), "%s: %s", tr->file, msg);
+  return -1;
+}
+
+/* grow an array to hold n+1 elements */
+static int reserve(void **arr, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap)
+    return 0;
+  size_t c = *cap ? *cap * 2 : 64;
+  while (c <= n)
+    c *= 2;
+  void *p = realloc(*arr, c * elem);
+  if (!p)
+    return -1;
+  memset((char *)p + *cap * elem, 0, (c - *cap) * elem);
+  *arr = p;
+  *cap = c;
+  return 0;
+}
+#define RESERVE(tr, field, capfield, n)                                                  \
+  reserve((void **)&(tr)->field, &(tr)->priv->capfield, (n), sizeof(*(tr)->field))
+
+typedef struct {
+  const uint8_t *p, *end;
+  int bad;
+} cursor_t;
+
+static uint64_t get_u(cursor_t *c) {
+  uint64_t v = 0;
+  if (c->bad)
+    return 0;
+  const uint8_t *p = atr_get_u(c->p, c->end, &v);
+  if (!p) {
+    c->bad = 1;
+    return 0;
+  }
+  c->p = p;
+  return v;
+}
+
+static int64_t get_s(cursor_t *c) {
+  int64_t v = 0;
+  if (c->bad)
+    return 0;
+  const uint8_t *p = atr_get_s(c->p, c->end, &v);
+  if (!p) {
+    c->bad = 1;
+    return 0;
+  }
+  c->p = p;
+  return v;
+}
+
+static char *get_str(cursor_t *c) {
+  uint64_t n = get_u(c);
+  if (c->bad || n > (uint64_t)(c->end - c->p)) {
+    c->bad = 1;
+    return NULL;
+  }
+  char *s = malloc(n + 1);
+  if (!s) {
+    c->bad = 1;
+    return NULL;
+  }
+  memcpy(s, c->p, n);
+  s[n] = 0;
+  c->p += n;
+  return s;
+}
+
+static void emit(atr_trace_t *tr, atr_ev_t *ev) {
+  ev->time_us = tr->time_us;
+  ev->index = tr->events++;
+  const atr_visitor_t *v = tr->priv->v;
+  if (v && v->event)
+    v->event(v->ctx, tr, ev);
+}
+
+static uint32_t thread_of(atr_trace_t *tr, unsigned tag) {
+  unsigned t = tag & 0x3f;
+  return t == ATR_THREAD_INLINE_MAX ? (uint32_t)tr->priv->ext_thread : t;
+}
+
+/* Takes block `ordinal` out of the live table; its site in *site. */
+static int take_block(atr_trace_t *tr, uint64_t k, uint64_t *ordinal, uint32_t *site) {
+  if (k >= tr->last_ordinal)
+    return -1;
+  *ordinal = tr->last_ordinal - k;
+  return atr_live_take(&tr->priv->live, *ordinal, site) ? 0 : -1;
+}
+
+static int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
+  if (site == 0 || site >= tr->nsites)
+    return -1;
+  ev->site = (uint32_t)site;
+  ev->ordinal = ++tr->last_ordinal;
+  return atr_live_put(&tr->priv->live, ev->ordinal, (uint32_t)site);
+}
+
+#define BAD(what) return fail(tr, "corrupt %s record at byte %zu of frame %llu", what, off, \
+                              (unsigned long long)tr->frames)
+
+static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
+  struct atr_reader_priv *P = tr->priv;
+  cursor_t c = {buf, buf + len, 0};
+  while (c.p < c.end) {
+    size_t off = (size_t)(c.p - buf);
+    unsigned tag = *c.p++;
+    P->seq++;
+    if (!P->have_hdr && tag != ATR_TAG_HDR)
+      return fail(tr, "not an alloctrace trace (no header record)");
+    atr_ev_t ev = {0};
+    if (tag >= ATR_TAG_FREE) {
+      ev.thread = thread_of(tr, tag);
+      if ((tag & 0xC0) == ATR_TAG_ALLOC) {
+        ev.kind = ATR_E_ALLOC;
+        if (new_block(tr, get_u(&c), &ev) != 0 || c.bad)
+          BAD("allocation");
+      } else if ((tag & 0xC0) == ATR_TAG_FREE) {
+        ev.kind = ATR_E_FREE;
+        if (take_block(tr, get_u(&c), &ev.old_ordinal, &ev.old_site) != 0 || c.bad)
+          BAD("free");
+      } else {
+        uint64_t km = get_u(&c), site = get_u(&c);
+        ev.kind = ATR_E_REALLOC;
+        ev.moved = (int)(km & 1);
+        if (c.bad || take_block(tr, km >> 1, &ev.old_ordinal, &ev.old_site) != 0 ||
+            (site && new_block(tr, site, &ev) != 0))
+          BAD("realloc");
+      }
+      emit(tr, &ev);
+      continue;
+    }
+    switch (tag) {
+    case ATR_TAG_HDR:
+      if (c.end - c.p < 8 || memcmp(c.p, ATR_FORMAT_MAGIC, 8) != 0)
+        return fail(tr, "not an alloctrace trace (bad magic)");
+      c.p += 8;
+      tr->version = get_u(&c);
+      if (c.bad)
+        BAD("header");
+      if (tr->version > ATR_FORMAT_VERSION)
+        return fail(tr, "trace format version %llu is newer than this alloctrace (%u)",
+                    (unsigned long long)tr->version, ATR_FORMAT_VERSION);
+      P->have_hdr = 1;
+      break;
+    case ATR_TAG_PROC: {
+      tr->pid = get_u(&c);
+      tr->ppid = get_u(&c);
+      tr->start_unix_us = get_u(&c);
+      free(tr->exe);
+      tr->exe = get_str(&c);
+      uint64_t argc = get_u(&c);
+      if (c.bad || argc > (uint64_t)(c.end - c.p))
+        BAD("process");
+      for (uint64_t i = 0; i < tr->argc; i++)
+        free(tr->argv[i]);
+      free(tr->argv);
+      tr->argv = calloc(argc + 1, sizeof(char *));
+      tr->argc = 0;
+      for (uint64_t i = 0; tr->argv && i < argc && !c.bad; i++)
+        tr->argv[tr->argc++] = get_str(&c);
+      if (c.bad || !tr->argv)
+        BAD("process");
+      break;
+    }
+    case ATR_TAG_MOD: {
+      if (RESERVE(tr, modules, cap_modules, tr->nmodules))
+        return fail(tr, "out of memory");
+      atr_rmodule_t *m = &tr->modules[tr->nmodules];
+      m->id = get_u(&c);
+      m->bias = get_u(&c);
+      m->lo = get_u(&c);
+      m->hi = get_u(&c);
+      m->path = get_str(&c);
+      uint64_t n = get_u(&c);
+      if (c.bad || n > sizeof(m->build_id) || n > (uint64_t)(c.end - c.p) || m->lo > m->hi) {
+        free(m->path);
+        m->path = NULL;
+        BAD("module");
+      }
+      memcpy(m->build_id, c.p, n);
+      m->build_id_len = (uint32_t)n;
+      c.p += n;
+      m->load_seq = P->seq;
+      m->unload_seq = 0;
+      tr->nmodules++;
+      break;
+    }
+    case ATR_TAG_UNMOD: {
+      uint64_t id = get_u(&c);
+      if (c.bad)
+        BAD("module unload");
+      for (size_t i = tr->nmodules; i-- > 0;)
+        if (tr->modules[i].id == id && !tr->modules[i].unload_seq) {
+          tr->modules[i].unload_seq = P->seq;
+          break;
+        }
+      break;
+    }
+    case ATR_TAG_THR: {
+      uint64_t idx = get_u(&c), tid = get_u(&c);
+      char *name = get_str(&c);
+      if (c.bad || idx > (1u << 24) || RESERVE(tr, threads, cap_threads, idx)) {
+        free(name);
+        BAD("thread");
+      }
+      if (idx >= tr->nthreads)
+        tr->nthreads = idx + 1;
+      free(tr->threads[idx].name);
+      tr->threads[idx].tid = (uint32_t)tid;
+      tr->threads[idx].name = name;
+      break;
+    }
+    case ATR_TAG_NODE: {
+      uint64_t parent = get_u(&c);
+      int64_t d = get_s(&c);
+      if (c.bad || parent >= tr->nnodes || RESERVE(tr, nodes, cap_nodes, tr->nnodes))
+        BAD("stack node");
+      atr_rnode_t *n = &tr->nodes[tr->nnodes++];
+      n->parent = (uint32_t)parent;
+      n->depth = tr->nodes[parent].depth + 1;
+      n->ip = P->prev_ip + (uint64_t)d;
+      n->seq = P->seq;
+      n->module = -1;
+      P->prev_ip = n->ip;
+      break;
+    }
+    case ATR_TAG_SITE: {
+      uint64_t node = get_u(&c), size = get_u(&c), kind = get_u(&c), align = get_u(&c);
+      if (c.bad || node >= tr->nnodes || kind == 0 || kind >= ATR_KIND_COUNT ||
+          RESERVE(tr, sites, cap_sites, tr->nsites))
+        BAD("site");
+      tr->sites[tr->nsites++] = (atr_rsite_t){(uint32_t)node, (uint32_t)kind, size, align};
+      break;
+    }
+    case ATR_TAG_TIME:
+      tr->time_us += get_u(&c);
+      if (c.bad)
+        BAD("time");
+      break;
+    case ATR_TAG_RSS: {
+      uint64_t rss = get_u(&c);
+      if (c.bad)
+        BAD("rss");
+      if (rss > tr->peak_rss)
+        tr->peak_rss = rss;
+      if (P->v && P->v->rss)
+        P->v->rss(P->v->ctx, tr, tr->time_us, rss);
+      break;
+    }
+    case ATR_TAG_END:
+      tr->end.events = get_u(&c);
+      tr->end.waits = get_u(&c);
+      tr->end.inconsistent = get_u(&c);
+      tr->end.unknown_frees = get_u(&c);
+      tr->end.stack_drops = get_u(&c);
+      tr->end.peak_rss = get_u(&c);
+      tr->end.flags = get_u(&c);
+      if (c.bad)
+        BAD("end");
+      tr->has_end = 1;
+      if (tr->end.peak_rss > tr->peak_rss)
+        tr->peak_rss = tr->end.peak_rss;
+      break;
+    case ATR_TAG_NOTE: {
+      char *s = get_str(&c);
+      if (c.bad || RESERVE(tr, notes, cap_notes, tr->nnotes)) {
+        free(s);
+        BAD("note");
+      }
+      tr->notes[tr->nnotes++] = s;
+      break;
+    }
+    case ATR_TAG_AFAIL:
+      ev.kind = ATR_E_AFAIL;
+      ev.thread = (uint32_t)get_u(&c);
+      ev.site = (uint32_t)get_u(&c);
+      if (c.bad || ev.site == 0 || ev.site >= tr->nsites)
+        BAD("failed allocation");
+      emit(tr, &ev);
+      break;
+    case ATR_TAG_RFAIL: {
+      ev.kind = ATR_E_RFAIL;
+      ev.thread = (uint32_t)get_u(&c);
+      uint64_t k = get_u(&c);
+      ev.site = (uint32_t)get_u(&c);
+      if (c.bad || ev.site == 0 || ev.site >= tr->nsites || k >= tr->last_ordinal)
+        BAD("failed realloc");
+      ev.old_ordinal = tr->last_ordinal - k;
+      const atr_live_slot_t *s = atr_live_find(&P->live, ev.old_ordinal);
+      if (!s)
+        BAD("failed realloc");
+      ev.old_site = s->val;
+      emit(tr, &ev);
+      break;
+    }
+    case ATR_TAG_UFREE:
+      ev.kind = ATR_E_UFREE;
+      ev.thread = (uint32_t)get_u(&c);
+      get_u(&c);
+      if (c.bad)
+        BAD("unknown free");
+      emit(tr, &ev);
+      break;
+    case ATR_TAG_TEXT:
+      P->ext_thread = get_u(&c);
+      if (c.bad)
+        BAD("thread index");
+      break;
+    case ATR_TAG_LAYER:
+      tr->layers |= (unsigned)get_u(&c);
+      if (c.bad)
+        BAD("layer");
+      break;
+    default:
+      return fail(tr, "corrupt trace: unknown record tag 0x%02x at byte %zu of frame %llu", tag,
+                  off, (unsigned long long)tr->frames);
+    }
+  }
+  return 0;
+}
+
+static int module_contains(const atr_rmodule_t *m, uint64_t ip) {
+  return ip >= m->lo && ip < m->hi;
+}
+
+/* A node belongs to the module mapped at its address when it was recorded; code that
+ * ran inside dlopen (constructors) is recorded before its module: take the next one. */
+static void resolve_modules(atr_trace_t *tr) {
+  int32_t last = -1;
+  for (size_t i = 1; i < tr->nnodes; i++) {
+    atr_rnode_t *n = &tr->nodes[i];
+    uint64_t ip = n->ip - 1;
+    if (last >= 0 && module_contains(&tr->modules[last], ip) &&
+        tr->modules[last].load_seq <= n->seq &&
+        (!tr->modules[last].unload_seq || n->seq < tr->modules[last].unload_seq)) {
+      n->module = last;
+      continue;
+    }
+    int32_t later = -1;
+    for (size_t m = 0; m < tr->nmodules; m++) {
+      const atr_rmodule_t *mod = &tr->modules[m];
+      if (!module_contains(mod, ip))
+        continue;
+      if (mod->load_seq <= n->seq && (!mod->unload_seq || n->seq < mod->unload_seq)) {
+        n->module = (int32_t)m;
+        break;
+      }
+      if (mod->load_seq > n->seq && later < 0)
+        later = (int32_t)m;
+    }
+    if (n->module < 0)
+      n->module = later;
+    last = n->module;
+  }
+}
+
+int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
+  memset(tr, 0, sizeof(*tr));
+  tr->file = path;
+  tr->priv = calloc(1, sizeof(*tr->priv));
+  if (!tr->priv || atr_live_init(&tr->priv->live, 1024) != 0)
+    return fail(tr, "out of memory");
+  tr->priv->v = v;
+  if (RESERVE(tr, nodes, cap_nodes, 0) || RESERVE(tr, sites, cap_sites, 0))
+    return fail(tr, "out of memory");
+  tr->nnodes = 1; /* root */
+  tr->nodes[0].module = -1;
+  tr->nsites = 1;
+
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(tr, "cannot open: %s", strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return fail(tr, "not a regular file");
+  }
+  if (st.st_size == 0) {
+    close(fd);
+    return fail(tr, "empty file: the traced program wrote nothing");
+  }
+  size_t in_cap = 1u << 20, frame_cap = 4u << 20, frame_len = 0;
+  uint8_t *in = malloc(in_cap), *frame = malloc(frame_cap);
+  ZSTD_DCtx *dctx = ZSTD_createDCtx();
+  int rc = 0, first = 1;
+  size_t last_ret = 0;
+  if (!in || !frame || !dctx) {
+    rc = fail(tr, "out of memory");
+    goto out;
+  }
+  for (;;) {
+    ssize_t got = read(fd, in, in_cap);
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      rc = fail(tr, "read error: %s", strerror(errno));
+      goto out;
+    }
+    if (got == 0)
+      break;
+    if (first) {
+      first = 0;
+      if (got < 4 || memcmp(in, "\x28\xb5\x2f\xfd", 4) != 0) {
+        rc = fail(tr, "not an alloctrace trace (not zstd-compressed)");
+        goto out;
+      }
+    }
+    tr->compressed_bytes += (uint64_t)got;
+    ZSTD_inBuffer zin = {in, (size_t)got, 0};
+    while (zin.pos < zin.size) {
+      if (frame_len == frame_cap) {
+        if (frame_cap >= ((size_t)1 << 32)) {
+          rc = fail(tr, "corrupt trace: frame larger than 4 GiB");
+          goto out;
+        }
+        uint8_t *f = realloc(frame, frame_cap * 2);
+        if (!f) {
+          rc = fail(tr, "out of memory");
+          goto out;
+        }
+        frame = f;
+        frame_cap *= 2;
+      }
+      ZSTD_outBuffer zout = {frame, frame_cap, frame_len};
+      last_ret = ZSTD_decompressStream(dctx, &zout, &zin);
+      frame_len = zout.pos;
+      if (ZSTD_isError(last_ret)) {
+        rc = fail(tr, "corrupt trace: zstd frame %llu: %s", (unsigned long long)tr->frames + 1,
+                  ZSTD_getErrorName(last_ret));
+        goto out;
+      }
+      if (last_ret == 0) { /* a whole frame */
+        tr->frames++;
+        tr->raw_bytes += frame_len;
+        if (parse_frame(tr, frame, frame_len) != 0) {
+          rc = -1;
+          goto out;
+        }
+        frame_len = 0;
+      }
+    }
+  }
+  if (first) {
+    rc = fail(tr, "empty file");
+    goto out;
+  }
+  if (last_ret != 0 || frame_len != 0)
+    tr->truncated = 1;
+  if (tr->frames == 0) {
+    rc = fail(tr, "truncated trace: not even one complete frame");
+    goto out;
+  }
+  if (!tr->priv->have_hdr) {
+    rc = fail(tr, "not an alloctrace trace (no header record)");
+    goto out;
+  }
+  resolve_modules(tr);
+out:
+  ZSTD_freeDCtx(dctx);
+  free(in);
+  free(frame);
+  close(fd);
+  return rc;
+}
+
+uint32_t atr_trace_live_site(const atr_trace_t *tr, uint64_t ordinal) {
+  const atr_live_slot_t *s = atr_live_find(&tr->priv->live, ordinal);
+  return s ? s->val : 0;
+}
+
+size_t atr_trace_stack(const atr_trace_t *tr, uint32_t node, uint32_t *out, size_t max) {
+  size_t n = 0;
+  while (node && node < tr->nnodes && n < max) {
+    out[n++] = node;
+    node = tr->nodes[node].parent;
+  }
+  return n;
+}
+
+void atr_trace_free(atr_trace_t *tr) {
+  free(tr->exe);
+  for (uint64_t i = 0; i < tr->argc; i++)
+    free(tr->argv[i]);
+  free(tr->argv);
+  for (size_t i = 0; i < tr->nmodules; i++)
+    free(tr->modules[i].path);
+  free(tr->modules);
+  free(tr->nodes);
+  free(tr->sites);
+  for (size_t i = 0; i < tr->nthreads; i++)
+    free(tr->threads[i].name);
+  free(tr->threads);
+  for (size_t i = 0; i < tr->nnotes; i++)
+    free(tr->notes[i]);
+  free(tr->notes);
+  if (tr->priv)
+    free(tr->priv->live.s);
+  free(tr->priv);
+  memset(tr, 0, sizeof(*tr));
+}

@@ -1,0 +1,116 @@
+/* Trace reader: decompresses a trace frame by frame, validates every record and turns
+ * the stream into semantic events (allocation, free, realloc with the freed block's
+ * site resolved) for the analyses. Keeps only live blocks and the interned tables, so
+ * memory is bounded by live blocks and distinct stacks, not by trace length.
+ * Never trusts the input: every index is range-checked; a truncated final frame is
+ * reported and skipped, any other damage is an error.
+ */
+#ifndef ATR_READER_H
+#define ATR_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloctrace/format.h"
+
+typedef struct {
+  uint64_t id, bias, lo, hi;
+  char *path;
+  uint8_t build_id[64];
+  uint32_t build_id_len;
+  uint64_t load_seq, unload_seq; /* record sequence numbers; unload 0 = never */
+} atr_rmodule_t;
+
+typedef struct {
+  uint32_t parent;
+  uint32_t depth;
+  uint64_t ip;
+  uint64_t seq;   /* record sequence number when defined */
+  int32_t module; /* index in modules[], resolved at the end; -1 unknown */
+} atr_rnode_t;
+
+typedef struct {
+  uint32_t node;
+  uint32_t kind;
+  uint64_t size;
+  uint64_t align;
+} atr_rsite_t;
+
+typedef struct {
+  uint32_t tid;
+  char *name;
+} atr_rthread_t;
+
+enum atr_evkind {
+  ATR_E_ALLOC = 1,   /* new block: ordinal, site */
+  ATR_E_FREE,        /* old block freed: old_ordinal, old_site */
+  ATR_E_REALLOC,     /* old block replaced by new (site 0: freed by realloc(p, 0)) */
+  ATR_E_AFAIL,       /* allocation returned NULL: site */
+  ATR_E_RFAIL,       /* realloc failed; old block stays live */
+  ATR_E_UFREE,       /* free of a pointer never seen allocated */
+};
+
+typedef struct {
+  int kind;
+  int moved;
+  uint32_t thread;
+  uint32_t site;     /* new block's site (ALLOC, REALLOC, AFAIL, RFAIL) */
+  uint32_t old_site; /* freed block's site (FREE, REALLOC, RFAIL) */
+  uint64_t ordinal;  /* new block */
+  uint64_t old_ordinal;
+  uint64_t time_us;
+  uint64_t index; /* event number from 0 */
+} atr_ev_t;
+
+typedef struct atr_trace atr_trace_t;
+
+typedef struct {
+  void *ctx;
+  void (*event)(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev);
+  void (*rss)(void *ctx, const atr_trace_t *tr, uint64_t time_us, uint64_t bytes);
+} atr_visitor_t;
+
+struct atr_trace {
+  const char *file;
+  uint64_t version, pid, ppid, start_unix_us;
+  char *exe;
+  char **argv;
+  uint64_t argc;
+  atr_rmodule_t *modules;
+  size_t nmodules;
+  atr_rnode_t *nodes; /* [0] is the root */
+  size_t nnodes;
+  atr_rsite_t *sites; /* [0] unused */
+  size_t nsites;
+  atr_rthread_t *threads;
+  size_t nthreads;
+  char **notes;
+  size_t nnotes;
+  unsigned layers;
+  uint64_t time_us, peak_rss, events;
+  uint64_t last_ordinal;
+  int has_end;
+  struct {
+    uint64_t events, waits, inconsistent, unknown_frees, stack_drops, peak_rss, flags;
+  } end;
+  int truncated; /* the last frame was cut off and skipped */
+  uint64_t frames, compressed_bytes, raw_bytes;
+  char error[512];
+  struct atr_reader_priv *priv;
+};
+
+/* Reads the whole trace, calling the visitor for every event. Returns 0, or -1 with
+ * tr->error set to a one-line message naming the file and the problem. */
+int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v);
+void atr_trace_free(atr_trace_t *tr);
+
+/* Live-block lookup during a visit: the site of a live ordinal (0 if not live). */
+uint32_t atr_trace_live_site(const atr_trace_t *tr, uint64_t ordinal);
+
+/* Frames of a node from leaf (the allocating call) to root; returns the count. */
+size_t atr_trace_stack(const atr_trace_t *tr, uint32_t node, uint32_t *out, size_t max);
+
+const char *atr_kind_name(unsigned kind);
+unsigned atr_kind_layer(unsigned kind);
+
+#endif

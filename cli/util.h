@@ -1,0 +1,32 @@
+/* Small helpers shared by the commands: byte and duration formatting, size and
+ * percentage parsing, the one-line error convention (exit 2) and JSON output.
+ * Never exits by itself except through atr_usage_error / atr_input_error.
+ */
+#ifndef ATR_UTIL_H
+#define ATR_UTIL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ATR_EXIT_FAIL 1  /* a check failed */
+#define ATR_EXIT_USAGE 2 /* bad flags or input files */
+
+extern const char *atr_cmd; /* "alloctrace summary" etc., for messages */
+
+void atr_usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void atr_input_error(const char *msg) __attribute__((noreturn));
+void atr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+const char *atr_bytes(char *buf, size_t n, double bytes); /* "1.50 MiB" */
+const char *atr_count(char *buf, size_t n, uint64_t v);   /* "1,234,567" */
+/* "64MiB", "1.5G", "1000", "10k" -> bytes; -1 on error */
+int atr_parse_size(const char *s, uint64_t *out);
+/* "5%" -> relative 0.05 (*rel=1); "4096" / "4KiB" -> absolute (*rel=0) */
+int atr_parse_tolerance(const char *s, double *value, int *rel);
+
+/* Prints the JSON value to stdout (indent 2) and frees it. */
+void atr_json_print(json_t *v);
+json_t *atr_json_u64(uint64_t v);
+
+#endif
