@@ -150,7 +150,7 @@ measure() {
     if [ ! -s "$tmp/res" ]; then
         die "could not run: $* (exit $rc): $(tail -n 5 "$tmp/err")"
     fi
-    read -r r_wall r_rss r_code <"$tmp/res"
+    read -r r_wall r_rss r_code _ <"$tmp/res"   # then user s, sys s (unused)
 }
 
 file_size() { stat -c %s "$1"; }
@@ -181,6 +181,10 @@ mode_label() {
     esac
 }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)
+if awk -v l="${load_start%% *}" 'BEGIN { exit !(l + 0 >= 0.5) }'; then
+    warn "machine is busy before starting (load average $load_start): timings will be noisy"
+fi
 total_start=$(date +%s.%N)
 for w in "${selected[@]}"; do
     p=${prog[$w]}
@@ -261,6 +265,7 @@ for w in "${selected[@]}"; do
     fi
 done
 total_end=$(date +%s.%N)
+load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)
 
 # --- tables -------------------------------------------------------------------
 # One tab-separated row per workload, computed in awk; "n/a" propagates.
@@ -358,6 +363,7 @@ header=(
     "kernel: $(uname -r)"
     "cpu: ${cpu_model:-unknown}, $cores cores"
     "runs: $runs per configuration (medians), interleaved; scale: $scale; heaptrack: $ht_version; bench time: ${elapsed} s"
+    "load average (1/5/15 min): $load_start at start, $load_end at end (anything else running skews the timings)"
 )
 notes=(
     "events = allocation calls + frees (totals.allocations + totals.frees of alloctrace summary --json; ~ = estimated as 2 x heaptrack's allocation calls)"

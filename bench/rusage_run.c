@@ -1,5 +1,5 @@
 /* rusage_run [-o FILE] CMD...: fork/exec CMD and write "<wall s> <max RSS KiB of
- * its descendants> <exit code>" to FILE (else stderr); exits with CMD's code.
+ * its descendants> <exit code> <user s> <sys s>" to FILE (else stderr); exits with CMD's code.
  * Must never touch CMD's stdin/stdout/stderr or count its own memory. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,7 +72,9 @@ int main(int argc, char **argv)
              : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 125;
     double wall = (double)(t1.tv_sec - t0.tv_sec) +
                   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    fprintf(res, "%.6f %ld %d\n", wall, ru.ru_maxrss, code);
+    fprintf(res, "%.6f %ld %d %ld.%06ld %ld.%06ld\n", wall, ru.ru_maxrss, code,
+            (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec,
+            (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec);
     if (res != stderr && fclose(res) != 0)
         return 125;
     return code;

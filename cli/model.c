@@ -73,6 +73,7 @@ static void on_alloc(atr_model_t *m, uint32_t site) {
     m->aligns[l].padding += s->align > 16 ? s->align - 16 : 0;
   }
   m->layers_seen |= atr_kind_layer(s->kind);
+  m->last_site = site;
 }
 
 static void on_release(atr_model_t *m, uint32_t site) {
@@ -83,6 +84,18 @@ static void on_release(atr_model_t *m, uint32_t site) {
   c->live_blocks--;
   m->t.live_bytes -= s->size;
   m->t.live_blocks--;
+}
+
+/* heaptrack's definition, so the numbers cross-check: a free is temporary when the
+ * block has the same site (stack and size) as the most recent allocation and nothing
+ * was freed since (heaptrack's AccumulatedTraceData::read, lastAllocationPtr). */
+static void on_free(atr_model_t *m, uint32_t site) {
+  if (site == m->last_site) {
+    m->t.temporary++;
+    m->node[m->tr.sites[site].node].temporary++;
+  }
+  m->last_site = 0;
+  on_release(m, site);
 }
 
 static void check_peak(atr_model_t *m, uint64_t time_us) {
@@ -129,16 +142,11 @@ static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
     break;
   case ATR_E_FREE:
     m->t.frees++;
-    /* heaptrack: temporary = freed before any other allocation happened */
-    if (ev->old_ordinal == m->tr.last_ordinal) {
-      m->t.temporary++;
-      m->node[m->tr.sites[ev->old_site].node].temporary++;
-    }
-    on_release(m, ev->old_site);
+    on_free(m, ev->old_site);
     break;
   case ATR_E_REALLOC:
     m->t.reallocs++;
-    on_release(m, ev->old_site);
+    on_free(m, ev->old_site);
     if (ev->site) {
       on_alloc(m, ev->site);
       check_peak(m, ev->time_us);

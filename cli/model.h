@@ -44,6 +44,7 @@ typedef struct {
   atr_align_row_t aligns[16]; /* log2 0..15: 1..32768+ */
   unsigned layers_seen;
   uint64_t peak_id;
+  uint32_t last_site; /* site of the latest allocation, 0 after a free */
   const atr_visitor_t *chain; /* called after the model for every event / rss */
 } atr_model_t;
 

@@ -294,6 +294,7 @@
       if (S.matched && S.matched[v]) cls += ' match';
       const bg = S.base && v !== 0 ? diffColour(v) : frameColour(f);
       const label = w >= LABEL_PX ? esc(f < 0 ? 'all' : fname[f]) : '';
+      if (label) cls += ' lbl';
       html.push('<div class="' + cls + '" data-node="' + v + '" style="left:' + x.toFixed(2) + 'px;width:' +
         (w > 2 ? w - 1 : w).toFixed(2) + 'px;top:' + top + 'px;background-color:' + bg + '">' + label + '</div>');
     }
@@ -436,10 +437,13 @@
     if (mi < 0) throw new Error('unknown metric ' + name);
     S.mi = mi;
     $('metric').value = name;
-    if (S.time) { S.time = null; drawTimeline(); updateTimeLabel(); }
+    const wasTime = !!S.time;
+    S.time = null;
     recompute();
     hideTip();
     render();
+    if (wasTime) drawTimeline();
+    updateTimeLabel();
   }
   function setInverted(on) {
     S.inverted = !!on;
