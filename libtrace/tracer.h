@@ -96,10 +96,11 @@ extern int atr__clock_tsc;
 static inline uint64_t atr__now(void) {
 #if defined(__x86_64__)
   if (ATR_LIKELY(atr__clock_tsc)) {
-    uint32_t lo, hi, aux;
-    /* rdtscp waits for earlier instructions, so an allocation's timestamp is never
-     * taken before the allocator returned the block (see DESIGN.md "global order"). */
-    __asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
+    uint32_t lo, hi;
+    /* lfence waits for earlier instructions, so an allocation's timestamp is never
+     * taken before the allocator returned the block (see DESIGN.md "global order");
+     * rdtscp would do the same but is not exposed in every VM (no "rdtscp" flag). */
+    __asm__ volatile("lfence\n\trdtsc" : "=a"(lo), "=d"(hi)::"memory");
     return ((uint64_t)hi << 32) | lo;
   }
 #endif

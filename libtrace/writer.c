@@ -63,7 +63,7 @@ static struct {
   uint64_t nnodes, nsites, prev_ip;
   uint64_t ordinal;
   uint64_t last_us, frame_start_us, last_rss_us, last_reap_us;
-  uint64_t prev_now;
+  uint64_t prev_now, next_time_ts;
   uint32_t nthreads, ext_thread;
   uint64_t events, inconsistent, unknown_frees, waits;
   uint32_t mod_gen;
@@ -485,7 +485,9 @@ static uint64_t site_for(uint64_t meta, uint64_t size) {
   return id;
 }
 
-static void emit_time(uint64_t ts) {
+static inline void emit_time(uint64_t ts) {
+  if (ATR_LIKELY(ts < W.next_time_ts))
+    return;
   uint64_t us = atr__ticks_to_us(ts);
   if (us >= W.last_us + TIME_STEP_US) {
     uint8_t *p = room(12);
@@ -493,6 +495,7 @@ static void emit_time(uint64_t ts) {
     commit(atr_put_u(p, us - W.last_us));
     W.last_us = us;
   }
+  W.next_time_ts = ts + atr__us_to_ticks(TIME_STEP_US);
 }
 
 static void emit_free_of(uint32_t thr, uint64_t ordinal) {
@@ -890,6 +893,7 @@ static int writer_state_init(void) {
   W.node_of_cap = 0;
   W.nnodes = W.nsites = W.prev_ip = W.ordinal = 0;
   W.last_us = W.frame_start_us = W.last_rss_us = W.last_reap_us = W.prev_now = 0;
+  W.next_time_ts = 0;
   W.nthreads = 0;
   W.ext_thread = UINT32_MAX;
   W.events = W.inconsistent = W.unknown_frees = W.waits = 0;
