@@ -19,8 +19,10 @@ typedef struct {
 } atr_livemap_t;
 
 static inline uint64_t atr_live_hash(uint64_t k) {
-  k *= 0x9E3779B97F4A7C15ull;
-  return k ^ (k >> 29);
+  k ^= k >> 33; /* murmur3 finaliser: ordinals are sequential, spread every bit */
+  k *= 0xff51afd7ed558ccdull;
+  k ^= k >> 33;
+  return k;
 }
 
 static inline int atr_live_init(atr_livemap_t *m, uint64_t cap) {
@@ -89,6 +91,61 @@ static inline int atr_live_take(atr_livemap_t *m, uint64_t key, uint32_t *val) {
   m->s[i].key = 0;
   m->count--;
   return 1;
+}
+
+/* The live set of a trace: blocks are named by sequential allocation ordinals, so the
+ * recent ones live in a direct-mapped window (one array access per event) and only
+ * blocks that outlive 2^20 later allocations move to the hash map. */
+#define ATR_LIVE_WINDOW (1u << 20)
+
+typedef struct {
+  uint32_t *win;    /* site of ordinal o at win[o % WINDOW], 0 = not live */
+  uint64_t last;    /* newest ordinal */
+  atr_livemap_t old;
+} atr_liveset_t;
+
+static inline int atr_liveset_init(atr_liveset_t *l) {
+  l->win = calloc(ATR_LIVE_WINDOW, sizeof(uint32_t));
+  l->last = 0;
+  return l->win && atr_live_init(&l->old, 1024) == 0 ? 0 : -1;
+}
+
+static inline void atr_liveset_free(atr_liveset_t *l) {
+  free(l->win);
+  free(l->old.s);
+}
+
+/* ordinal must be last + 1 */
+static inline int atr_liveset_add(atr_liveset_t *l, uint64_t ordinal, uint32_t site) {
+  uint32_t *slot = &l->win[ordinal & (ATR_LIVE_WINDOW - 1)];
+  if (*slot && atr_live_put(&l->old, ordinal - ATR_LIVE_WINDOW, *slot) != 0)
+    return -1;
+  *slot = site;
+  l->last = ordinal;
+  return 0;
+}
+
+static inline uint32_t atr_liveset_get(const atr_liveset_t *l, uint64_t ordinal) {
+  if (ordinal == 0 || ordinal > l->last)
+    return 0;
+  if (l->last - ordinal < ATR_LIVE_WINDOW)
+    return l->win[ordinal & (ATR_LIVE_WINDOW - 1)];
+  const atr_live_slot_t *s = atr_live_find(&l->old, ordinal);
+  return s ? s->val : 0;
+}
+
+/* Removes a live block; returns its site, 0 when it was not live. */
+static inline uint32_t atr_liveset_take(atr_liveset_t *l, uint64_t ordinal) {
+  if (ordinal == 0 || ordinal > l->last)
+    return 0;
+  if (l->last - ordinal < ATR_LIVE_WINDOW) {
+    uint32_t *slot = &l->win[ordinal & (ATR_LIVE_WINDOW - 1)];
+    uint32_t v = *slot;
+    *slot = 0;
+    return v;
+  }
+  uint32_t v;
+  return atr_live_take(&l->old, ordinal, &v) ? v : 0;
 }
 
 #endif

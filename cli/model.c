@@ -6,6 +6,7 @@
 #include "model.h"
 
 #include <stdio.h>
+#define ATR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,7 +132,7 @@ static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   load_ctx_t *L = ctx;
   atr_model_t *m = L->m;
   (void)tr;
-  if (ensure_nodes(m, &L->cap) != 0) {
+  if (ATR_UNLIKELY(m->tr.nnodes > L->cap) && ensure_nodes(m, &L->cap) != 0) {
     L->oom = 1;
     return;
   }

@@ -18,7 +18,7 @@
 #include "livemap.h"
 
 struct atr_reader_priv {
-  atr_livemap_t live;
+  atr_liveset_t live;
   size_t cap_modules, cap_nodes, cap_sites, cap_threads, cap_notes;
   uint64_t seq, prev_ip;
   uint64_t ext_thread;
@@ -81,7 +81,7 @@ typedef struct {
   int bad;
 } cursor_t;
 
-static uint64_t get_u(cursor_t *c) {
+static inline uint64_t get_u(cursor_t *c) {
   uint64_t v = 0;
   if (c->bad)
     return 0;
@@ -94,7 +94,7 @@ static uint64_t get_u(cursor_t *c) {
   return v;
 }
 
-static int64_t get_s(cursor_t *c) {
+static inline int64_t get_s(cursor_t *c) {
   int64_t v = 0;
   if (c->bad)
     return 0;
@@ -142,7 +142,8 @@ static int take_block(atr_trace_t *tr, uint64_t k, uint64_t *ordinal, uint32_t *
   if (k >= tr->last_ordinal)
     return -1;
   *ordinal = tr->last_ordinal - k;
-  return atr_live_take(&tr->priv->live, *ordinal, site) ? 0 : -1;
+  *site = atr_liveset_take(&tr->priv->live, *ordinal);
+  return *site ? 0 : -1;
 }
 
 static int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
@@ -150,7 +151,7 @@ static int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
     return -1;
   ev->site = (uint32_t)site;
   ev->ordinal = ++tr->last_ordinal;
-  return atr_live_put(&tr->priv->live, ev->ordinal, (uint32_t)site);
+  return atr_liveset_add(&tr->priv->live, ev->ordinal, (uint32_t)site);
 }
 
 #define BAD(what) return fail(tr, "corrupt %s record at byte %zu of frame %llu", what, off, \
@@ -344,10 +345,9 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       if (c.bad || ev.site == 0 || ev.site >= tr->nsites || k >= tr->last_ordinal)
         BAD("failed realloc");
       ev.old_ordinal = tr->last_ordinal - k;
-      const atr_live_slot_t *s = atr_live_find(&P->live, ev.old_ordinal);
-      if (!s)
+      ev.old_site = atr_liveset_get(&P->live, ev.old_ordinal);
+      if (!ev.old_site)
         BAD("failed realloc");
-      ev.old_site = s->val;
       emit(tr, &ev);
       break;
     }
@@ -416,7 +416,7 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   memset(tr, 0, sizeof(*tr));
   tr->file = path;
   tr->priv = calloc(1, sizeof(*tr->priv));
-  if (!tr->priv || atr_live_init(&tr->priv->live, 1024) != 0)
+  if (!tr->priv || atr_liveset_init(&tr->priv->live) != 0)
     return fail(tr, "out of memory");
   tr->priv->v = v;
   if (RESERVE(tr, nodes, cap_nodes, 0) || RESERVE(tr, sites, cap_sites, 0))
@@ -522,8 +522,7 @@ out:
 }
 
 uint32_t atr_trace_live_site(const atr_trace_t *tr, uint64_t ordinal) {
-  const atr_live_slot_t *s = atr_live_find(&tr->priv->live, ordinal);
-  return s ? s->val : 0;
+  return atr_liveset_get(&tr->priv->live, ordinal);
 }
 
 size_t atr_trace_stack(const atr_trace_t *tr, uint32_t node, uint32_t *out, size_t max) {
@@ -552,7 +551,7 @@ void atr_trace_free(atr_trace_t *tr) {
     free(tr->notes[i]);
   free(tr->notes);
   if (tr->priv)
-    free(tr->priv->live.s);
+    atr_liveset_free(&tr->priv->live);
   free(tr->priv);
   memset(tr, 0, sizeof(*tr));
 }
