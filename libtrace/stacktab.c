@@ -9,7 +9,7 @@
 
 #include "tracer.h"
 
-#define SLOT_BITS 22u
+#define SLOT_BITS 21u
 #define SLOTS (1u << SLOT_BITS)
 #define MAX_STACKS (SLOTS / 2)          /* load factor stays <= 0.5 */
 #define ARENA_WORDS (64u * 1024u * 1024u) /* 512 MiB reserved, grows by pages */
