@@ -39,7 +39,13 @@ static void dump_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
 }
 
 int cmd_dump(int argc, char **argv) {
-  if (argc != 2 || argv[1][0] == '-')
+  if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    printf("usage: alloctrace dump TRACE\n");
+    return 0;
+  }
+  if (argc >= 2 && argv[1][0] == '-' && argv[1][1])
+    atr_usage_error("bad option '%s' (usage: alloctrace dump TRACE)", argv[1]);
+  if (argc != 2)
     atr_usage_error("usage: alloctrace dump TRACE");
   atr_trace_t tr;
   atr_visitor_t v = {NULL, dump_event, NULL};

@@ -206,13 +206,13 @@ int cmd_run(int argc, char **argv) {
              "[--check BUDGET] [-q] -- CMD ARGS...\n");
       return 0;
     default:
-      atr_usage_error("usage: alloctrace run [-o FILE] [--unwind=libunwind|fp] [--no-follow] -- CMD ARGS...");
+      atr_bad_option(argv, "usage: alloctrace run [-o FILE] [--unwind=libunwind|fp] [--no-follow] -- CMD ARGS...");
     }
   }
   if (optind >= argc)
     atr_usage_error("run needs a command (usage: alloctrace run [options] -- CMD ARGS...)");
-  if (check && access(check, R_OK) != 0)
-    atr_usage_error("%s: cannot read the budget file: %s", check, strerror(errno));
+  if (check && atr_check_validate(check) != 0)
+    return ATR_EXIT_USAGE; /* checked before the run: a typo must not waste it */
   char **cmd = argv + optind;
   char prog[PATH_MAX], lib[PATH_MAX], why[PATH_MAX + 64];
   if (find_program(cmd[0], prog, sizeof(prog)) != 0)

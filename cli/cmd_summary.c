@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "growth.h"
 #include "model.h"
 #include "report.h"
 #include "util.h"
@@ -207,13 +208,14 @@ int cmd_summary(int argc, char **argv) {
       printf("usage: alloctrace summary [--json] [--top N] TRACE\n");
       return 0;
     default:
-      atr_usage_error("usage: alloctrace summary [--json] [--top N] TRACE");
+      atr_bad_option(argv, "usage: alloctrace summary [--json] [--top N] TRACE");
     }
   }
   if (optind + 1 != argc)
     atr_usage_error("summary needs exactly one trace file (usage: alloctrace summary [--json] TRACE)");
   atr_model_t m;
-  if (atr_model_load(&m, argv[optind], NULL) != 0)
+  atr_chains_t *ch;
+  if (atr_growth_load(&m, &ch, argv[optind]) != 0)
     atr_input_error(m.tr.error);
   if (m.tr.truncated)
     atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped",
@@ -221,10 +223,20 @@ int cmd_summary(int argc, char **argv) {
   atr_symbolizer_t *sym = atr_sym_new(&m.tr);
   if (!sym)
     atr_input_error("out of memory");
-  if (json)
-    atr_json_print(atr_summary_json(&m, sym, top));
-  else
+  atr_growth_t g; /* the GROWTH lines: growth chains and leak suspects (growth.h) */
+  char err[600];
+  if (atr_growth_analyze(&g, argv[optind], &m, sym, ch, err, sizeof(err)) != 0)
+    atr_input_error(err);
+  if (json) {
+    json_t *root = atr_summary_json(&m, sym, top);
+    json_object_set_new(root, "growth", atr_growth_summary_json(&g, 3));
+    atr_json_print(root);
+  } else {
     print_text(&m, sym, top);
+    atr_growth_print_summary(stdout, &g, 3);
+  }
+  atr_growth_free(&g);
+  atr_chains_free(ch);
   atr_sym_free(sym);
   atr_model_free(&m);
   return 0;

@@ -3,6 +3,7 @@
  * 2 usage or input error).
  */
 #define _GNU_SOURCE
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +18,14 @@ static const struct {
 } commands[] = {
     {"run", cmd_run, "trace a program: run [-o FILE] [--unwind=libunwind|fp] [--no-follow] -- CMD ARGS"},
     {"summary", cmd_summary, "totals and top call sites: summary [--json] TRACE"},
+    {"flamegraph", cmd_flamegraph, "flame graphs: flamegraph [--format html|svg|folded] [--metric M] [--inverted] [--min-percent X] [-o OUT] TRACE | --diff BASE NEW"},
     {"dump", cmd_dump, "every event as JSON lines: dump TRACE"},
+    {"check", cmd_check, "CI memory checks: check TRACE [--max-peak SIZE] [--budget FILE] [--baseline BASE] [--json] [--junit FILE]"},
+    {"diff", cmd_diff, "what changed per metric and call site: diff BASE NEW [--json]"},
+    {"timeline", cmd_timeline, "heap, RSS, rates and top call sites over time: timeline [--csv|--json] [--interval MS] [--top N] TRACE"},
+    {"growth", cmd_growth, "realloc/growth chains, leak suspects, size and alignment histograms: growth [--json] [--top N] TRACE"},
+    {"plot", cmd_plot, "matplotlib PNGs of timeline and growth: plot [-o DIR] [--replay FILE] [--svg] TRACE"},
+    {"replay", cmd_replay, "time and RSS of the recorded allocations under each allocator: replay TRACE [--allocator glibc|jemalloc|mimalloc|tcmalloc|PATH.so]... [--repeat N] [--order recorded|deps] [--json]"},
 };
 
 static int usage(FILE *out) {
@@ -41,6 +49,7 @@ int main(int argc, char **argv) {
       static char label[64];
       snprintf(label, sizeof(label), "alloctrace %s", commands[i].name);
       atr_cmd = label;
+      opterr = 0; /* commands report a bad option in one line (atr_bad_option) */
       return commands[i].fn(argc - 1, argv + 1);
     }
   }

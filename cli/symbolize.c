@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_INLINE 16
 
@@ -132,6 +133,9 @@ static Dwfl_Module *module_dwfl(atr_symbolizer_t *s, int m) {
   const atr_rmodule_t *rm = &s->tr->modules[m];
   if (!rm->path || !rm->path[0] || rm->path[0] != '/')
     return NULL; /* vdso and friends */
+  struct stat st; /* the path comes from the trace: a FIFO or device would block libelf */
+  if (stat(rm->path, &st) != 0 || !S_ISREG(st.st_mode))
+    return NULL;
   sm->dwfl = dwfl_begin(&callbacks);
   if (!sm->dwfl)
     return NULL;

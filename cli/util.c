@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,19 @@ void atr_usage_error(const char *fmt, ...) {
 
 void atr_input_error(const char *msg) {
   fprintf(stderr, "%s: %s\n", atr_cmd, msg);
+  exit(ATR_EXIT_USAGE);
+}
+
+void atr_bad_option(char **argv, const char *usage) {
+  /* getopt has already stepped past the bad word (unknown option, or one missing its
+   * value); optopt names a bad short option inside a cluster such as -jx. */
+  const char *word = optind > 0 ? argv[optind - 1] : "?";
+  if (strncmp(word, "--", 2) != 0 && optopt > ' ' && optopt < 127)
+    fprintf(stderr, "%s: bad option '-%c' (unknown, or missing its value); %s\n", atr_cmd,
+            optopt, usage);
+  else
+    fprintf(stderr, "%s: bad option '%s' (unknown, or missing its value); %s\n", atr_cmd, word,
+            usage);
   exit(ATR_EXIT_USAGE);
 }
 
@@ -120,7 +134,7 @@ int atr_parse_tolerance(const char *s, double *value, int *rel) {
 }
 
 void atr_json_print(json_t *v) {
-  json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
   fputc('\n', stdout);
   json_decref(v);
 }

@@ -16,6 +16,9 @@ extern const char *atr_cmd; /* "alloctrace summary" etc., for messages */
 
 void atr_usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void atr_input_error(const char *msg) __attribute__((noreturn));
+/* For getopt's '?' (main.c sets opterr = 0 so getopt prints nothing): one line naming
+ * the offending option, then exit 2. */
+void atr_bad_option(char **argv, const char *usage) __attribute__((noreturn));
 void atr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 const char *atr_bytes(char *buf, size_t n, double bytes); /* "1.50 MiB" */

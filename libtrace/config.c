@@ -8,7 +8,7 @@
 #include "tracer.h"
 
 struct atr_config atr__cfg = {
-    .unwind = ATR_UNWIND_LIBUNWIND, .follow = 1, .depth = ATR_MAX_DEPTH, .level = 1};
+    .unwind = ATR_UNWIND_LIBUNWIND, .follow = 1, .depth = ATR_MAX_DEPTH, .level = 1, .patch = 1};
 
 static void set_unwind(const char *v) {
   atr__cfg.unwind = strcmp(v, "fp") == 0 ? ATR_UNWIND_FP : ATR_UNWIND_LIBUNWIND;
@@ -26,6 +26,7 @@ static void set_output(const char *v) {
   strncpy(atr__cfg.output, v, sizeof(atr__cfg.output) - 1);
 }
 static void set_root(const char *v) { atr__cfg.root_pid = atoi(v); }
+static void set_patch(const char *v) { atr__cfg.patch = strcmp(v, "0") != 0; }
 
 static const struct {
   const char *name;
@@ -37,6 +38,7 @@ static const struct {
     {"ALLOCTRACE_LEVEL", set_level},   /* zstd level, default 1 */
     {"ALLOCTRACE_OUTPUT", set_output}, /* trace path of the root process */
     {"ALLOCTRACE_ROOT_PID", set_root}, /* pid that writes ALLOCTRACE_OUTPUT exactly */
+    {"ALLOCTRACE_PATCH", set_patch},   /* 1 (default): patch Rust shims, static allocators */
 };
 
 void atr__config_load(void) {

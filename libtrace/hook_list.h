@@ -37,6 +37,7 @@
   X(close_range, int, (unsigned, unsigned, int))                                         \
   X(dup2, int, (int, int))                                                               \
   X(dup3, int, (int, int, int))                                                          \
+  X(pipe2, int, (int *, int))                                                            \
   X(dlopen, void *, (const char *, int))                                                 \
   X(dlmopen, void *, (long, const char *, int))                                          \
   X(dlclose, int, (void *))                                                              \

@@ -105,6 +105,20 @@ void atr__record_realloc_end(atr_thread_t *t, unsigned kind, void *old, void *p,
     atr__writer_inline();
 }
 
+/* An allocation made by libc's allocator on behalf of a C++ operator new (hooks_cxx.c
+ * left its kind, size and alignment in the TLS): the operator's first allocation is its
+ * block and is recorded as the operator call. Anything after it (new_handler code, the
+ * bad_alloc exception object) is the program's own and recorded as what it is. */
+static inline void record_libc(unsigned kind, void *p, size_t size, size_t align) {
+  if (ATR_UNLIKELY(atr__tls.new_kind)) {
+    kind = atr__tls.new_kind;
+    size = atr__tls.new_size;
+    align = atr__tls.new_align;
+    atr__tls.new_kind = 0;
+  }
+  atr__record_alloc(kind, p, size, align);
+}
+
 /* ---- passthrough used while not recording (guard held, not initialised, disabled) ---- */
 
 static void *pass_malloc(size_t n) {
@@ -136,7 +150,7 @@ ATR_EXPORT void *malloc(size_t n) {
     return pass_malloc(n);
   void *p = atr__real.malloc(n);
   int e = errno;
-  atr__record_alloc(ATR_KIND_MALLOC, p, n, 0);
+  record_libc(ATR_KIND_MALLOC, p, n, 0);
   hook_end(e);
   return p;
 }
@@ -149,7 +163,7 @@ ATR_EXPORT void *calloc(size_t a, size_t b) {
   size_t n = 0;
   if (__builtin_mul_overflow(a, b, &n))
     n = SIZE_MAX;
-  atr__record_alloc(ATR_KIND_CALLOC, p, n, 0);
+  record_libc(ATR_KIND_CALLOC, p, n, 0);
   hook_end(e);
   return p;
 }
@@ -243,7 +257,7 @@ ATR_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
   }
   int r = atr__real.posix_memalign(out, align, n);
   int e = errno;
-  atr__record_alloc(ATR_KIND_POSIX_MEMALIGN, r == 0 ? *out : NULL, n, align);
+  record_libc(ATR_KIND_POSIX_MEMALIGN, r == 0 ? *out : NULL, n, align);
   hook_end(e);
   return r;
 }
@@ -257,7 +271,7 @@ ATR_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
     }                                                                                    \
     void *p = atr__real.name args;                                                       \
     int e = errno;                                                                       \
-    atr__record_alloc(ATR_KIND_##KIND, p, size_expr, align_expr);                        \
+    record_libc(ATR_KIND_##KIND, p, size_expr, align_expr);                              \
     hook_end(e);                                                                         \
     return p;                                                                            \
   }

@@ -1,8 +1,13 @@
 /* C++ operator new/delete (plain, nothrow, sized, aligned): records the operator and
- * the requested size and alignment, then calls libstdc++'s own operator with the guard
- * held, so new_handler and bad_alloc behave exactly as without the tracer.
+ * the requested size and alignment, and calls libstdc++'s own operator, so new_handler
+ * and bad_alloc behave exactly as without the tracer.
+ * operator new runs *unguarded* with its kind/size/align left in the TLS: the libc hook
+ * that serves its first allocation records the block as this operator call (a failed
+ * attempt as a failed operator new). Holding the guard instead would hide the
+ * allocations the operator makes for the program: the new_handler's, and the bad_alloc
+ * exception object, whose later free (outside the guard) would be an unknown free.
  * Compiled with -fexceptions: an exception thrown by the real operator unwinds through
- * these frames and the cleanup releases the guard. Never records a failed new.
+ * these frames and the cleanups restore the TLS.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +20,11 @@
 
 static void guard_release(int *saved) {
   atr__tls.guard = *saved;
+}
+
+static void pending_release(unsigned *kind) {
+  (void)kind;
+  atr__tls.new_kind = 0;
 }
 
 static inline int recording(void) {
@@ -44,14 +54,21 @@ static void *missing_new(size_t n, int nothrow) {
       if (!atr__real.sym)                                                                \
         return missing_new(n, 0);                                                        \
     }                                                                                    \
-    if (!recording())                                                                    \
+    /* an outer operator (nothrow new, new[] calling new) already left its kind */       \
+    if (atr__tls.new_kind || !recording())                                               \
       return atr__real.sym args;                                                         \
-    int saved __attribute__((cleanup(guard_release))) = 0;                               \
-    atr__tls.guard = 1;                                                                  \
+    unsigned pending __attribute__((cleanup(pending_release))) = ATR_KIND_##KIND;        \
+    atr__tls.new_size = size;                                                            \
+    atr__tls.new_align = align;                                                          \
+    atr__tls.new_kind = pending;                                                         \
     void *p = atr__real.sym args;                                                        \
-    if (p) {                                                                             \
+    if (ATR_UNLIKELY(atr__tls.new_kind) && p) {                                          \
+      /* a replacement operator that did not allocate through libc */                   \
+      atr__tls.new_kind = 0;                                                             \
       int e = errno;                                                                     \
+      atr__tls.guard = 1;                                                                \
       atr__record_alloc(ATR_KIND_##KIND, p, size, align);                                \
+      atr__tls.guard = 0;                                                                \
       errno = e;                                                                         \
     }                                                                                    \
     return p;                                                                            \

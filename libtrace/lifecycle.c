@@ -95,6 +95,7 @@ void atr__init(void) {
     if (!atr__cfg.follow)
       stop_following();
     atomic_store(&atr__state, ATR_ON);
+    atr__patch_modules();
   } else {
     atr__log("cannot initialise; tracing is off");
   }

@@ -127,6 +127,7 @@ static void modules_changed(void) {
     return;
   atr__tls.guard = 1;
   atr__record_control(ATR_EV_MODULES, atr__modules_scan());
+  atr__patch_modules();
   atr__tls.guard = 0;
 }
 
@@ -170,25 +171,114 @@ ATR_EXPORT int pthread_setname_np(unsigned long thread, const char *name) {
   return r;
 }
 
-/* ---- the trace descriptor survives daemon-style closing ---- */
+/* ---- the tracer's descriptors survive daemon-style closing ---- */
+
+/* Besides the trace file the tracer owns libunwind's mem-validate pipe, which libunwind
+ * opens with pipe2 at its initialisation (x86_64/Ginit.c, tdep_init_mem_validate) and
+ * reopens when it finds it closed. At 3 and 4 it shifted every descriptor number the
+ * program got (a traced program's first open() returned 5, not 3), and a program
+ * closing the descriptors it did not open pulled it from under libunwind, whose reopen
+ * then closed whatever the program had put at those numbers. Opened under the guard,
+ * the pipe is moved up next to the trace descriptor and protected like it. */
+#define ATR_MAX_EXTRA 4
+static _Atomic int extra[ATR_MAX_EXTRA] = {-1, -1, -1, -1}; /* the pipe, the writer's statm */
+/* numbers of ours the program took with dup2/dup3: libunwind's later close of them
+ * must not close the program's file */
+static _Atomic int taken[ATR_MAX_EXTRA] = {-1, -1, -1, -1};
+
+static int slot_of(_Atomic int *set, int fd) {
+  for (int i = 0; fd >= 0 && i < ATR_MAX_EXTRA; i++)
+    if (atomic_load_explicit(&set[i], memory_order_relaxed) == fd)
+      return i;
+  return -1;
+}
+
+static void set_add(_Atomic int *set, int fd) {
+  for (int i = 0; i < ATR_MAX_EXTRA; i++) {
+    int expected = -1;
+    if (atomic_compare_exchange_strong(&set[i], &expected, fd))
+      return;
+  }
+}
+
+void atr__fd_own(int fd) {
+  set_add(extra, fd);
+}
+
+void atr__fd_disown(int fd) {
+  int i = slot_of(extra, fd);
+  if (i >= 0)
+    atomic_store(&extra[i], -1);
+}
+
+static int owned(int fd) {
+  return atr__writer_owns_fd(fd) || slot_of(extra, fd) >= 0;
+}
+
+ATR_EXPORT int pipe2(int fds[2], int flags) {
+  ATR_NEED(pipe2);
+  int r = atr__real.pipe2(fds, flags);
+  if (r == 0 && atr__tls.guard) { /* the tracer's own (libunwind's), never the program's */
+    int e = errno;
+    for (int i = 0; i < 2; i++) {
+      fds[i] = atr__fd_move_high(fds[i]);
+      set_add(extra, fds[i]);
+    }
+    errno = e;
+  }
+  return r;
+}
 
 ATR_EXPORT int close(int fd) {
   ATR_NEED(close);
-  if (ATR_UNLIKELY(atr__writer_owns_fd(fd)))
-    return 0; /* the program believes it closed it; its later fds are unaffected */
+  if (ATR_UNLIKELY(atr__tls.guard)) { /* the tracer's dependencies closing their own */
+    int i = slot_of(extra, fd);
+    if (i >= 0)
+      atomic_store(&extra[i], -1);
+    if ((i = slot_of(taken, fd)) >= 0) {
+      atomic_store(&taken[i], -1);
+      return 0;
+    }
+    return atr__real.close(fd);
+  }
+  if (ATR_UNLIKELY(owned(fd))) {
+    /* without the tracer this number would not be open: answer as close(2) would */
+    errno = EBADF;
+    return -1;
+  }
   return atr__real.close(fd);
 }
 
+/* close_range over [first, last] minus the tracer's descriptors */
 static int close_around(unsigned first, unsigned last, int flags) {
-  int own = atr__writer_fd();
-  if (own < 0 || (unsigned)own < first || (unsigned)own > last || (flags & 4 /* CLOEXEC */))
+  if (flags & 4 /* CLOSE_RANGE_CLOEXEC: ours are close-on-exec already */)
     return atr__real.close_range(first, last, flags);
-  int r = 0;
-  if ((unsigned)own > first)
-    r = atr__real.close_range(first, (unsigned)own - 1, flags);
-  if (r == 0 && (unsigned)own < last)
-    r = atr__real.close_range((unsigned)own + 1, last, flags);
-  return r;
+  unsigned keep[1 + ATR_MAX_EXTRA];
+  int n = 0;
+  int own = atr__writer_fd();
+  if (own >= 0 && (unsigned)own >= first && (unsigned)own <= last)
+    keep[n++] = (unsigned)own;
+  for (int i = 0; i < ATR_MAX_EXTRA; i++) {
+    int fd = atomic_load(&extra[i]);
+    if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last)
+      keep[n++] = (unsigned)fd;
+  }
+  for (int i = 1; i < n; i++) /* insertion sort: at most five */
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+      unsigned t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  unsigned lo = first;
+  for (int i = 0; i < n; i++) {
+    if (keep[i] > lo) {
+      int r = atr__real.close_range(lo, keep[i] - 1, flags);
+      if (r != 0)
+        return r;
+    }
+    lo = keep[i] + 1; /* descriptors are < INT_MAX: no overflow */
+  }
+  return lo <= last ? atr__real.close_range(lo, last, flags) : 0;
 }
 
 ATR_EXPORT int close_range(unsigned first, unsigned last, int flags) {
@@ -203,17 +293,21 @@ ATR_EXPORT int close_range(unsigned first, unsigned last, int flags) {
 
 ATR_EXPORT void closefrom(int low) {
   ATR_NEED(closefrom);
-  if (atr__writer_fd() < low) {
-    atr__real.closefrom(low);
-    return;
-  }
   atr__writer_fd_lock();
-  close_around((unsigned)low, ~0u, 0);
+  close_around(low < 0 ? 0u : (unsigned)low, ~0u, 0);
   atr__writer_fd_unlock();
 }
 
-/* The program wants our descriptor's number: give it up and keep a copy elsewhere. */
+/* The program wants one of our numbers. The trace descriptor moves elsewhere; libunwind's
+ * pipe cannot (libunwind keeps the numbers), so the number is the program's from now on
+ * and libunwind's eventual close of it is skipped. */
 static void vacate(int fd) {
+  int i = slot_of(extra, fd);
+  if (ATR_UNLIKELY(i >= 0)) {
+    atomic_store(&extra[i], -1);
+    set_add(taken, fd);
+    return;
+  }
   if (!atr__writer_owns_fd(fd))
     return;
   int moved = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);

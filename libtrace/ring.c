@@ -20,11 +20,22 @@ atr_thread_t *atr__threads_head(void) {
   return atomic_load_explicit(&threads, memory_order_acquire);
 }
 
+extern void *__libc_stack_end; /* ld.so: the initial thread's stack pointer at _start */
+
 static void stack_bounds(atr_thread_t *t) {
   pthread_attr_t attr;
   void *addr;
   size_t size;
   t->stack_lo = t->stack_hi = 0;
+  /* For the initial thread glibc's pthread_getattr_np reads /proc/self/maps with fopen
+   * (malloc) while holding the thread's lock: when that malloc is the thread's first
+   * event (Rust's runtime start-up calls pthread_getattr_np first), registering here
+   * would take the same lock again and deadlock. Every frame of the initial thread lies
+   * below __libc_stack_end, which is all the frame-pointer walker needs. */
+  if (t->tid == (uint32_t)getpid()) {
+    t->stack_hi = (uintptr_t)__libc_stack_end;
+    return;
+  }
   if (pthread_getattr_np(pthread_self(), &attr) != 0)
     return;
   if (pthread_attr_getstack(&attr, &addr, &size) == 0) {

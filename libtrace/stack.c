@@ -24,9 +24,13 @@ int atr__stack_init(void) {
 }
 
 /* Each frame record is [saved fp][return address]; a frame is believed only if it lies
- * inside this thread's stack, above the previous one and 16-byte aligned. */
-static ATR_NOINLINE int fp_walk(uintptr_t *ips, int max, uintptr_t lo, uintptr_t hi) {
+ * inside this thread's stack, above the previous one and 16-byte aligned. The lowest
+ * believable frame is the walker's own: the caller's frame lies above it (passing the
+ * caller's frame address as the bound rejected the first frame, so every stack was
+ * empty). */
+static ATR_NOINLINE int fp_walk(uintptr_t *ips, int max, uintptr_t hi) {
   const uintptr_t *fp = __builtin_frame_address(0);
+  uintptr_t lo = (uintptr_t)fp;
   int n = 0;
   while (n < max) {
     uintptr_t f = (uintptr_t)fp;
@@ -49,14 +53,14 @@ uint32_t atr__stack_capture(atr_thread_t *t) {
   int max = atr__cfg.depth + 8;
   int n;
   if (atr__cfg.unwind == ATR_UNWIND_FP && t->stack_hi)
-    n = fp_walk(ips, max, (uintptr_t)__builtin_frame_address(0), t->stack_hi);
+    n = fp_walk(ips, max, t->stack_hi);
   else
     n = unw_backtrace((void **)ips, max);
-  int skip = 0;
-  while (skip < n && ips[skip] >= self_lo && ips[skip] < self_hi)
-    skip++;
-  n -= skip;
-  if (n > atr__cfg.depth)
-    n = atr__cfg.depth;
-  return n > 0 ? atr__stack_intern(ips + skip, n) : 0;
+  /* Drop every tracer frame, not only the leading ones: an allocation libc makes for
+   * a C++ operator new is recorded below libstdc++'s operator, above our _Znwm hook. */
+  int m = 0;
+  for (int i = 0; i < n && m < atr__cfg.depth; i++)
+    if (ips[i] < self_lo || ips[i] >= self_hi)
+      ips[m++] = ips[i];
+  return m > 0 ? atr__stack_intern(ips, m) : 0;
 }

@@ -22,7 +22,9 @@
 struct atr_thread;
 struct atr_tls {
   int guard;
+  unsigned new_kind; /* inside a C++ operator new: its kind, size, align (hooks_cxx.c) */
   struct atr_thread *thr;
+  size_t new_size, new_align;
 };
 extern __thread struct atr_tls atr__tls ATR_TLS;
 
@@ -121,6 +123,7 @@ struct atr_config {
   int level; /* zstd level */
   char output[4096];
   int root_pid;
+  int patch; /* 1: patch Rust shims and static jemalloc/mimalloc (patch_scan.c) */
 };
 extern struct atr_config atr__cfg;
 ATR_HIDDEN void atr__config_load(void);
@@ -178,6 +181,9 @@ typedef struct atr_module {
 ATR_HIDDEN uint32_t atr__modules_scan(void); /* returns the new generation */
 ATR_HIDDEN atr_module_t *atr__modules(uint32_t *count);
 ATR_HIDDEN void atr__modules_after_fork(void);
+/* Patches Rust allocator shims and static jemalloc/mimalloc in modules not seen yet
+ * (patch_scan.c); called after atr__modules_scan at start-up and after dlopen. */
+ATR_HIDDEN void atr__patch_modules(void);
 
 /* ---- writer (writer.c) ---- */
 ATR_HIDDEN int atr__writer_start(void);
@@ -189,6 +195,9 @@ ATR_HIDDEN void atr__writer_fd_lock(void);
 ATR_HIDDEN void atr__writer_fd_unlock(void);
 ATR_HIDDEN int atr__writer_fd(void);
 ATR_HIDDEN void atr__writer_fd_moved(int newfd);
+ATR_HIDDEN int atr__fd_move_high(int fd); /* dup to a high number, close the low one */
+ATR_HIDDEN void atr__fd_own(int fd);    /* proc.c: protect fd from the program's closing */
+ATR_HIDDEN void atr__fd_disown(int fd);
 ATR_HIDDEN void atr__writer_note(const char *text); /* before the writer starts or from it */
 ATR_HIDDEN void atr__writer_layer(unsigned mask);
 ATR_HIDDEN void atr__writer_stop(void);

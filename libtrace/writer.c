@@ -47,6 +47,7 @@ static pthread_t writer_thread;
 
 static struct {
   int fd;
+  int statm_fd; /* /proc/self/statm, kept open (high, protected): RSS samples */
   char path[PATH_MAX];
   dev_t dev;
   ino_t ino;
@@ -69,7 +70,7 @@ static struct {
   uint32_t mod_gen;
   unsigned layers, layers_emitted;
   int ready;
-} W = {.fd = -1};
+} W = {.fd = -1, .statm_fd = -1};
 
 /* notes queued by other threads before/while the writer runs */
 #define MAX_NOTES 16
@@ -126,7 +127,7 @@ static int open_trace(void) {
 }
 
 /* Keep the descriptor out of the low numbers programs expect to own. */
-static int move_high(int fd) {
+int atr__fd_move_high(int fd) {
   struct rlimit rl;
   int want = 500;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -155,7 +156,7 @@ static int ensure_open(void) {
     fail("cannot create the trace file");
     return 0;
   }
-  fd = move_high(fd);
+  fd = atr__fd_move_high(fd);
   struct stat st;
   if (fstat(fd, &st) == 0) {
     W.dev = st.st_dev;
@@ -177,7 +178,7 @@ static int verify_fd(void) {
       atr__real.close(fd);
     return 0;
   }
-  W.fd = move_high(fd);
+  W.fd = atr__fd_move_high(fd);
   return 1;
 }
 
@@ -760,9 +761,25 @@ static uint64_t read_rss(const char *field) {
   return p ? strtoull(p + strlen(field), NULL, 10) * 1024u : 0;
 }
 
+/* Resident set size from a descriptor kept open: opening /proc/self/status every 10 ms
+ * put a descriptor at the lowest free number for a moment, where a program closing the
+ * descriptors it did not open could close it, reopen its own file at that number and
+ * have the writer close that file (proc.c protects only descriptors the tracer keeps). */
+static uint64_t current_rss(void) {
+  char buf[128];
+  if (W.statm_fd < 0)
+    return 0;
+  ssize_t n = pread(W.statm_fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0)
+    return 0;
+  buf[n] = 0;
+  char *p = strchr(buf, ' '); /* "size resident shared ..." in pages */
+  return p ? strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
 static void sample_rss(uint64_t now_us) {
   W.last_rss_us = now_us;
-  uint64_t rss = read_rss("VmRSS:");
+  uint64_t rss = current_rss();
   uint8_t *p = room(12);
   *p++ = ATR_TAG_RSS;
   commit(atr_put_u(p, rss));
@@ -886,6 +903,11 @@ static int writer_state_init(void) {
   ZSTD_CCtx_setParameter(W.cctx, ZSTD_c_compressionLevel, atr__cfg.level);
   ZSTD_CCtx_setParameter(W.cctx, ZSTD_c_checksumFlag, 1);
   W.fd = -1;
+  W.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (W.statm_fd >= 0) {
+    W.statm_fd = atr__fd_move_high(W.statm_fd);
+    atr__fd_own(W.statm_fd);
+  }
   W.failed = 0;
   W.len = 0;
   W.frame_open = 0;
@@ -994,6 +1016,11 @@ void atr__writer_after_fork(void) {
   if (W.fd >= 0)
     atr__real.close(W.fd);
   W.fd = -1;
+  if (W.statm_fd >= 0) { /* the parent's /proc/<pid>/statm: reopened for this pid */
+    atr__fd_disown(W.statm_fd);
+    atr__real.close(W.statm_fd);
+  }
+  W.statm_fd = -1;
   W.ready = 0;
   atomic_store(&start_once, 0);
   atomic_store(&atr__writer_running, 0);

@@ -715,6 +715,7 @@
     fillMetricSelect();
     buildLegend();
     wire();
+    if (D.inverted) { S.inverted = true; $('inverted').checked = true; }  // flamegraph --inverted
     recompute();
     render();
     setupTimeline();

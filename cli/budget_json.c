@@ -1,0 +1,178 @@
+/* JSON budget files through jansson: the same settings as the INI form,
+ * {"limits": {...}, "sites": [{"function"|"under": PATTERN, "max-…": …}], "baseline": FILE,
+ *  "tolerance": {...}, "output": {...}}. Values are numbers or strings ("64MiB", "5%").
+ * Never accepts a key it does not know: a typo must not silently disable a check.
+ */
+#define _GNU_SOURCE
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "budget.h"
+
+/* number or string -> text for the shared setters */
+static int scalar(const json_t *v, char *buf, size_t n) {
+  if (json_is_string(v))
+    snprintf(buf, n, "%s", json_string_value(v));
+  else if (json_is_integer(v) && json_integer_value(v) >= 0)
+    snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+  else if (json_is_real(v) && json_real_value(v) >= 0)
+    snprintf(buf, n, "%.17g", json_real_value(v));
+  else
+    return -1;
+  return 0;
+}
+
+typedef struct {
+  atr_budget_t *b;
+  const char *path, *dir;
+} jctx_t;
+
+__attribute__((format(printf, 3, 4))) static int fail(jctx_t *c, const char *where, const char *fmt, ...) {
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  snprintf(c->b->error, sizeof(c->b->error), "%s: %s: %s", c->path, where, msg);
+  return -1;
+}
+
+/* the setters leave their message in b->error: prefix file and key */
+static int wrap(jctx_t *c, const char *where, int rc) {
+  if (rc != 0) {
+    char msg[sizeof(c->b->error)];
+    snprintf(msg, sizeof(msg), "%s", c->b->error);
+    return fail(c, where, "%s", msg);
+  }
+  return 0;
+}
+
+static int limits(jctx_t *c, const json_t *obj, atr_limit_t *max, int allow_rss, const char *where) {
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)obj, key, v) {
+    char at[300], val[128];
+    snprintf(at, sizeof(at), "%s.%s", where, key);
+    if (strcmp(key, "function") == 0 || strcmp(key, "under") == 0)
+      continue; /* the pattern of a site rule */
+    int m = strncmp(key, "max-", 4) == 0 ? atr_ck_parse(key + 4) : -1;
+    if (m < 0)
+      return fail(c, at, "unknown key (max-peak, max-leaked, max-allocated, max-allocations, "
+                         "max-temporary%s)", allow_rss ? ", max-rss" : "");
+    if (m == ATR_CK_RSS && !allow_rss)
+      return fail(c, at, "max-rss is a whole-process limit: put it in \"limits\"");
+    if (scalar(v, val, sizeof(val)) != 0)
+      return fail(c, at, "expected a number or a string like \"64MiB\"");
+    if (wrap(c, at, atr_budget_set_limit(c->b, &max[m], m, val)) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int sites(jctx_t *c, const json_t *arr) {
+  if (!json_is_array(arr))
+    return fail(c, "sites", "expected an array of {\"function\": PATTERN, \"max-…\": …}");
+  size_t i;
+  json_t *r;
+  json_array_foreach(arr, i, r) {
+    char at[64];
+    snprintf(at, sizeof(at), "sites[%zu]", i);
+    if (!json_is_object(r))
+      return fail(c, at, "expected an object");
+    const json_t *f = json_object_get(r, "function"), *u = json_object_get(r, "under");
+    if (!!f == !!u || !json_is_string(f ? f : u) || !*json_string_value(f ? f : u))
+      return fail(c, at, "needs exactly one of \"function\" (the allocating function) or "
+                         "\"under\" (any function on the stack), a pattern string");
+    atr_limit_t max[ATR_CK_METRICS] = {{0, 0}};
+    if (limits(c, r, max, 0, at) != 0)
+      return -1;
+    atr_rule_t *rule = atr_budget_rule(c->b, json_string_value(f ? f : u),
+                                       f ? ATR_SCOPE_SITE : ATR_SCOPE_UNDER);
+    if (!rule)
+      return fail(c, at, "out of memory");
+    for (int k = 0; k < ATR_M_COUNT; k++)
+      if (max[k].set)
+        rule->max[k] = max[k];
+  }
+  return 0;
+}
+
+static int tolerances(jctx_t *c, const json_t *obj) {
+  if (!json_is_object(obj))
+    return fail(c, "tolerance", "expected an object like {\"default\": \"5%%\", \"rss\": \"20%%\"}");
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)obj, key, v) {
+    char at[300], val[128];
+    snprintf(at, sizeof(at), "tolerance.%s", key);
+    int m = atr_ck_parse(key);
+    if (m < 0 && strcmp(key, "default") != 0)
+      return fail(c, at, "unknown key (default, peak, leaked, allocated, allocations, "
+                         "temporary, rss)");
+    if (scalar(v, val, sizeof(val)) != 0)
+      return fail(c, at, "expected a number or a string like \"5%%\"");
+    if (wrap(c, at, atr_budget_set_tol(c->b, m < 0 ? &c->b->tol_default : &c->b->tol[m], val)) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int path_value(jctx_t *c, const char *at, const json_t *v, char **slot) {
+  if (!json_is_string(v))
+    return fail(c, at, "expected a file name string");
+  return wrap(c, at, atr_budget_set_path(c->b, slot, json_string_value(v), c->dir));
+}
+
+static int outputs(jctx_t *c, const json_t *obj) {
+  if (!json_is_object(obj))
+    return fail(c, "output", "expected an object like {\"junit\": \"alloctrace.xml\"}");
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)obj, key, v) {
+    char at[300];
+    snprintf(at, sizeof(at), "output.%s", key);
+    if (strcmp(key, "junit") == 0 || strcmp(key, "json") == 0) {
+      if (path_value(c, at, v, key[1] == 'u' ? &c->b->junit : &c->b->json) != 0)
+        return -1;
+    } else
+      return fail(c, at, "unknown key (junit or json)");
+  }
+  return 0;
+}
+
+int atr__budget_json(atr_budget_t *b, const char *path, const char *text, const char *dir) {
+  jctx_t c = {b, path, dir};
+  json_error_t je;
+  json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+  if (!root) {
+    snprintf(b->error, sizeof(b->error), "%s:%d:%d: %s", path, je.line, je.column, je.text);
+    return -1;
+  }
+  int rc = 0;
+  const char *key;
+  json_t *v;
+  if (!json_is_object(root))
+    rc = fail(&c, "top level", "expected an object");
+  else
+    json_object_foreach(root, key, v) {
+      if (strcmp(key, "limits") == 0)
+        rc = json_is_object(v) ? limits(&c, v, b->max, 1, "limits")
+                               : fail(&c, "limits", "expected an object like {\"max-peak\": \"64MiB\"}");
+      else if (strcmp(key, "sites") == 0)
+        rc = sites(&c, v);
+      else if (strcmp(key, "baseline") == 0)
+        rc = path_value(&c, "baseline", v, &b->baseline);
+      else if (strcmp(key, "tolerance") == 0)
+        rc = tolerances(&c, v);
+      else if (strcmp(key, "output") == 0)
+        rc = outputs(&c, v);
+      else if (strcmp(key, "$schema") != 0 && strcmp(key, "comment") != 0)
+        rc = fail(&c, key, "unknown key (limits, sites, baseline, tolerance, output, comment)");
+      if (rc != 0)
+        break;
+    }
+  json_decref(root);
+  return rc;
+}

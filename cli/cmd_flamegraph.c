@@ -1,0 +1,213 @@
+/* `alloctrace flamegraph [--format html|svg|folded] [--metric M] [--inverted]
+ * [--min-percent X] [-o OUT] TRACE` and `--diff BASE NEW`: allocation flame graphs.
+ * html is one self-contained page (no network); svg is static; folded is for FlameGraph,
+ * inferno and speedscope. Only this file prints and picks exit codes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "flame.h"
+#include "util.h"
+
+enum { F_HTML, F_SVG, F_FOLDED };
+
+/* Default merging: the page must stay a few MB for any trace, the SVG readable; folded
+ * stacks are for other tools and keep every stack. */
+#define HTML_MIN_PERCENT 0.1
+#define SVG_MIN_PERCENT 0.01 /* about 0.1 px, as flamegraph.pl's --minwidth */
+#define HTML_MAX_NODES 40000
+
+static const char usage_text[] =
+    "usage: alloctrace flamegraph [--format html|svg|folded] [--metric "
+    "peak|leaked|allocated|allocations|temporary] [--inverted] [--min-percent X] [-o OUT] TRACE\n"
+    "       alloctrace flamegraph --diff [options] BASE NEW";
+
+typedef struct {
+  atr_model_t m;
+  atr_symbolizer_t *sym;
+} loaded_t;
+
+static void load(loaded_t *l, const char *path) {
+  if (atr_model_load(&l->m, path, NULL) != 0)
+    atr_input_error(l->m.tr.error);
+  if (l->m.tr.truncated)
+    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped", path);
+  l->sym = atr_sym_new(&l->m.tr);
+  if (!l->sym)
+    atr_input_error("out of memory");
+}
+
+static const char *default_output(const char *trace, int format, char *buf, size_t n) {
+  const char *base = strrchr(trace, '/');
+  base = base ? base + 1 : trace;
+  size_t len = strlen(base);
+  if (len > 4 && strcmp(base + len - 4, ".zst") == 0)
+    len -= 4;
+  snprintf(buf, n, "%.*s.%s", (int)len, base, format == F_SVG ? "svg" : "html");
+  return buf;
+}
+
+int cmd_flamegraph(int argc, char **argv) {
+  int format = F_HTML, metric = ATR_M_PEAK, inverted = 0, diff = 0;
+  double min_percent = -1;
+  const char *output = NULL;
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                       {"format", required_argument, 0, 'f'},
+                                       {"metric", required_argument, 0, 'm'},
+                                       {"inverted", no_argument, 0, 'i'},
+                                       {"min-percent", required_argument, 0, 'p'},
+                                       {"diff", no_argument, 0, 'd'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "o:f:m:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'o':
+      output = optarg;
+      break;
+    case 'f':
+      if (strcmp(optarg, "html") == 0)
+        format = F_HTML;
+      else if (strcmp(optarg, "svg") == 0)
+        format = F_SVG;
+      else if (strcmp(optarg, "folded") == 0)
+        format = F_FOLDED;
+      else
+        atr_usage_error("unknown --format '%s' (html, svg or folded)", optarg);
+      break;
+    case 'm':
+      metric = atr_metric_parse(optarg);
+      if (metric < 0)
+        atr_usage_error("unknown --metric '%s' (peak, leaked, allocated, allocations or temporary)",
+                        optarg);
+      break;
+    case 'i':
+      inverted = 1;
+      break;
+    case 'p': {
+      char *end;
+      min_percent = strtod(optarg, &end);
+      if (end == optarg || *end || !isfinite(min_percent) || min_percent < 0 || min_percent >= 100)
+        atr_usage_error("--min-percent needs a number from 0 to below 100, not '%s'", optarg);
+      break;
+    }
+    case 'd':
+      diff = 1;
+      break;
+    case 'h':
+      printf("%s\n", usage_text);
+      return 0;
+    default:
+      atr_bad_option(argv, "usage: alloctrace flamegraph [options] TRACE | --diff [options] BASE NEW (see --help)");
+    }
+  }
+  if (optind + (diff ? 2 : 1) != argc)
+    atr_usage_error(diff ? "--diff needs two trace files, BASE and NEW (%s)"
+                         : "flamegraph needs exactly one trace file (%s)",
+                    "try alloctrace flamegraph --help");
+
+  loaded_t base = {0}, cur = {0};
+  if (diff)
+    load(&base, argv[optind]);
+  load(&cur, argv[argc - 1]);
+
+  atr_flame_t raw, tree;
+  uint32_t *map = NULL;
+  if (atr_flame_init(&raw) != 0 || (diff && atr_flame_add(&raw, &base.m, base.sym, 1, NULL) != 0) ||
+      atr_flame_add(&raw, &cur.m, cur.sym, 0, &map) != 0)
+    atr_input_error("out of memory building the flame graph");
+  if (diff) {
+    atr_sym_free(base.sym);
+    atr_model_free(&base.m);
+  }
+  atr_sym_free(cur.sym);
+
+  /* Merge small subtrees into "[other]"; by default keep the page bounded in size. */
+  size_t nmap = cur.m.tr.nnodes;
+  uint32_t *map0 = malloc((nmap ? nmap : 1) * sizeof(uint32_t));
+  if (!map0)
+    atr_input_error("out of memory");
+  memcpy(map0, map, nmap * sizeof(uint32_t));
+  int user_min = min_percent >= 0;
+  if (!user_min)
+    min_percent = format == F_HTML ? HTML_MIN_PERCENT : format == F_SVG ? SVG_MIN_PERCENT : 0;
+  unsigned mask = format == F_HTML ? (1u << ATR_M_COUNT) - 1 : 1u << metric;
+  for (;;) {
+    if (atr_flame_prune(&raw, min_percent / 100.0, mask, &tree, map, nmap) != 0)
+      atr_input_error("out of memory building the flame graph");
+    if (format != F_HTML || user_min || tree.nnodes <= HTML_MAX_NODES || min_percent >= 50)
+      break;
+    atr_flame_free(&tree);
+    memcpy(map, map0, nmap * sizeof(uint32_t));
+    min_percent *= 2;
+  }
+  free(map0);
+  atr_flame_free(&raw);
+
+  if (format == F_SVG && inverted) {
+    atr_flame_t inv;
+    if (atr_flame_invert(&tree, &inv) != 0)
+      atr_input_error("out of memory building the flame graph");
+    atr_flame_free(&tree);
+    tree = inv;
+  }
+
+  atr_ftime_t tv;
+  int have_time = 0;
+  if (format == F_HTML) {
+    char err[600];
+    if (atr_flame_time(&cur.m, map, tree.nnodes, &tv, err, sizeof(err)) != 0)
+      atr_input_error(err);
+    have_time = 1;
+  }
+  free(map);
+
+  char name[4096];
+  if (!output && format != F_FOLDED && isatty(STDOUT_FILENO))
+    output = default_output(argv[argc - 1], format, name, sizeof(name));
+  FILE *out = stdout;
+  int regular = 0; /* only a regular file of ours is removed after a failed write */
+  if (output && strcmp(output, "-") != 0) {
+    out = fopen(output, "w");
+    if (!out) {
+      fprintf(stderr, "%s: cannot write %s: %s\n", atr_cmd, output, strerror(errno));
+      return ATR_EXIT_USAGE;
+    }
+    struct stat st;
+    regular = fstat(fileno(out), &st) == 0 && S_ISREG(st.st_mode);
+  }
+  static char buf[1 << 20];
+  setvbuf(out, buf, _IOFBF, sizeof(buf));
+  atr_flame_doc_t doc = {&cur.m, &tree, have_time ? &tv : NULL, metric, inverted};
+  int rc = format == F_HTML  ? atr_flame_write_html(out, &doc)
+           : format == F_SVG ? atr_flame_write_svg(out, &doc)
+                             : atr_flame_write_folded(out, &doc);
+  int bad = fflush(out) != 0 || rc != 0;
+  int err = errno ? errno : EIO;
+  if (out != stdout)
+    bad |= fclose(out) != 0; /* never leave a half-written file behind */
+  if (rc == -2 || bad) {
+    if (regular)
+      unlink(output);
+    if (rc == -2)
+      fprintf(stderr, "%s: internal error: the embedded page template is damaged\n", atr_cmd);
+    else
+      fprintf(stderr, "%s: cannot write %s: %s\n", atr_cmd, output ? output : "standard output",
+              strerror(err));
+    return ATR_EXIT_USAGE;
+  }
+  if (output && out != stdout && isatty(STDERR_FILENO))
+    fprintf(stderr, "%s: wrote %s (%zu frames)\n", atr_cmd, output, tree.nnodes);
+  if (have_time)
+    atr_flame_time_free(&tv);
+  atr_flame_free(&tree);
+  atr_model_free(&cur.m);
+  return 0;
+}

@@ -1,0 +1,239 @@
+/* `alloctrace plot [-o DIR] [--replay FILE] [--svg] [--interval MS] [--top N] TRACE`:
+ * writes DIR/timeline.json and DIR/growth.json, then runs scripts/plot_all.py with a
+ * Python that has matplotlib ($ALLOCTRACE_PYTHON, else the one found at build time, else
+ * /usr/bin/python3 or python3 on PATH) and lists every file written. Never draws anything itself; exit 2 with one line
+ * when no interpreter has matplotlib.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config.h"
+#include "growth.h"
+#include "timeline.h"
+#include "util.h"
+
+#define USAGE                                                                              \
+  "usage: alloctrace plot [-o DIR] [--replay FILE] [--svg] [--interval MS] [--top N] TRACE"
+
+/* Runs argv with stdout/stderr sent to /dev/null when quiet; returns the exit status, or
+ * -1 when it could not run. */
+static int run_child(char *const argv[], int quiet) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0) {
+    if (quiet) {
+      int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+    }
+    setenv("MPLBACKEND", "Agg", 1);
+    setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR)
+      return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int has_matplotlib(const char *py) {
+  char *argv[] = {(char *)py, "-c", "import matplotlib, numpy", NULL};
+  return py[0] && run_child(argv, 1) == 0;
+}
+
+/* $ALLOCTRACE_PYTHON alone when set; else ATR_PLOT_PYTHON (checked by meson at build
+ * time), then Debian's python3, then python3 on PATH. */
+static const char *find_python(void) {
+  const char *env = getenv("ALLOCTRACE_PYTHON");
+  if (env && *env)
+    return has_matplotlib(env) ? env : NULL;
+  static const char *cands[] = {ATR_PLOT_PYTHON, "/usr/bin/python3", "python3"};
+  for (size_t i = 0; i < sizeof(cands) / sizeof(*cands); i++)
+    if (has_matplotlib(cands[i]))
+      return cands[i];
+  return NULL;
+}
+
+static const char *scripts_dir(void) {
+  static char p[4096];
+  snprintf(p, sizeof(p), "%s/plot_all.py", ATR_SCRIPTS_SRC);
+  return access(p, R_OK) == 0 ? ATR_SCRIPTS_SRC : ATR_SCRIPTS_INSTALLED;
+}
+
+/* Default output directory: the trace's name without .zst, plus "-plots". */
+static void default_dir(const char *trace, char *buf, size_t n) {
+  const char *base = strrchr(trace, '/');
+  base = base ? base + 1 : trace;
+  size_t len = strlen(base);
+  if (len > 4 && strcmp(base + len - 4, ".zst") == 0)
+    len -= 4;
+  snprintf(buf, n, "%.*s-plots", (int)len, base);
+}
+
+static FILE *create(const char *dir, const char *name, char *path, size_t n) {
+  snprintf(path, n, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    atr_usage_error("%s: cannot write: %s", path, strerror(errno));
+  return f;
+}
+
+static void close_or_die(FILE *f, const char *path) {
+  if (ferror(f) | fclose(f))
+    atr_usage_error("%s: write error: %s", path, strerror(errno));
+}
+
+int cmd_plot(int argc, char **argv) {
+  const char *dir = NULL, *replay = NULL;
+  int svg = 0, top = 8;
+  double interval_ms = 0;
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                       {"replay", required_argument, 0, 'r'},
+                                       {"svg", no_argument, 0, 's'},
+                                       {"interval", required_argument, 0, 'i'},
+                                       {"top", required_argument, 0, 'n'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "o:r:si:n:h", opts, NULL)) != -1) {
+    char *end;
+    switch (c) {
+    case 'o':
+      dir = optarg;
+      break;
+    case 'r':
+      replay = optarg;
+      break;
+    case 's':
+      svg = 1;
+      break;
+    case 'i':
+      interval_ms = strtod(optarg, &end);
+      if (end == optarg || *end || !isfinite(interval_ms) || interval_ms < 0.001 ||
+          interval_ms > 1e9)
+        atr_usage_error("--interval needs milliseconds (0.001 or more), not '%s'", optarg);
+      break;
+    case 'n': {
+      long v = strtol(optarg, &end, 10);
+      if (*end || v <= 0 || v > 1000)
+        atr_usage_error("--top needs a number from 1 to 1000, not '%s'", optarg);
+      top = (int)v;
+      break;
+    }
+    case 'h':
+      printf("%s\n", USAGE);
+      return 0;
+    default:
+      atr_bad_option(argv, USAGE);
+    }
+  }
+  if (optind + 1 != argc)
+    atr_usage_error("plot needs exactly one trace file (" USAGE ")");
+  const char *path = argv[optind];
+  if (replay && access(replay, R_OK) != 0)
+    atr_usage_error("%s: cannot read: %s", replay, strerror(errno));
+  char defdir[4096];
+  if (!dir) {
+    default_dir(path, defdir, sizeof(defdir));
+    dir = defdir;
+  }
+
+  atr_model_t m;
+  atr_chains_t *ch;
+  if (atr_growth_load(&m, &ch, path) != 0)
+    atr_input_error(m.tr.error);
+  if (m.tr.truncated)
+    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped", path);
+  /* after reading the trace, so a bad trace is reported as such on any machine */
+  const char *py = find_python();
+  const char *env = getenv("ALLOCTRACE_PYTHON");
+  if (!py && env && *env)
+    atr_usage_error("ALLOCTRACE_PYTHON=%s cannot import matplotlib and numpy; install "
+                    "python3-matplotlib or unset it",
+                    env);
+  if (!py)
+    atr_usage_error("no Python interpreter with matplotlib found (tried %s%s/usr/bin/python3 and "
+                    "python3 on PATH); install python3-matplotlib",
+                    ATR_PLOT_PYTHON, ATR_PLOT_PYTHON[0] ? ", " : "");
+  atr_symbolizer_t *sym = atr_sym_new(&m.tr);
+  if (!sym)
+    atr_input_error("out of memory");
+  atr_growth_t g;
+  char err[600];
+  if (atr_growth_analyze(&g, path, &m, sym, ch, err, sizeof(err)) != 0)
+    atr_input_error(err);
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    atr_usage_error("%s: cannot create directory: %s", dir, strerror(errno));
+
+  char tl_path[4200], gr_path[4200], rp_path[4200];
+  FILE *f = create(dir, "timeline.json", tl_path, sizeof(tl_path));
+  int rc = atr_timeline_write(f, path, &m, sym, ch, interval_ms, top, 0, err, sizeof(err));
+  if (rc == -2)
+    atr_usage_error("%s", err);
+  if (rc != 0)
+    atr_input_error(err);
+  close_or_die(f, tl_path);
+  f = create(dir, "growth.json", gr_path, sizeof(gr_path));
+  json_t *gj = atr_growth_json(&g, &m, sym, 10);
+  json_dumpf(gj, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+  fputc('\n', f);
+  json_decref(gj);
+  close_or_die(f, gr_path);
+  atr_growth_free(&g);
+  atr_chains_free(ch);
+  atr_sym_free(sym);
+  atr_model_free(&m);
+
+  if (!replay) {
+    snprintf(rp_path, sizeof(rp_path), "%s/replay.json", dir);
+    if (access(rp_path, R_OK) == 0)
+      replay = rp_path;
+  }
+  char script[4200];
+  snprintf(script, sizeof(script), "%s/plot_all.py", scripts_dir());
+  if (access(script, R_OK) != 0)
+    atr_usage_error("%s: the plot scripts are missing: %s", script, strerror(errno));
+  char *args[16];
+  int n = 0;
+  args[n++] = (char *)py;
+  args[n++] = script;
+  args[n++] = "--timeline";
+  args[n++] = tl_path;
+  args[n++] = "--growth";
+  args[n++] = gr_path;
+  if (replay) {
+    args[n++] = "--replay";
+    args[n++] = (char *)replay;
+  }
+  args[n++] = "-o";
+  args[n++] = (char *)dir;
+  if (svg)
+    args[n++] = "--svg";
+  args[n] = NULL;
+  printf("%s\n%s\n", tl_path, gr_path);
+  int st = run_child(args, 0);
+  if (st == 3)
+    atr_usage_error("%s cannot import matplotlib (plot_all.py exit 3)", py);
+  if (st != 0) {
+    fprintf(stderr, "%s: %s failed (exit %d)\n", atr_cmd, script, st);
+    return st == 2 ? ATR_EXIT_USAGE : 1;
+  }
+  return 0;
+}

@@ -1,0 +1,123 @@
+/* The flame-graph model shared by `alloctrace flamegraph`'s writers: a tree with one
+ * node per symbolized frame (inlined frames are levels of their own; root "all", callers
+ * below callees), self costs per metric for a trace and optionally a base trace, small
+ * subtrees merged into "[other]" with totals preserved exactly, and the time view (heap
+ * over time, live bytes per node at chosen times). Never prints; errors are returned.
+ */
+#ifndef ATR_FLAME_H
+#define ATR_FLAME_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model.h"
+#include "symbolize.h"
+
+#define ATR_FLAME_NONE UINT32_MAX
+
+typedef struct {
+  uint32_t func, file; /* string ids; file ATR_FLAME_NONE when unknown */
+  uint32_t line;       /* 0 when unknown or when the merged call sites disagree */
+  uint32_t module;     /* index in modules */
+  int line_set;
+} atr_fframe_t;
+
+typedef struct {
+  uint32_t name;        /* string id */
+  const char *cls;      /* program|libc|libstdc++|rust-std|system|other (static) */
+} atr_fmodule_t;
+
+typedef struct {
+  uint32_t parent; /* ATR_FLAME_NONE for the root (node 0); always < own index */
+  uint32_t frame;  /* ATR_FLAME_NONE for the root */
+  uint64_t self[ATR_M_COUNT];
+  uint64_t base[ATR_M_COUNT]; /* the base trace's self costs (diff) */
+} atr_fnode_t;
+
+typedef struct atr_flame_hash atr_flame_hash_t;
+
+typedef struct {
+  char **str;
+  size_t nstr, cap_str;
+  atr_fframe_t *frames;
+  size_t nframes, cap_frames;
+  atr_fmodule_t *modules;
+  size_t nmodules, cap_modules;
+  atr_fnode_t *nodes;
+  size_t nnodes, cap_nodes;
+  int diff;                   /* base costs are filled */
+  uint32_t other_frame;       /* "[other]", ATR_FLAME_NONE until used */
+  atr_flame_hash_t *h;        /* interning tables, freed with the tree */
+} atr_flame_t;
+
+int atr_flame_init(atr_flame_t *f);
+void atr_flame_free(atr_flame_t *f);
+const char *atr_flame_str(const atr_flame_t *f, uint32_t id);
+
+/* Adds every stack of the model as costs (or base costs when `base`). If `map` is not
+ * NULL, *map gets a malloc'd array: trace node -> tree node. Returns 0 or -ENOMEM. */
+int atr_flame_add(atr_flame_t *f, const atr_model_t *m, atr_symbolizer_t *sym, int base,
+                  uint32_t **map);
+
+/* Inclusive costs: out[n * ATR_M_COUNT + k] (and base likewise when outb != NULL). */
+int atr_flame_inclusive(const atr_flame_t *f, uint64_t **out, uint64_t **outb);
+
+/* A copy in preorder with children sorted by name, nodes with no cost dropped, and every
+ * subtree whose share is below `min_share` (0..1) in all metrics of `metric_mask` (in
+ * costs and base costs) merged into one "[other]" child of its parent. map_in (old node
+ * -> new node, NULL to skip) becomes the composition with the new numbering; pruned
+ * nodes go to their "[other]". Returns 0 or -ENOMEM. */
+int atr_flame_prune(const atr_flame_t *in, double min_share, unsigned metric_mask,
+                    atr_flame_t *out, uint32_t *map_in, size_t map_len);
+
+/* The callers-of tree (every stack read from its allocating frame to its outermost
+ * caller), in preorder with sorted children. Returns 0 or -ENOMEM. */
+int atr_flame_invert(const atr_flame_t *in, atr_flame_t *out);
+
+/* ---- time view ---- */
+
+typedef struct {
+  double t;
+  uint32_t *node;
+  uint64_t *bytes;
+  size_t n;
+  int peak, last; /* the global peak; the end of the run (what leaked) */
+} atr_fsnap_t;
+
+typedef struct {
+  double *t;
+  uint64_t *heap, *rss;
+  size_t n, peak_index;
+  atr_fsnap_t *snaps;
+  size_t nsnaps;
+} atr_ftime_t;
+
+#define ATR_FLAME_TIME_POINTS 2000
+#define ATR_FLAME_SNAPSHOTS 200
+#define ATR_FLAME_SNAPSHOT_PAIRS 120000 /* ~1.5 MB of JSON: the page must stay small */
+
+/* Re-reads the model's trace: heap (and RSS) over time in at most ATR_FLAME_TIME_POINTS
+ * points (per-interval minimum and maximum, so peaks survive), and live bytes per tree
+ * node (trace node -> tree node through `map`) at evenly spaced times plus exactly at the
+ * global peak. Returns 0, or -1 with a one-line message in err. */
+int atr_flame_time(const atr_model_t *m, const uint32_t *map, size_t nout, atr_ftime_t *out,
+                   char *err, size_t errlen);
+void atr_flame_time_free(atr_ftime_t *t);
+
+/* ---- writers (each returns 0 or -1 when writing failed) ---- */
+
+typedef struct {
+  const atr_model_t *m;       /* the trace shown (the new one in a diff) */
+  const atr_flame_t *tree;
+  const atr_ftime_t *time;    /* NULL: no time view */
+  int metric;                 /* default / chosen metric */
+  int inverted;
+} atr_flame_doc_t;
+
+int atr_flame_write_html(FILE *out, const atr_flame_doc_t *d);
+int atr_flame_write_svg(FILE *out, const atr_flame_doc_t *d);
+/* Collapsed stacks "a;b;c VALUE" root first (leaf first when inverted); a diff writes
+ * "a;b;c BASE NEW" as FlameGraph's difffolded.pl does. Lines with 0 are omitted. */
+int atr_flame_write_folded(FILE *out, const atr_flame_doc_t *d);
+
+#endif

@@ -1,0 +1,339 @@
+/* `flamegraph --format html`: the embedded page template with its stylesheet, script and
+ * the data (schema "alloctrace.flame/1", read by cli/flamegraph/flame.js) put in place in
+ * one pass over the template. Must never emit anything that could end the <script> the
+ * data sits in (<, >, &, U+2028/9 are \u escapes) or refer to anything outside the file.
+ *
+ * Schema "alloctrace.flame/1" (one JSON object):
+ *   meta        {program, cmdline, date, pid, totals: {allocations, frees, allocated_bytes,
+ *               peak_bytes, leaked_bytes, temporary, peak_rss, duration_s}}
+ *   metrics     ["peak","leaked","allocated","allocations","temporary"]: the order of the
+ *               values in every cost row; default_metric: the one shown first
+ *   diff        true when nodes.base holds the base trace's costs; inverted: start inverted
+ *   strings     every name and file once; frames: [func string, file string or -1, line
+ *               (0: unknown or several), module]; modules: [{name, class}] with class
+ *               program|libc|libstdc++|rust-std|system|other; module_of_frame: per frame
+ *   nodes       parent (-1 for the root "all", otherwise an earlier index: preorder), frame
+ *               (-1 for the root), self: per node the self costs per metric, base: null or
+ *               the same for the base trace. "[other]" nodes hold merged subtrees.
+ *   timeline    {t: seconds, heap: live requested bytes, rss: bytes, peak_index} at most
+ *               2000 points (per-interval minimum and maximum); empty arrays without events
+ *   snapshots   [{t, peak?, live: [[node, live bytes], ...]}] at most 200, in time order;
+ *               the one with peak:true is the state at the global peak, the last the exit
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "flame.h"
+#include "flame_assets.h"
+#include "report.h"
+
+/* JSON string, valid UTF-8 (bad bytes become U+FFFD), safe inside <script>. */
+static void json_str(FILE *out, const char *s) {
+  const unsigned char *p = (const unsigned char *)(s ? s : "");
+  putc('"', out);
+  while (*p) {
+    unsigned c = *p;
+    if (c < 0x80) {
+      if (c == '"' || c == '\\')
+        fprintf(out, "\\%c", c);
+      else if (c < 0x20 || c == '<' || c == '>' || c == '&')
+        fprintf(out, "\\u%04x", c);
+      else
+        putc((int)c, out);
+      p++;
+      continue;
+    }
+    int len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    if (c >= 0xf5)
+      len = 0;
+    int ok = len > 0;
+    for (int i = 1; ok && i < len; i++)
+      ok = (p[i] & 0xc0) == 0x80;
+    if (ok && len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
+      ok = 0; /* overlong or a surrogate */
+    if (ok && len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
+      ok = 0;
+    if (!ok) {
+      fputs("\\ufffd", out);
+      p++;
+    } else if (len == 3 && c == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+      fprintf(out, "\\u%04x", 0x2000u | (p[2] == 0xa8 ? 0x28u : 0x29u));
+      p += 3;
+    } else {
+      fwrite(p, 1, (size_t)len, out);
+      p += len;
+    }
+  }
+  putc('"', out);
+}
+
+/* Seconds with microsecond precision and no trailing zeros. */
+static void json_secs(FILE *out, double s) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.6f", s);
+  char *e = buf + strlen(buf);
+  while (e > buf && e[-1] == '0')
+    *--e = 0;
+  if (e > buf && e[-1] == '.')
+    *--e = 0;
+  fputs(buf, out);
+}
+
+static void json_u64(FILE *out, uint64_t v) {
+  fprintf(out, "%llu", (unsigned long long)v);
+}
+
+static void write_meta(FILE *out, const atr_flame_doc_t *d) {
+  const atr_model_t *m = d->m;
+  const atr_totals_t *t = &m->t;
+  char *cmd = malloc(8192), date[64] = "";
+  if (cmd)
+    atr_report_cmdline(&m->tr, cmd, 8192);
+  time_t secs = (time_t)(m->tr.start_unix_us / 1000000);
+  struct tm tm;
+  if (m->tr.start_unix_us && gmtime_r(&secs, &tm))
+    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  fputs("\"meta\":{\"program\":", out);
+  json_str(out, m->tr.exe ? m->tr.exe : "");
+  fputs(",\"cmdline\":", out);
+  json_str(out, cmd ? cmd : "");
+  fputs(",\"date\":", out);
+  json_str(out, date);
+  fputs(",\"pid\":", out);
+  json_u64(out, m->tr.pid);
+  fputs(",\"totals\":{\"allocations\":", out);
+  json_u64(out, t->allocations);
+  fputs(",\"frees\":", out);
+  json_u64(out, t->frees);
+  fputs(",\"allocated_bytes\":", out);
+  json_u64(out, t->allocated_bytes);
+  fputs(",\"peak_bytes\":", out);
+  json_u64(out, t->peak_bytes);
+  fputs(",\"leaked_bytes\":", out);
+  json_u64(out, t->leaked_bytes);
+  fputs(",\"temporary\":", out);
+  json_u64(out, t->temporary);
+  fputs(",\"peak_rss\":", out);
+  json_u64(out, t->peak_rss);
+  fputs(",\"duration_s\":", out);
+  json_secs(out, (double)t->duration_us / 1e6);
+  fputs("}}", out);
+  free(cmd);
+}
+
+/* Only the frames, strings and modules the nodes use, renumbered densely. */
+typedef struct {
+  uint32_t *frame, *str, *mod; /* old id -> new id, ATR_FLAME_NONE when unused */
+  uint32_t *str_list, *frame_list, *mod_list;
+  size_t nstr, nframe, nmod;
+} used_t;
+
+static uint32_t use(uint32_t *map, uint32_t *list, size_t *n, uint32_t id) {
+  if (map[id] == ATR_FLAME_NONE) {
+    map[id] = (uint32_t)*n;
+    list[(*n)++] = id;
+  }
+  return map[id];
+}
+
+static int collect_used(const atr_flame_t *f, used_t *u) {
+  memset(u, 0, sizeof(*u));
+  size_t nf = f->nframes + 1, ns = f->nstr + 1, nm = f->nmodules + 1;
+  u->frame = malloc(nf * sizeof(uint32_t));
+  u->str = malloc(ns * sizeof(uint32_t));
+  u->mod = malloc(nm * sizeof(uint32_t));
+  u->frame_list = malloc(nf * sizeof(uint32_t));
+  u->str_list = malloc(ns * sizeof(uint32_t));
+  u->mod_list = malloc(nm * sizeof(uint32_t));
+  if (!u->frame || !u->str || !u->mod || !u->frame_list || !u->str_list || !u->mod_list)
+    return -1;
+  memset(u->frame, 0xff, nf * sizeof(uint32_t));
+  memset(u->str, 0xff, ns * sizeof(uint32_t));
+  memset(u->mod, 0xff, nm * sizeof(uint32_t));
+  for (size_t i = 1; i < f->nnodes; i++) {
+    uint32_t fr = f->nodes[i].frame;
+    if (u->frame[fr] != ATR_FLAME_NONE)
+      continue;
+    use(u->frame, u->frame_list, &u->nframe, fr);
+    const atr_fframe_t *x = &f->frames[fr];
+    use(u->str, u->str_list, &u->nstr, x->func);
+    if (x->file != ATR_FLAME_NONE)
+      use(u->str, u->str_list, &u->nstr, x->file);
+    use(u->mod, u->mod_list, &u->nmod, x->module);
+  }
+  return 0;
+}
+
+static void free_used(used_t *u) {
+  free(u->frame);
+  free(u->str);
+  free(u->mod);
+  free(u->frame_list);
+  free(u->str_list);
+  free(u->mod_list);
+}
+
+static void write_costs(FILE *out, const atr_flame_t *f, int base) {
+  fputc('[', out);
+  for (size_t i = 0; i < f->nnodes; i++) {
+    const uint64_t *v = base ? f->nodes[i].base : f->nodes[i].self;
+    fputs(i ? ",[" : "[", out);
+    for (int k = 0; k < ATR_M_COUNT; k++) {
+      if (k)
+        putc(',', out);
+      json_u64(out, v[k]);
+    }
+    putc(']', out);
+  }
+  fputc(']', out);
+}
+
+static void write_time(FILE *out, const atr_ftime_t *t) {
+  if (!t) {
+    fputs(",\"timeline\":null,\"snapshots\":[]", out);
+    return;
+  }
+  fputs(",\"timeline\":{\"t\":[", out);
+  for (size_t i = 0; i < t->n; i++) {
+    if (i)
+      putc(',', out);
+    json_secs(out, t->t[i]);
+  }
+  fputs("],\"heap\":[", out);
+  for (size_t i = 0; i < t->n; i++) {
+    if (i)
+      putc(',', out);
+    json_u64(out, t->heap[i]);
+  }
+  fputs("],\"rss\":[", out);
+  for (size_t i = 0; i < t->n; i++) {
+    if (i)
+      putc(',', out);
+    json_u64(out, t->rss[i]);
+  }
+  fprintf(out, "],\"peak_index\":%zu},\"snapshots\":[", t->peak_index);
+  for (size_t s = 0; s < t->nsnaps; s++) {
+    const atr_fsnap_t *sn = &t->snaps[s];
+    fputs(s ? ",\n{\"t\":" : "\n{\"t\":", out);
+    json_secs(out, sn->t);
+    fputs(sn->peak ? ",\"peak\":true,\"live\":[" : ",\"live\":[", out);
+    for (size_t i = 0; i < sn->n; i++) {
+      fprintf(out, "%s[%u,", i ? "," : "", sn->node[i]);
+      json_u64(out, sn->bytes[i]);
+      putc(']', out);
+    }
+    fputs("]}", out);
+  }
+  fputc(']', out);
+}
+
+static int write_data(FILE *out, const atr_flame_doc_t *d) {
+  const atr_flame_t *f = d->tree;
+  used_t u;
+  if (collect_used(f, &u) != 0) {
+    free_used(&u);
+    return -1;
+  }
+  fputs("{\"schema\":\"alloctrace.flame/1\",\n", out);
+  write_meta(out, d);
+  fputs(",\n\"metrics\":[", out);
+  for (int k = 0; k < ATR_M_COUNT; k++)
+    fprintf(out, "%s\"%s\"", k ? "," : "", atr_metric_names[k]);
+  fprintf(out, "],\"default_metric\":\"%s\",\"diff\":%s,\"inverted\":%s,\n\"strings\":[",
+          atr_metric_names[d->metric], f->diff ? "true" : "false", d->inverted ? "true" : "false");
+  for (size_t i = 0; i < u.nstr; i++) {
+    if (i)
+      putc(',', out);
+    json_str(out, atr_flame_str(f, u.str_list[i]));
+  }
+  fputs("],\n\"frames\":[", out);
+  for (size_t i = 0; i < u.nframe; i++) {
+    const atr_fframe_t *x = &f->frames[u.frame_list[i]];
+    fprintf(out, "%s[%u,%d,%u,%u]", i ? "," : "", u.str[x->func],
+            x->file == ATR_FLAME_NONE ? -1 : (int)u.str[x->file], x->line, u.mod[x->module]);
+  }
+  fputs("],\n\"modules\":[", out);
+  for (size_t i = 0; i < u.nmod; i++) {
+    const atr_fmodule_t *md = &f->modules[u.mod_list[i]];
+    fputs(i ? ",{\"name\":" : "{\"name\":", out);
+    json_str(out, atr_flame_str(f, md->name));
+    fputs(",\"class\":", out);
+    json_str(out, md->cls);
+    putc('}', out);
+  }
+  fputs("],\n\"module_of_frame\":[", out);
+  for (size_t i = 0; i < u.nframe; i++)
+    fprintf(out, "%s%u", i ? "," : "", u.mod[f->frames[u.frame_list[i]].module]);
+  fputs("],\n\"nodes\":{\"parent\":[-1", out);
+  for (size_t i = 1; i < f->nnodes; i++)
+    fprintf(out, ",%u", f->nodes[i].parent);
+  fputs("],\n\"frame\":[-1", out);
+  for (size_t i = 1; i < f->nnodes; i++)
+    fprintf(out, ",%u", u.frame[f->nodes[i].frame]);
+  fputs("],\n\"self\":", out);
+  write_costs(out, f, 0);
+  fputs(",\n\"base\":", out);
+  if (f->diff)
+    write_costs(out, f, 1);
+  else
+    fputs("null", out);
+  fputs("}", out);
+  write_time(out, d->time);
+  fputs("}", out);
+  free_used(&u);
+  return 0;
+}
+
+static const char *find(const unsigned char *hay, size_t n, const char *needle) {
+  return memmem(hay, n, needle, strlen(needle));
+}
+
+static int contains_ci(const unsigned char *hay, size_t n, const char *needle) {
+  size_t k = strlen(needle);
+  for (size_t i = 0; i + k <= n; i++)
+    if (strncasecmp((const char *)hay + i, needle, k) == 0)
+      return 1;
+  return 0;
+}
+
+int atr_flame_write_html(FILE *out, const atr_flame_doc_t *d) {
+  static const char *const names[3] = {"/*ATR_CSS*/", "/*ATR_JS*/", "/*ATR_DATA*/"};
+  const unsigned char *tpl = atr_asset_template;
+  size_t n = atr_asset_template_len;
+  const char *at[3];
+  for (int i = 0; i < 3; i++) {
+    at[i] = find(tpl, n, names[i]);
+    if (!at[i] || find((const unsigned char *)at[i] + 1, n - (size_t)(at[i] + 1 - (const char *)tpl),
+                       names[i]))
+      return -2; /* each placeholder exactly once */
+  }
+  if (contains_ci(atr_asset_css, atr_asset_css_len, "</style") ||
+      contains_ci(atr_asset_js, atr_asset_js_len, "</script"))
+    return -2;
+  /* one pass over the template in placeholder order; inserted text is never scanned */
+  int order[3] = {0, 1, 2};
+  for (int i = 0; i < 3; i++)
+    for (int j = i + 1; j < 3; j++)
+      if (at[order[j]] < at[order[i]]) {
+        int x = order[i];
+        order[i] = order[j];
+        order[j] = x;
+      }
+  const char *pos = (const char *)tpl;
+  for (int i = 0; i < 3; i++) {
+    int w = order[i];
+    fwrite(pos, 1, (size_t)(at[w] - pos), out);
+    if (w == 0)
+      fwrite(atr_asset_css, 1, atr_asset_css_len, out);
+    else if (w == 1)
+      fwrite(atr_asset_js, 1, atr_asset_js_len, out);
+    else if (write_data(out, d) != 0)
+      return -1;
+    pos = at[w] + strlen(names[w]);
+  }
+  fwrite(pos, 1, n - (size_t)(pos - (const char *)tpl), out);
+  return ferror(out) ? -1 : 0;
+}

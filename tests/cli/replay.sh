@@ -1,0 +1,170 @@
+# replay: the replay is faithful (tracing the replayer gives the original's allocation
+# calls, size histogram, peak and leaks), every installed allocator replays a
+# multi-threaded trace with cross-thread frees in both orders, the replayer is clean
+# under AddressSanitizer, and bad allocators and truncated traces are reported clearly.
+. "$TESTS/lib.sh"
+REPLAYER=$(dirname "$ATR")/alloctrace-replayer
+REPLAYER_ASAN=$(dirname "$ATR")/alloctrace-replayer-asan
+[ -x "$REPLAYER" ] || skip "no alloctrace-replayer next to $ATR"
+
+# compare ORIG REPLAY KEYS...: "key got want" lines for the replay's trace against the
+# original's (summary totals, calls per function, and the size histogram from dump)
+compare() {
+  local o=$1 r=$2; shift 2
+  "$ATR" dump "$T/$o.zst" >"$T/$o.dump"
+  "$ATR" dump "$T/$r.zst" >"$T/$r.dump"
+  "$PY" - "$T/$o" "$T/$r" "$@" <<'PYEOF'
+import json, sys
+def hist(path):
+    h = {}
+    for line in open(path + ".dump"):
+        e = json.loads(line)
+        if e.get("event") in ("alloc", "realloc") and "size" in e:
+            b = e["size"].bit_length()
+            h[b] = h.get(b, 0) + 1
+    return ",".join("%d:%d" % kv for kv in sorted(h.items()))
+o, r = (json.load(open(p + ".json")) for p in sys.argv[1:3])
+for k in sys.argv[3:]:
+    if k == "kinds":
+        got, want = json.dumps(r["kinds"], sort_keys=True), json.dumps(o["kinds"], sort_keys=True)
+    elif k == "histogram":
+        got, want = hist(sys.argv[2]), hist(sys.argv[1])
+    else:
+        got, want = r["totals"][k], o["totals"][k]
+    print(k, str(got).replace(" ", ""), str(want).replace(" ", ""))
+PYEOF
+}
+
+# same_as ORIG REPLAY LABEL KEYS...: every KEY of the replay's trace equals the original's
+same_as() {
+  local o=$1 r=$2 label=$3 k got want n=0; shift 3
+  while read -r k got want; do
+    expect_eq "$label: $k" "$got" "$want"
+    n=$((n + 1))
+  done < <(compare "$o" "$r" "$@")
+  expect_eq "$label: keys compared" "$n" "$#"
+  expect_eq "$label: no unknown frees" "$(jget "$T/$r.json" totals.unknown_frees)" 0
+}
+EXACT="allocations frees reallocs allocated_bytes peak_bytes leaked_bytes leaked_blocks kinds histogram"
+
+trace known "$PROGS/known" || not_ok "known exits 0"
+trace demo "$PROGS/demo" || not_ok "demo exits 0"
+trace replay_mt "$PROGS/replay_mt" || not_ok "replay_mt exits 0"
+
+# replay_mt's documented numbers (pthread_create's thread-descriptor callocs aside)
+X=$T/replay_mt.json
+expect_eq "replay_mt: allocation calls without pthread's callocs" \
+  "$(( $(jget $X totals.allocations) - $(jget $X kinds.calloc) ))" 10004
+expect_eq "replay_mt: malloc/posix_memalign/aligned_alloc/realloc" \
+  "$(jget $X kinds.malloc)/$(jget $X kinds.posix_memalign)/$(jget $X kinds.aligned_alloc)/$(jget $X kinds.realloc)" \
+  9284/160/160/400
+expect_eq "replay_mt: frees" "$(jget $X totals.frees)" 9600
+expect_eq "replay_mt: peak at least the documented 2652064" "$(( $(jget $X totals.peak_bytes) >= 2652064 ))" 1
+
+for p in known demo replay_mt; do
+  expect_exit "$p: save the op file" 0 "$ATR" replay --save-ops "$T/$p.ops" "$T/$p.zst"
+done
+
+# faithfulness: trace the replayer itself, recorded order (exact interleaving)
+for p in known demo replay_mt; do
+  "$ATR" run -q -o "$T/r_$p.zst" -- "$REPLAYER" "$T/$p.ops" >"$T/r_$p.out" 2>&1 ||
+    not_ok "$p: traced replay exits 0: $(head -c 300 "$T/r_$p.out")"
+  "$ATR" summary --json "$T/r_$p.zst" >"$T/r_$p.json"
+  same_as $p r_$p "$p replay" $EXACT
+done
+
+# deps order: threads run freely; the calls are the same, only the interleaving may differ
+"$ATR" run -q -o "$T/d_replay_mt.zst" -- "$REPLAYER" --order deps "$T/replay_mt.ops" >/dev/null 2>&1 ||
+  not_ok "replay_mt deps replay exits 0"
+"$ATR" summary --json "$T/d_replay_mt.zst" >"$T/d_replay_mt.json"
+same_as replay_mt d_replay_mt "replay_mt deps replay" allocations frees reallocs \
+  allocated_bytes leaked_bytes leaked_blocks kinds histogram
+
+# AddressSanitizer with glibc: no use-after-free, double free or lost block in any order
+if [ -x "$REPLAYER_ASAN" ]; then
+  for p in known replay_mt; do
+    for o in recorded deps; do
+      expect_exit "$p under ASan, $o order" 0 env ASAN_OPTIONS=detect_leaks=1 "$REPLAYER_ASAN" --order $o "$T/$p.ops"
+      expect_no_match "$p under ASan, $o order: no report" "$OUT" "AddressSanitizer|LeakSanitizer"
+    done
+  done
+else
+  not_ok "alloctrace-replayer-asan was not built"
+fi
+
+# every installed allocator, multi-threaded trace, both orders
+for o in recorded deps; do
+  "$ATR" replay --json --repeat 1 --order $o "$T/replay_mt.zst" >"$T/rp_$o.json" 2>"$T/rp_$o.err"
+  expect_eq "replay --order $o exits 0" "$?" 0
+  J=$T/rp_$o.json
+  expect_eq "$o: schema" "$(jget $J schema)" alloctrace.replay/1
+  expect_eq "$o: program" "$(jget $J program)" replay_mt
+  expect_eq "$o: replayed allocation calls" "$(jget $J allocations)" "$(jget $X totals.allocations)"
+  expect_eq "$o: peak live bytes" "$(jget $J peak_live_bytes)" "$(jget $X totals.peak_bytes)"
+  expect_eq "$o: threads" "$(jget $J threads)" 5
+  n=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["results"]))' "$J")
+  skipped=$(grep -c "skipped:.*not installed" "$T/rp_$o.err")
+  expect_eq "$o: one result per installed allocator" "$((n + skipped))" 4
+  "$PY" - "$J" >"$T/check_$o.txt" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+walls = [r["wall_s"]["median"] for r in d["results"]]
+print("sorted" if walls == sorted(walls) else "unsorted %s" % walls)
+for r in d["results"]:
+    bad = []
+    if not r["wall_s"]["median"] > 0: bad.append("wall")
+    if not r["cpu_s"]["median"] > 0: bad.append("cpu")
+    if r["heap_peak_rss"] < d["peak_live_bytes"]: bad.append("RSS at the heap peak %d < live %d" % (r["heap_peak_rss"], d["peak_live_bytes"]))
+    if r["peak_rss"] < r["heap_peak_rss"] or r["peak_rss"] < r["end_rss"]: bad.append("peak below a sample")
+    if r["page_faults"] * 4096 < d["peak_live_bytes"] // 2: bad.append("page faults %d" % r["page_faults"])
+    if r["failed"]: bad.append("failed %d" % r["failed"])
+    print("%s %s" % (r["allocator"], "ok" if not bad else ",".join(bad)))
+PYEOF
+  expect_eq "$o: results fastest first" "$(head -1 "$T/check_$o.txt")" sorted
+  while read -r name verdict; do
+    expect_eq "$o: $name measurements" "$verdict" ok
+  done < <(tail -n +2 "$T/check_$o.txt")
+done
+
+# the chart script draws the JSON
+if "$PY" -c 'import matplotlib' 2>/dev/null; then
+  mkdir -p "$T/plot"
+  "$PY" "$SRCDIR/scripts/plot_replay.py" "$T/rp_recorded.json" -o "$T/plot" >/dev/null 2>&1
+  expect_eq "replay.png written" "$([ -s "$T/plot/replay.png" ] && echo yes)" yes
+fi
+
+# text table: one row per allocator, glibc always among them
+"$ATR" replay --repeat 2 --allocator glibc,glibc "$T/known.zst" >"$T/table.txt" 2>&1
+expect_match "table header" "$(cat "$T/table.txt")" "replay of known: 56 calls \(31 allocations\) on 1 thread"
+expect_eq "glibc listed once" "$(grep -c '^glibc ' "$T/table.txt")" 1
+
+# errors: one line, exit 2
+expect_exit "unknown allocator" 2 "$ATR" replay --allocator nosuch "$T/known.zst"
+expect_match "unknown allocator message" "$OUT" "unknown allocator 'nosuch'"
+expect_exit "missing library" 2 "$ATR" replay --allocator "$T/nope/libx.so" "$T/known.zst"
+expect_match "missing library message" "$OUT" "libx.so: No such file"
+zlib=$(ldd "$ATR" | awk '/libzstd/ {print $3; exit}')
+if [ -n "$zlib" ]; then
+  expect_exit "library that is no allocator" 2 "$ATR" replay --repeat 1 --allocator "$zlib" "$T/known.zst"
+  expect_match "no-allocator message" "$OUT" "does not replace malloc"
+fi
+expect_exit "not a trace" 2 "$ATR" replay "$TESTS/lib.sh"
+expect_eq "not a trace: one line" "$(printf '%s\n' "$OUT" | wc -l)" 1
+expect_exit "bad repeat" 2 "$ATR" replay --repeat 0 "$T/known.zst"
+expect_exit "bad order" 2 "$ATR" replay --order random "$T/known.zst"
+expect_exit "replayer on a non-op file" 2 "$REPLAYER" "$TESTS/lib.sh"
+
+# truncated trace: the complete frames are replayed and the cut is reported
+size=$(stat -c %s "$T/demo.zst")
+head -c $((size * 2 / 3)) "$T/demo.zst" >"$T/cut.zst"
+"$ATR" summary --json "$T/cut.zst" >"$T/cut.json" 2>/dev/null
+"$ATR" replay --json --repeat 1 --allocator glibc "$T/cut.zst" >"$T/cut_rp.json" 2>"$T/cut_rp.err"
+expect_eq "truncated trace replays" "$?" 0
+expect_match "truncation reported" "$(cat "$T/cut_rp.err")" "truncated.*replaying the [0-9,]+ complete events"
+expect_eq "truncated flag" "$(jget "$T/cut_rp.json" truncated)" true
+expect_eq "the complete part is replayed" "$(jget "$T/cut_rp.json" allocations)" "$(jget "$T/cut.json" totals.allocations)"
+expect_eq "less than the whole trace" "$(( $(jget "$T/cut_rp.json" allocations) < $(jget $T/demo.json totals.allocations) ))" 1
+head -c 64 "$T/demo.zst" >"$T/stub.zst"
+expect_exit "no complete frame" 2 "$ATR" replay "$T/stub.zst"
+expect_match "no complete frame message" "$OUT" "stub.zst: truncated trace"
+finish
