@@ -95,20 +95,35 @@ typedef struct atr_thread {
 
 /* ---- timestamps ---- */
 extern int atr__clock_tsc;
+static inline uint64_t atr__mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+/* For a release (free, realloc's old block): taken before the call, whose stores become
+ * visible only after this instruction retired, so plain rdtsc orders it correctly. */
 static inline uint64_t atr__now(void) {
 #if defined(__x86_64__)
   if (ATR_LIKELY(atr__clock_tsc)) {
     uint32_t lo, hi;
-    /* lfence waits for earlier instructions, so an allocation's timestamp is never
-     * taken before the allocator returned the block (see DESIGN.md "global order");
-     * rdtscp would do the same but is not exposed in every VM (no "rdtscp" flag). */
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+    return ((uint64_t)hi << 32) | lo;
+  }
+#endif
+  return atr__mono_ns();
+}
+/* For an acquisition (a block just returned): lfence waits for the allocator's loads, so
+ * the timestamp is never taken before the block was really handed out (DESIGN.md "A
+ * correct global order"); rdtscp would do the same but not every VM exposes it. */
+static inline uint64_t atr__now_after(void) {
+#if defined(__x86_64__)
+  if (ATR_LIKELY(atr__clock_tsc)) {
+    uint32_t lo, hi;
     __asm__ volatile("lfence\n\trdtsc" : "=a"(lo), "=d"(hi)::"memory");
     return ((uint64_t)hi << 32) | lo;
   }
 #endif
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return atr__mono_ns();
 }
 ATR_HIDDEN void atr__clock_init(void);
 ATR_HIDDEN uint64_t atr__ticks_to_us(uint64_t ticks); /* since atr__clock_init */
@@ -123,7 +138,8 @@ struct atr_config {
   int level; /* zstd level */
   char output[4096];
   int root_pid;
-  int patch; /* 1: patch Rust shims and static jemalloc/mimalloc (patch_scan.c) */
+  int patch; /* patch Rust shims and static jemalloc/mimalloc (patch_scan.c): 0 no, 1 yes,
+              * 2 yes but without trampolines near the code (14-byte jumps; for tests) */
 };
 extern struct atr_config atr__cfg;
 ATR_HIDDEN void atr__config_load(void);

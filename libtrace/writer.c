@@ -75,7 +75,7 @@ static struct {
 /* notes queued by other threads before/while the writer runs */
 #define MAX_NOTES 16
 static char notes[MAX_NOTES][160];
-static _Atomic unsigned nnotes, notes_emitted;
+static _Atomic unsigned nnotes, notes_emitted, notes_written;
 
 static void spin_lock(atomic_flag *f) {
   while (atomic_flag_test_and_set_explicit(f, memory_order_acquire))
@@ -372,6 +372,8 @@ static void emit_modules(uint32_t gen) {
 
 static void emit_notes(void) {
   unsigned n = atomic_load(&nnotes);
+  if (atomic_load(&notes_written) != n)
+    n = atomic_load(&notes_emitted); /* a note is being written: take it next time */
   if (n > MAX_NOTES)
     n = MAX_NOTES;
   for (unsigned i = atomic_load(&notes_emitted); i < n; i++) {
@@ -381,11 +383,12 @@ static void emit_notes(void) {
     put_str(notes[i]);
   }
   atomic_store(&notes_emitted, n);
-  if (W.layers != W.layers_emitted) {
+  unsigned layers = __atomic_load_n(&W.layers, __ATOMIC_RELAXED);
+  if (layers != W.layers_emitted) {
     uint8_t *p = room(12);
     *p++ = ATR_TAG_LAYER;
-    commit(atr_put_u(p, W.layers));
-    W.layers_emitted = W.layers;
+    commit(atr_put_u(p, layers));
+    W.layers_emitted = layers;
   }
 }
 
@@ -393,10 +396,12 @@ void atr__writer_note(const char *text) {
   unsigned i = atomic_fetch_add(&nnotes, 1);
   if (i < MAX_NOTES)
     snprintf(notes[i], sizeof(notes[i]), "%s", text);
+  atomic_fetch_add(&notes_written, 1);
 }
 
+/* Called by any thread (the patcher after dlopen) while the writer runs. */
 void atr__writer_layer(unsigned mask) {
-  W.layers |= mask;
+  __atomic_fetch_or(&W.layers, mask, __ATOMIC_RELAXED);
 }
 
 static void emit_thread(atr_thread_t *t) {
@@ -704,7 +709,7 @@ static uint64_t watermark(uint64_t now, int final, size_t *nthreads) {
 
 static uint64_t drain(int final) {
   size_t nthreads;
-  uint64_t now = atr__now();
+  uint64_t now = atr__now_after();
   uint64_t w = watermark(now, final, &nthreads);
   if (heap_cap < nthreads) {
     size_t cap = nthreads * 2 + 16;
@@ -897,7 +902,7 @@ static int writer_state_init(void) {
   W.buf = atr__real.malloc(BUF_LIMIT + 8192);
   W.zcap = ZSTD_CStreamOutSize();
   W.zbuf = atr__real.malloc(W.zcap);
-  if (!W.cctx || !W.buf || !W.zbuf || atr__map_init(&W.live, 1u << 16) ||
+  if (!W.cctx || !W.buf || !W.zbuf || atr__map_init(&W.live, 1u << 10) ||
       atr__map_init(&W.sites, 1u << 12) || atr__map_init(&W.trie, 1u << 12))
     return -1;
   ZSTD_CCtx_setParameter(W.cctx, ZSTD_c_compressionLevel, atr__cfg.level);
@@ -1029,6 +1034,7 @@ void atr__writer_after_fork(void) {
   atomic_store(&flush_req, 0);
   atomic_store(&flush_done, 0);
   atomic_store(&nnotes, 0);
+  atomic_store(&notes_written, 0);
   heap = NULL;
   heap_cap = 0;
   atr__modules_after_fork();
