@@ -16,15 +16,17 @@ typedef struct {
   uint32_t nsizes;
   uint64_t stride;
   uint64_t steps, realloc_steps, copy_steps, moves, copied, max_size, last_size;
+  uint64_t grow_steps;  /* steps to a larger size */
   uint64_t ratio_steps; /* steps with both sizes > 0 (the ones in log_sum) */
   double log_sum;
   uint64_t *sizes; /* ATR_CHAIN_SIZES_MAX + 1 slots (one for the final size) */
 } chain_t;
 
 typedef struct {
-  uint64_t chains, steps, realloc_steps, copy_steps, moves, copied, max_size, ratio_steps;
+  uint64_t chains, steps, realloc_steps, copy_steps, grow_steps, moves, copied, max_size;
+  uint64_t ratio_steps;
   double log_sum;
-  chain_t best; /* the longest chain, sizes owned */
+  chain_t best; /* the representative chain (see better()), sizes owned */
   int has_best;
 } agg_t;
 
@@ -192,6 +194,7 @@ static chain_t *chain_new(atr_chains_t *c, uint32_t node, uint64_t start_size, u
 
 static void chain_step(chain_t *ch, uint64_t old_size, uint64_t new_size, int moved, int copy) {
   ch->steps++;
+  ch->grow_steps += new_size > old_size;
   if (copy)
     ch->copy_steps++;
   else
@@ -220,8 +223,14 @@ static void chain_step(chain_t *ch, uint64_t old_size, uint64_t new_size, int mo
   ch->sizes[ch->nsizes++] = new_size;
 }
 
+/* The chain a site is shown by: the one that grew most often, then the largest, then
+ * the one with the most steps (reallocs to the same size are steps too). */
 static int better(const chain_t *a, const chain_t *b) {
-  return a->steps > b->steps || (a->steps == b->steps && a->max_size > b->max_size);
+  if (a->grow_steps != b->grow_steps)
+    return a->grow_steps > b->grow_steps;
+  if (a->max_size != b->max_size)
+    return a->max_size > b->max_size;
+  return a->steps > b->steps;
 }
 
 /* Folds a finished chain into its node's totals; takes ownership of its sizes. */
@@ -240,6 +249,7 @@ static void chain_finish(atr_chains_t *c, uint32_t idx) {
     a->steps += ch->steps;
     a->realloc_steps += ch->realloc_steps;
     a->copy_steps += ch->copy_steps;
+    a->grow_steps += ch->grow_steps;
     a->moves += ch->moves;
     a->copied += ch->copied;
     a->ratio_steps += ch->ratio_steps;
@@ -388,6 +398,7 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
     double log_sum;
     uint64_t steps;
   } *ratio = NULL; /* per row: the factor's terms */
+  chain_t *best = NULL; /* per row: its representative chain so far */
   uint32_t *row_of = NULL; /* call site -> row + 1, sized lazily */
   size_t nrow_of = 0;
   for (size_t node = 0; node < c->nnodes && node < nnodes; node++) {
@@ -415,7 +426,10 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
         struct ratio *q = realloc(ratio, cap * sizeof(*q));
         if (q)
           ratio = q;
-        if (!r || !q)
+        chain_t *bb = realloc(best, cap * sizeof(*bb));
+        if (bb)
+          best = bb;
+        if (!r || !q || !bb)
           goto oom;
       }
       rows[n] = (atr_chain_row_t){.site = site};
@@ -427,6 +441,7 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
     r->steps += a->steps;
     r->realloc_steps += a->realloc_steps;
     r->copy_steps += a->copy_steps;
+    r->growth_steps += a->grow_steps;
     r->moves += a->moves;
     r->bytes_copied += a->copied;
     ratio[row_of[site] - 1].log_sum += a->log_sum;
@@ -434,8 +449,7 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
     if (a->max_size > r->max_size)
       r->max_size = a->max_size;
     const chain_t *b = &a->best;
-    if (a->has_best && (!r->sizes || b->steps > r->longest_steps ||
-                        (b->steps == r->longest_steps && b->max_size > r->reserve_hint))) {
+    if (a->has_best && (!r->sizes || better(b, &best[row_of[site] - 1]))) {
       uint64_t *sz = malloc(b->nsizes * sizeof(*sz));
       if (!sz)
         goto oom;
@@ -445,8 +459,10 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
       r->nsizes = b->nsizes;
       r->sizes_stride = b->stride;
       r->longest_steps = b->steps;
+      r->longest_growth_steps = b->grow_steps;
       r->reserve_hint = b->max_size;
       r->node = b->node;
+      best[row_of[site] - 1] = *b; /* for comparing only: sizes stay owned by the node */
     }
   }
   for (size_t i = 0; i < n; i++) {
@@ -456,6 +472,7 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
   }
   free(row_of);
   free(ratio);
+  free(best);
   if (n)
     qsort(rows, n, sizeof(*rows), row_cmp);
   *out = rows;
@@ -463,6 +480,7 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
 oom:
   free(row_of);
   free(ratio);
+  free(best);
   atr_chains_rows_free(rows, n);
   return (size_t)-1;
 }

@@ -1,8 +1,9 @@
 /* `alloctrace replay TRACE [--allocator NAME|PATH.so]... [--repeat N] [--order recorded|deps]
  * [--json] [--save-ops FILE]`: decodes the trace once into an op file, re-executes it
  * with alloctrace-replayer under each allocator (runs interleaved round-robin so machine
- * noise is spread evenly) and prints medians with min-max, fastest first. --json is
- * schema "alloctrace.replay/1", which scripts/plot_replay.py draws.
+ * noise is spread evenly) and prints medians with min-max, fastest first. --json (on
+ * stdout) and -o FILE (next to the table) are schema "alloctrace.replay/1", which
+ * scripts/plot_replay.py draws.
  * Never replays inside this process; never leaves its temporary files behind.
  */
 #define _GNU_SOURCE
@@ -20,9 +21,9 @@
 #include "replay_run.h"
 #include "util.h"
 
-#define USAGE                                                                            \
-  "usage: alloctrace replay TRACE [--allocator glibc|jemalloc|mimalloc|tcmalloc|PATH.so]... " \
-  "[--repeat N] [--order recorded|deps] [--json] [--save-ops FILE]"
+#define USAGE                                                                                      \
+  "usage: alloctrace replay TRACE [--allocator glibc|jemalloc|mimalloc|tcmalloc|PATH.so]... "      \
+  "[--repeat N] [--order recorded|deps] [--json] [-o JSON_FILE] [--save-ops FILE]"
 #define MAX_ALLOCATORS 32
 
 /* ---- temporary files: removed at exit and on SIGINT/SIGTERM ---- */
@@ -186,7 +187,8 @@ static json_t *to_json(const char *trace, const atr_replay_info_t *info, const c
                         info->peak_bytes ? json_real(c->s_frag.med) : json_null());
     json_object_set_new(o, "failed", atr_json_u64(c->failed));
     json_object_set_new(o, "waits", atr_json_u64(c->waits));
-    json_object_set_new(o, "substituted", used_substitutes(info, c->substituted, text, sizeof(text)));
+    json_object_set_new(o, "substituted",
+                        used_substitutes(info, c->substituted, text, sizeof(text)));
     json_array_append_new(results, o);
   }
   json_object_set_new(root, "results", results);
@@ -201,6 +203,10 @@ static void print_table(const atr_replay_info_t *info, const char *order, int re
          info->program, atr_count(a, sizeof(a), info->ops),
          atr_count(b, sizeof(b), info->allocations), (unsigned long long)info->threads,
          info->threads == 1 ? "" : "s", order, atr_bytes(c, sizeof(c), (double)info->peak_bytes));
+  if (info->threads > 1 && strcmp(order, "recorded") == 0)
+    printf("the threads take turns as recorded: %s hand-overs per run (--order deps lets them "
+           "run concurrently)\n",
+           atr_count(a, sizeof(a), info->handoffs));
   if (repeat > 1)
     printf("%d runs per allocator, interleaved round-robin; median (min-max); fastest first\n\n",
            repeat);
@@ -259,7 +265,8 @@ static void check_memory(const char *trace, const atr_replay_info_t *info) {
   if (kib && (double)info->peak_bytes > avail * 0.9) {
     char a[64], b[64];
     atr_usage_error("%s: the replay writes every page of a %s heap peak, but only %s of memory "
-                    "is available", trace, atr_bytes(a, sizeof(a), (double)info->peak_bytes),
+                    "is available",
+                    trace, atr_bytes(a, sizeof(a), (double)info->peak_bytes),
                     atr_bytes(b, sizeof(b), avail));
   }
 }
@@ -268,17 +275,20 @@ static void notes(const char *trace, const atr_replay_info_t *info) {
   char a[64], b[64];
   if (info->truncated)
     atr_warn("%s: the last frame is truncated (the program was killed?): replaying the %s "
-             "complete events before it", trace, atr_count(a, sizeof(a), info->events));
+             "complete events before it",
+             trace, atr_count(a, sizeof(a), info->events));
   else if (!info->complete)
     atr_warn("%s has no end record (the program was killed?): replaying the %s recorded events",
              trace, atr_count(a, sizeof(a), info->events));
   if (info->failed || info->unknown_frees)
-    fprintf(stderr, "%s: not replayed: %s failed allocation%s, %s free%s of blocks allocated "
-            "before tracing started\n", atr_cmd, atr_count(a, sizeof(a), info->failed),
-            info->failed == 1 ? "" : "s", atr_count(b, sizeof(b), info->unknown_frees),
-            info->unknown_frees == 1 ? "" : "s");
+    fprintf(stderr,
+            "%s: not replayed: %s failed allocation%s, %s free%s of blocks allocated "
+            "before tracing started\n",
+            atr_cmd, atr_count(a, sizeof(a), info->failed), info->failed == 1 ? "" : "s",
+            atr_count(b, sizeof(b), info->unknown_frees), info->unknown_frees == 1 ? "" : "s");
   if (info->mapped)
-    fprintf(stderr, "%s: %s allocations through operator new, Rust or a custom allocator are "
+    fprintf(stderr,
+            "%s: %s allocations through operator new, Rust or a custom allocator are "
             "replayed as malloc/calloc/realloc (posix_memalign when over-aligned)\n",
             atr_cmd, atr_count(a, sizeof(a), info->mapped));
 }
@@ -287,16 +297,17 @@ int cmd_replay(int argc, char **argv) {
   static column_t cols[MAX_ALLOCATORS];
   size_t ncols = 0;
   int repeat = 3, json = 0;
-  const char *order = "recorded", *save = NULL;
+  const char *order = "recorded", *save = NULL, *json_file = NULL;
   static const struct option opts[] = {{"allocator", required_argument, 0, 'a'},
                                        {"repeat", required_argument, 0, 'r'},
-                                       {"order", required_argument, 0, 'o'},
+                                       {"order", required_argument, 0, 'R'},
                                        {"json", no_argument, 0, 'j'},
                                        {"save-ops", required_argument, 0, 's'},
+                                       {"output", required_argument, 0, 'O'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   int c;
-  while ((c = getopt_long(argc, argv, "a:r:jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "a:r:jo:h", opts, NULL)) != -1) {
     switch (c) {
     case 'a': {
       char copy[4096], *save_ptr = NULL;
@@ -313,7 +324,7 @@ int cmd_replay(int argc, char **argv) {
       repeat = (int)v;
       break;
     }
-    case 'o':
+    case 'R':
       if (strcmp(optarg, "recorded") != 0 && strcmp(optarg, "deps") != 0)
         atr_usage_error("--order must be recorded or deps, not '%s'", optarg);
       order = optarg;
@@ -323,6 +334,10 @@ int cmd_replay(int argc, char **argv) {
       break;
     case 's':
       save = optarg;
+      break;
+    case 'o':
+    case 'O':
+      json_file = optarg;
       break;
     case 'h':
       printf("%s\n", USAGE);
@@ -334,6 +349,9 @@ int cmd_replay(int argc, char **argv) {
   if (optind + 1 != argc)
     atr_usage_error("replay needs exactly one trace file (%s)", USAGE);
   const char *trace = argv[optind];
+  FILE *json_out = NULL;
+  if (json_file && !save && !(json_out = fopen(json_file, "w")))
+    atr_usage_error("%s: cannot write: %s", json_file, strerror(errno));
 
   char replayer[4096];
   if (!save && atr_replayer_find(replayer, sizeof(replayer)) != 0)
@@ -364,9 +382,11 @@ int cmd_replay(int argc, char **argv) {
   check_memory(trace, &info);
   if (save) {
     char a[64];
-    fprintf(stderr, "%s: wrote %s ops on %llu threads to %s (replay it with alloctrace-replayer "
-            "[--order recorded|deps] %s)\n", atr_cmd, atr_count(a, sizeof(a), info.ops),
-            (unsigned long long)info.threads, save, save);
+    fprintf(stderr,
+            "%s: wrote %s ops on %llu threads to %s (replay it with alloctrace-replayer "
+            "[--order recorded|deps] %s)\n",
+            atr_cmd, atr_count(a, sizeof(a), info.ops), (unsigned long long)info.threads, save,
+            save);
     return 0;
   }
 
@@ -421,6 +441,14 @@ int cmd_replay(int argc, char **argv) {
                atr_count(a, sizeof(a), col->failed), col->a.name);
   }
   qsort(sorted, ncols, sizeof(*sorted), by_wall);
+  if (json_out) {
+    json_t *doc = to_json(trace, &info, order, repeat, sorted, ncols);
+    int rc = json_dumpf(doc, json_out,
+                        JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    json_decref(doc);
+    if (rc != 0 || fputc('\n', json_out) == EOF || fclose(json_out) != 0)
+      atr_usage_error("%s: cannot write: %s", json_file, strerror(errno));
+  }
   if (json)
     atr_json_print(to_json(trace, &info, order, repeat, sorted, ncols));
   else

@@ -162,6 +162,8 @@ static void short_summary(const char *trace) {
           atr_bytes(d, sizeof(d), (double)m.t.leaked_bytes), (unsigned long long)m.t.leaked_blocks);
   if (m.tr.truncated)
     fprintf(stderr, "alloctrace: the last frame of the trace is truncated\n");
+  for (size_t i = 0; i < m.tr.nnotes; i++) /* e.g. a Rust shim the recorder refused to patch */
+    fprintf(stderr, "alloctrace: note: %s\n", m.tr.notes[i]);
   atr_model_free(&m);
 }
 

@@ -114,7 +114,9 @@ static json_t *chain_json(const atr_growth_t *g, const atr_chain_row_t *r, atr_s
   if (full) {
     json_object_set_new(o, "realloc_steps", atr_json_u64(r->realloc_steps));
     json_object_set_new(o, "copy_steps", atr_json_u64(r->copy_steps));
+    json_object_set_new(o, "growth_steps", atr_json_u64(r->growth_steps));
     json_object_set_new(o, "longest_steps", atr_json_u64(r->longest_steps));
+    json_object_set_new(o, "longest_growth_steps", atr_json_u64(r->longest_growth_steps));
     json_t *sz = json_array();
     for (size_t i = 0; i < r->nsizes; i++)
       json_array_append_new(sz, atr_json_u64(r->sizes[i]));
@@ -235,9 +237,9 @@ json_t *atr_growth_json(const atr_growth_t *g, const atr_model_t *m, atr_symboli
 
 /* ---- text ---- */
 
-/* Chains worth a line in the summary: the longest chain grew at least twice. */
+/* Chains worth a line in the summary: the representative chain grew at least twice. */
 static int notable_chain(const atr_chain_row_t *r) {
-  return r->longest_steps >= 2;
+  return r->longest_growth_steps >= 2;
 }
 
 static void print_frame_short(FILE *out, const atr_frame_t *f) {
@@ -253,7 +255,7 @@ static void print_frame_short(FILE *out, const atr_frame_t *f) {
 static void print_chain_line(FILE *out, const atr_growth_t *g, const atr_chain_row_t *r) {
   char a[64], b[64], c[64];
   print_frame_short(out, g->cs[r->site].frame);
-  fprintf(out, ": %llu chain%s, longest %llu steps %s -> %s (x%.2f/step), %llu moves copied %s;",
+  fprintf(out, ": %llu chain%s, largest %llu steps %s -> %s (x%.2f/step), %llu moves copied %s;",
           (unsigned long long)r->chains, r->chains == 1 ? "" : "s",
           (unsigned long long)r->longest_steps,
           atr_bytes(a, sizeof(a), r->nsizes ? (double)r->sizes[0] : 0),
@@ -317,7 +319,7 @@ static void print_sizes(FILE *out, const atr_chain_row_t *r) {
     fprintf(out, "%s%s", i ? ", " : "", atr_bytes(a, sizeof(a), (double)r->sizes[i]));
   }
   if (r->sizes_stride > 1)
-    fprintf(out, " (every %llu. step)", (unsigned long long)r->sizes_stride);
+    fprintf(out, " (every %llu steps, then the last)", (unsigned long long)r->sizes_stride);
 }
 
 void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m,
@@ -337,11 +339,14 @@ void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m,
             (unsigned long long)r->chains, r->chains == 1 ? "" : "s",
             (unsigned long long)r->steps, (unsigned long long)r->realloc_steps,
             (unsigned long long)r->copy_steps, r->factor);
-    fprintf(out, "      longest (%llu steps): ", (unsigned long long)r->longest_steps);
+    fprintf(out, "      largest (%llu steps): ", (unsigned long long)r->longest_steps);
     print_sizes(out, r);
-    fprintf(out, "\n      %llu moves copied %s; reserving %s up front avoids them\n",
-            (unsigned long long)r->moves, atr_bytes(a, sizeof(a), (double)r->bytes_copied),
-            atr_bytes(b, sizeof(b), (double)r->reserve_hint));
+    fprintf(out, "\n      %llu moves copied %s", (unsigned long long)r->moves,
+            atr_bytes(a, sizeof(a), (double)r->bytes_copied));
+    if (r->longest_growth_steps)
+      fprintf(out, "; reserving %s up front avoids its steps",
+              atr_bytes(b, sizeof(b), (double)r->reserve_hint));
+    fputc('\n', out);
     atr_report_stack(out, sym, r->node, "        ", 4);
   }
   fprintf(out, "\nLEAK SUSPECTS (live at exit and grew steadily: slope > 0, R^2 >= %.2f, >= %d "
@@ -359,6 +364,8 @@ void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m,
             atr_bytes(c, sizeof(c), (double)s->live_max));
   }
   fprintf(out, "\nALLOCATION SIZES (requested; power-of-two buckets)\n");
+  if (!m->t.allocations)
+    fprintf(out, "  none: nothing was allocated\n");
   for (int k = 0; k < ATR_SIZE_BUCKETS; k++) {
     if (!m->size_count[k])
       continue;

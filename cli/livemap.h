@@ -95,17 +95,21 @@ static inline int atr_live_take(atr_livemap_t *m, uint64_t key, uint32_t *val) {
 
 /* The live set of a trace: blocks are named by sequential allocation ordinals, so the
  * recent ones live in a direct-mapped window (one array access per event) and only
- * blocks that outlive 2^20 later allocations move to the hash map. */
+ * blocks that outlive `window` (up to 2^20) later allocations move to the hash map. */
 #define ATR_LIVE_WINDOW (1u << 20)
 
 typedef struct {
-  uint32_t *win;    /* site of ordinal o at win[o % WINDOW], 0 = not live */
+  uint32_t *win;    /* site of ordinal o at win[o & mask], 0 = not live */
+  uint64_t mask;    /* window size - 1 */
   uint64_t last;    /* newest ordinal */
   atr_livemap_t old;
 } atr_liveset_t;
 
-static inline int atr_liveset_init(atr_liveset_t *l) {
-  l->win = calloc(ATR_LIVE_WINDOW, sizeof(uint32_t));
+/* window: a power of two; small traces take a small one (a large calloc is not free
+ * under AddressSanitizer or in a fuzzer's loop) */
+static inline int atr_liveset_init(atr_liveset_t *l, uint64_t window) {
+  l->win = calloc(window, sizeof(uint32_t));
+  l->mask = window - 1;
   l->last = 0;
   return l->win && atr_live_init(&l->old, 1024) == 0 ? 0 : -1;
 }
@@ -117,8 +121,8 @@ static inline void atr_liveset_free(atr_liveset_t *l) {
 
 /* ordinal must be last + 1 */
 static inline int atr_liveset_add(atr_liveset_t *l, uint64_t ordinal, uint32_t site) {
-  uint32_t *slot = &l->win[ordinal & (ATR_LIVE_WINDOW - 1)];
-  if (*slot && atr_live_put(&l->old, ordinal - ATR_LIVE_WINDOW, *slot) != 0)
+  uint32_t *slot = &l->win[ordinal & l->mask];
+  if (*slot && atr_live_put(&l->old, ordinal - (l->mask + 1), *slot) != 0)
     return -1;
   *slot = site;
   l->last = ordinal;
@@ -128,8 +132,8 @@ static inline int atr_liveset_add(atr_liveset_t *l, uint64_t ordinal, uint32_t s
 static inline uint32_t atr_liveset_get(const atr_liveset_t *l, uint64_t ordinal) {
   if (ordinal == 0 || ordinal > l->last)
     return 0;
-  if (l->last - ordinal < ATR_LIVE_WINDOW)
-    return l->win[ordinal & (ATR_LIVE_WINDOW - 1)];
+  if (l->last - ordinal <= l->mask)
+    return l->win[ordinal & l->mask];
   const atr_live_slot_t *s = atr_live_find(&l->old, ordinal);
   return s ? s->val : 0;
 }
@@ -138,8 +142,8 @@ static inline uint32_t atr_liveset_get(const atr_liveset_t *l, uint64_t ordinal)
 static inline uint32_t atr_liveset_take(atr_liveset_t *l, uint64_t ordinal) {
   if (ordinal == 0 || ordinal > l->last)
     return 0;
-  if (l->last - ordinal < ATR_LIVE_WINDOW) {
-    uint32_t *slot = &l->win[ordinal & (ATR_LIVE_WINDOW - 1)];
+  if (l->last - ordinal <= l->mask) {
+    uint32_t *slot = &l->win[ordinal & l->mask];
     uint32_t v = *slot;
     *slot = 0;
     return v;

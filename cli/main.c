@@ -25,7 +25,7 @@ static const struct {
     {"timeline", cmd_timeline, "heap, RSS, rates and top call sites over time: timeline [--csv|--json] [--interval MS] [--top N] TRACE"},
     {"growth", cmd_growth, "realloc/growth chains, leak suspects, size and alignment histograms: growth [--json] [--top N] TRACE"},
     {"plot", cmd_plot, "matplotlib PNGs of timeline and growth: plot [-o DIR] [--replay FILE] [--svg] TRACE"},
-    {"replay", cmd_replay, "time and RSS of the recorded allocations under each allocator: replay TRACE [--allocator glibc|jemalloc|mimalloc|tcmalloc|PATH.so]... [--repeat N] [--order recorded|deps] [--json]"},
+    {"replay", cmd_replay, "time and RSS of the recorded allocations under each allocator: replay TRACE [--allocator glibc|jemalloc|mimalloc|tcmalloc|PATH.so]... [--repeat N] [--order recorded|deps] [--json] [-o JSON_FILE]"},
 };
 
 static int usage(FILE *out) {

@@ -416,7 +416,7 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   memset(tr, 0, sizeof(*tr));
   tr->file = path;
   tr->priv = calloc(1, sizeof(*tr->priv));
-  if (!tr->priv || atr_liveset_init(&tr->priv->live) != 0)
+  if (!tr->priv)
     return fail(tr, "out of memory");
   tr->priv->v = v;
   if (RESERVE(tr, nodes, cap_nodes, 0) || RESERVE(tr, sites, cap_sites, 0))
@@ -437,7 +437,16 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
     close(fd);
     return fail(tr, "empty file: the traced program wrote nothing");
   }
-  size_t in_cap = 1u << 20, frame_cap = 4u << 20, frame_len = 0;
+  uint64_t window = 4096; /* by file size: only speed depends on it, not the result */
+  while (window < ATR_LIVE_WINDOW && window < (uint64_t)st.st_size)
+    window *= 2;
+  if (atr_liveset_init(&tr->priv->live, window) != 0) {
+    close(fd);
+    return fail(tr, "out of memory");
+  }
+  /* small traces get small buffers: the frame buffer grows by doubling as needed */
+  size_t in_cap = st.st_size < (1 << 20) ? (size_t)st.st_size : 1u << 20;
+  size_t frame_cap = 64u << 10, frame_len = 0;
   uint8_t *in = malloc(in_cap), *frame = malloc(frame_cap);
   ZSTD_DCtx *dctx = ZSTD_createDCtx();
   int rc = 0, first = 1;

@@ -38,7 +38,7 @@ typedef struct {
   size_t nslots, cap_slots;
   uint64_t *thread_ops; /* per trace thread index */
   size_t cap_threads;
-  seqrec_t pending; /* held back one op: its HANDOFF depends on the next op's thread */
+  seqrec_t pending;             /* held back one op: its HANDOFF depends on the next op's thread */
   uint64_t live, peak, peak_op; /* live requested bytes; the op that first reaches the peak */
   int have_pending;
   atr_replay_info_t *info;
@@ -147,7 +147,8 @@ static void set_new(atr_rop_t *op, const atr_rsite_t *s) {
 }
 
 static void emit(build_t *B, seqrec_t *r) {
-  if (grow((void **)&B->thread_ops, &B->cap_threads, (size_t)r->thread + 1, sizeof(uint64_t)) != 0) {
+  if (grow((void **)&B->thread_ops, &B->cap_threads, (size_t)r->thread + 1, sizeof(uint64_t)) !=
+      0) {
     failf(B, "out of memory");
     return;
   }

@@ -21,8 +21,8 @@ typedef struct {
   uint64_t peak_bytes;    /* peak live requested bytes */
   uint64_t threads, slots, handoffs;
   uint64_t opcodes[ATR_ROP_COUNT]; /* ops per enum atr_rop_code */
-  int truncated; /* the trace's last frame was cut off: only the complete part */
-  int complete;  /* the trace ends with the recorder's END record */
+  int truncated;                   /* the trace's last frame was cut off: only the complete part */
+  int complete;                    /* the trace ends with the recorder's END record */
   char program[256];
 } atr_replay_info_t;
 

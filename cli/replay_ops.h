@@ -45,17 +45,17 @@ typedef struct {
  * Rust, static allocators, the API) are mapped by the decoder; see replay_build.c. */
 enum atr_rop_code {
   ATR_ROP_MALLOC = 1,
-  ATR_ROP_CALLOC,            /* calloc(1, size) */
-  ATR_ROP_REALLOC_NEW,       /* realloc(NULL, size) */
-  ATR_ROP_REALLOCARRAY_NEW,  /* reallocarray(NULL, size, 1) */
+  ATR_ROP_CALLOC,           /* calloc(1, size) */
+  ATR_ROP_REALLOC_NEW,      /* realloc(NULL, size) */
+  ATR_ROP_REALLOCARRAY_NEW, /* reallocarray(NULL, size, 1) */
   ATR_ROP_POSIX_MEMALIGN,
   ATR_ROP_ALIGNED_ALLOC,
   ATR_ROP_MEMALIGN,
   ATR_ROP_VALLOC,
   ATR_ROP_PVALLOC,
-  ATR_ROP_REALLOC,           /* realloc(slot, size) */
-  ATR_ROP_REALLOCARRAY,      /* reallocarray(slot, size, 1) */
-  ATR_ROP_REALLOC_ALIGNED,   /* posix_memalign + copy + free (over-aligned Rust realloc) */
+  ATR_ROP_REALLOC,         /* realloc(slot, size) */
+  ATR_ROP_REALLOCARRAY,    /* reallocarray(slot, size, 1) */
+  ATR_ROP_REALLOC_ALIGNED, /* posix_memalign + copy + free (over-aligned Rust realloc) */
   ATR_ROP_FREE,
   ATR_ROP_COUNT
 };
@@ -65,13 +65,13 @@ enum atr_rop_code {
 #define ATR_ROP_PEAK 4u    /* live bytes reach their peak here: sample the RSS */
 
 typedef struct {
-  uint64_t size;       /* requested bytes of the new block */
-  uint32_t slot;       /* the block's slot (a realloc keeps its slot) */
-  uint32_t wait;       /* deps order: ops the slot must have seen before this one */
-  uint32_t next;       /* with ATR_ROP_HANDOFF: the replay thread that runs next */
-  uint8_t op;          /* enum atr_rop_code */
-  uint8_t align_log2;  /* requested alignment = 1 << align_log2 (0: none) */
-  uint8_t flags;       /* ATR_ROP_TURN | ATR_ROP_HANDOFF | ATR_ROP_PEAK */
+  uint64_t size;      /* requested bytes of the new block */
+  uint32_t slot;      /* the block's slot (a realloc keeps its slot) */
+  uint32_t wait;      /* deps order: ops the slot must have seen before this one */
+  uint32_t next;      /* with ATR_ROP_HANDOFF: the replay thread that runs next */
+  uint8_t op;         /* enum atr_rop_code */
+  uint8_t align_log2; /* requested alignment = 1 << align_log2 (0: none) */
+  uint8_t flags;      /* ATR_ROP_TURN | ATR_ROP_HANDOFF | ATR_ROP_PEAK */
   uint8_t pad;
 } atr_rop_t;
 

@@ -87,7 +87,8 @@ int atr_allocator_find(const char *spec, atr_allocator_t *a, char *err, size_t e
   if (!strchr(spec, '/') && !strstr(spec, ".so")) {
     snprintf(err, errlen,
              "unknown allocator '%s' (use glibc, jemalloc, mimalloc, tcmalloc or the path of a "
-             "shared library that replaces malloc)", spec);
+             "shared library that replaces malloc)",
+             spec);
     return -1;
   }
   char path[PATH_MAX];
@@ -166,8 +167,8 @@ static int same_file(const char *a, const char *b) {
 }
 
 int atr_replay_run(const char *replayer, const char *ops, const char *order,
-                   const atr_allocator_t *a, const char *errfile, atr_replay_result_t *r,
-                   char *err, size_t errlen) {
+                   const atr_allocator_t *a, const char *errfile, atr_replay_result_t *r, char *err,
+                   size_t errlen) {
   memset(r, 0, sizeof(*r));
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
@@ -253,8 +254,8 @@ int atr_replay_run(const char *replayer, const char *ops, const char *order,
   json_decref(o);
   if (a->lib[0] && !same_file(r->malloc_from, a->lib)) {
     snprintf(err, errlen,
-             "%s was preloaded but malloc still came from %s: it does not replace malloc",
-             a->lib, r->malloc_from[0] ? r->malloc_from : "another library");
+             "%s was preloaded but malloc still came from %s: it does not replace malloc", a->lib,
+             r->malloc_from[0] ? r->malloc_from : "another library");
     return -1;
   }
   return 0;

@@ -26,8 +26,8 @@ int atr_replayer_find(char *out, size_t n);
 
 typedef struct {
   double wall_s, cpu_s;
-  uint64_t peak_rss;      /* the process's peak: max(VmHWM, the exact samples) */
-  uint64_t heap_peak_rss; /* exact RSS right after the op that reaches the heap peak */
+  uint64_t peak_rss;              /* the process's peak: max(VmHWM, the exact samples) */
+  uint64_t heap_peak_rss;         /* exact RSS right after the op that reaches the heap peak */
   uint64_t end_rss, baseline_rss; /* exact, after the last op / before the first one */
   uint64_t page_faults, failed, waits, ops;
   char substituted[128]; /* functions the allocator lacks, replaced by stand-ins */
@@ -36,7 +36,7 @@ typedef struct {
 
 /* Runs the replayer once on `ops` under `a`, its stderr going to `errfile`. */
 int atr_replay_run(const char *replayer, const char *ops, const char *order,
-                   const atr_allocator_t *a, const char *errfile, atr_replay_result_t *r,
-                   char *err, size_t errlen);
+                   const atr_allocator_t *a, const char *errfile, atr_replay_result_t *r, char *err,
+                   size_t errlen);
 
 #endif

@@ -26,10 +26,10 @@
 
 #include "replay_ops.h"
 
-#define BUF_OPS 2048u            /* ops read per pread (48 KiB per thread) */
-#define TOUCH_ALL_BELOW 4096u    /* blocks up to this size are written whole */
-#define SPIN 256                 /* pause loops before sleeping on a wait */
-#define STACK_SIZE (512u << 10)  /* replay threads only call the allocator */
+#define BUF_OPS 2048u           /* ops read per pread (48 KiB per thread) */
+#define TOUCH_ALL_BELOW 4096u   /* blocks up to this size are written whole */
+#define SPIN 256                /* pause loops before sleeping on a wait */
+#define STACK_SIZE (512u << 10) /* replay threads only call the allocator */
 
 static void die(const char *what, const char *detail) {
   char msg[512];
@@ -87,18 +87,18 @@ static void *resolve(const char *name, const Dl_info *base, int required) {
 }
 
 /* dlsym returns an object pointer; POSIX guarantees it converts to a function pointer */
-#define SET_FN(field, name, stand_in)                                                    \
-  do {                                                                                   \
-    void *f_ = resolve(name, &base, 0);                                                  \
-    if (f_)                                                                              \
-      memcpy(&F.field, &f_, sizeof(f_));                                                 \
-    else                                                                                 \
-      F.field = stand_in;                                                                \
+#define SET_FN(field, name, stand_in)                                                              \
+  do {                                                                                             \
+    void *f_ = resolve(name, &base, 0);                                                            \
+    if (f_)                                                                                        \
+      memcpy(&F.field, &f_, sizeof(f_));                                                           \
+    else                                                                                           \
+      F.field = stand_in;                                                                          \
   } while (0)
-#define GET_FN(field, name)                                                              \
-  do {                                                                                   \
-    void *f_ = resolve(name, &base, 1);                                                  \
-    memcpy(&F.field, &f_, sizeof(f_));                                                   \
+#define GET_FN(field, name)                                                                        \
+  do {                                                                                             \
+    void *f_ = resolve(name, &base, 1);                                                            \
+    memcpy(&F.field, &f_, sizeof(f_));                                                             \
   } while (0)
 
 static void resolve_all(void) {
@@ -147,7 +147,7 @@ typedef struct {
   pthread_t th;
 } rthread_t;
 
-static uint64_t heap_peak_rss;    /* exact RSS right after the op that reaches the heap peak */
+static uint64_t heap_peak_rss; /* exact RSS right after the op that reaches the heap peak */
 static double excluded_wall, excluded_cpu; /* time spent taking that sample */
 static int fd;
 static uint64_t ops_offset, nops, nslots;
@@ -159,7 +159,8 @@ static rthread_t *threads;
 static pthread_barrier_t ready, go;
 
 static void *map_anon(size_t bytes) {
-  void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *p =
+      mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED)
     die("out of memory", strerror(errno));
   return p;
@@ -181,7 +182,8 @@ static void refill(rthread_t *t) {
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
-      die("cannot read the op file", n < 0 ? strerror(errno) : "it is shorter than its header says");
+      die("cannot read the op file",
+          n < 0 ? strerror(errno) : "it is shorter than its header says");
     got += (size_t)n;
   }
   t->pos = 0;
@@ -473,9 +475,7 @@ static void load(const char *path) {
   }
 }
 
-static void usage(void) {
-  die("usage: alloctrace-replayer [--order recorded|deps] OPSFILE", NULL);
-}
+static void usage(void) { die("usage: alloctrace-replayer [--order recorded|deps] OPSFILE", NULL); }
 
 int main(int argc, char **argv) {
   const char *path = NULL;
@@ -497,7 +497,8 @@ int main(int argc, char **argv) {
   if (!path)
     usage();
   page_size = (size_t)sysconf(_SC_PAGESIZE);
-  void *sb = dlsym(RTLD_DEFAULT, "atr_suppress_begin"), *se = dlsym(RTLD_DEFAULT, "atr_suppress_end");
+  void *sb = dlsym(RTLD_DEFAULT, "atr_suppress_begin"),
+       *se = dlsym(RTLD_DEFAULT, "atr_suppress_end");
   if (sb && se) {
     memcpy(&suppress_begin, &sb, sizeof(sb));
     memcpy(&suppress_end, &se, sizeof(se));
@@ -558,13 +559,14 @@ int main(int argc, char **argv) {
       out, sizeof(out),
       "{\"ops\":%llu,\"threads\":%u,\"order\":\"%s\",\"wall_s\":%.9f,\"cpu_s\":%.6f,"
       "\"user_s\":%.6f,\"sys_s\":%.6f,\"page_faults\":%ld,\"peak_rss\":%llu,\"end_rss\":%llu,"
-      "\"heap_peak_rss\":%llu,\"baseline_rss\":%llu,\"failed\":%llu,\"waits\":%llu,\"malloc_from\":\"%s\","
+      "\"heap_peak_rss\":%llu,\"baseline_rss\":%llu,\"failed\":%llu,\"waits\":%llu,\"malloc_from\":"
+      "\"%s\","
       "\"substituted\":\"%s\"}\n",
       (unsigned long long)nops, nthreads, strict ? "recorded" : "deps", t1 - t0 - excluded_wall,
       user + sys, user, sys, (r1.ru_minflt - r0.ru_minflt) + (r1.ru_majflt - r0.ru_majflt),
-      (unsigned long long)peak_rss, (unsigned long long)end_rss,
-      (unsigned long long)heap_peak_rss, (unsigned long long)base_rss,
-      (unsigned long long)failed, (unsigned long long)waits, from, substituted);
+      (unsigned long long)peak_rss, (unsigned long long)end_rss, (unsigned long long)heap_peak_rss,
+      (unsigned long long)base_rss, (unsigned long long)failed, (unsigned long long)waits, from,
+      substituted);
   if (len <= 0 || write(1, out, (size_t)len) != len)
     die("cannot write the result", NULL);
 #if defined(__SANITIZE_ADDRESS__)

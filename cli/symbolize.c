@@ -316,8 +316,11 @@ int atr_sym_is_alloc_frame(const atr_frame_t *f) {
   for (size_t i = 0; i < sizeof(prefix) / sizeof(*prefix); i++)
     if (starts(n, prefix[i]))
       return 1;
-  /* Rust's mangled allocator shims: _RNv...___rust_alloc */
-  return strstr(n, "___rust_") != NULL;
+  /* Rust's mangled allocator shims (_RNv...___rust_alloc), and #[global_allocator]
+   * implementations (<x::Counting as core::alloc::global::GlobalAlloc>::alloc, the
+   * cooperative alloctrace::Traced<A>): the call site is whoever asked them. */
+  return strstr(n, "___rust_") != NULL ||
+         strstr(n, " as core::alloc::global::GlobalAlloc>::") != NULL;
 }
 
 static int library_module(atr_symbolizer_t *s, uint32_t node) {

@@ -53,6 +53,27 @@ ATR_EXPORT void atr_report_realloc(void *old, void *ptr, size_t size, size_t ali
   errno = e;
 }
 
+ATR_EXPORT int atr_report_realloc_begin(void *old) {
+  if (!enter())
+    return 0;
+  int e = errno;
+  atr__record_realloc_begin(old);
+  atr__tls.guard = 0;
+  errno = e;
+  return 1;
+}
+
+ATR_EXPORT void atr_report_realloc_end(int token, void *old, void *ptr, size_t size,
+                                       size_t align) {
+  if (!token || atr__tls.guard)
+    return;
+  atr__tls.guard = 1;
+  int e = errno;
+  atr__record_realloc_end(atr__tls.thr, ATR_KIND_API, old, ptr, size, align);
+  atr__tls.guard = 0;
+  errno = e;
+}
+
 ATR_EXPORT int atr_suppress_begin(void) {
   int token = atr__tls.guard;
   atr__tls.guard = 1;

@@ -26,7 +26,9 @@ static void set_output(const char *v) {
   strncpy(atr__cfg.output, v, sizeof(atr__cfg.output) - 1);
 }
 static void set_root(const char *v) { atr__cfg.root_pid = atoi(v); }
-static void set_patch(const char *v) { atr__cfg.patch = strcmp(v, "0") != 0; }
+static void set_patch(const char *v) {
+  atr__cfg.patch = strcmp(v, "0") == 0 ? 0 : strcmp(v, "abs") == 0 ? 2 : 1;
+}
 
 static const struct {
   const char *name;
@@ -38,7 +40,8 @@ static const struct {
     {"ALLOCTRACE_LEVEL", set_level},   /* zstd level, default 1 */
     {"ALLOCTRACE_OUTPUT", set_output}, /* trace path of the root process */
     {"ALLOCTRACE_ROOT_PID", set_root}, /* pid that writes ALLOCTRACE_OUTPUT exactly */
-    {"ALLOCTRACE_PATCH", set_patch},   /* 1 (default): patch Rust shims, static allocators */
+    {"ALLOCTRACE_PATCH", set_patch},   /* 1 (default) | 0 | abs: patch Rust shims and static
+                                          allocators; abs: only with 14-byte jumps */
 };
 
 void atr__config_load(void) {

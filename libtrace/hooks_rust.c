@@ -71,7 +71,7 @@ static const struct {
 };
 
 /* "__rust_alloc" or a v0 path ending in the identifier "<len>__rust_alloc" inside the
- * `___rustc` crate namespace (rust-lang/rust#127173), e.g.
+ * `__rustc` crate namespace (rust-lang/rust#127173), e.g.
  * _RNvCs1234_7___rustc12___rust_alloc. Returns the plain name or NULL. */
 static const char *shim_identifier(const char *name) {
   if (name[0] != '_')
@@ -87,6 +87,8 @@ static const char *shim_identifier(const char *name) {
   size_t len = 0;
   while (*m >= '0' && *m <= '9')
     len = len * 10 + (size_t)(*m++ - '0');
+  if (*m == '_') /* v0 separates an identifier that starts with '_' from its length */
+    m++;
   return strlen(m) == len ? m : NULL;
 }
 

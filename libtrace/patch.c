@@ -148,6 +148,8 @@ static uintptr_t find_gap(uintptr_t site) {
 
 /* `size` bytes of trampoline space, within reach of `site` when near is set. */
 static uintptr_t tramp_alloc(uintptr_t site, size_t size, int near) {
+  if (near && atr__cfg.patch == 2)
+    return 0;
   size = (size + 31) & ~(size_t)31;
   for (unsigned i = 0; i < npages; i++)
     if (pages[i].used + size <= PAGE && (!near || within(pages[i].base, site)))
@@ -242,7 +244,7 @@ int atr__patch_redirect_jmp(atr_patch_req_t *req) {
     return refuse(req, "too small to patch");
   if (p[off] != 0xE9) {
     char hex[64];
-    hex_bytes(hex, sizeof(hex), p, req->room < 8 ? req->room : 8);
+    hex_bytes(hex, sizeof(hex), p, req->room < 6 ? req->room : 6);
     atr__fmt(req->why, sizeof(req->why), "unexpected bytes %s", hex);
     return -1;
   }
@@ -259,7 +261,7 @@ int atr__patch_redirect_jmp(atr_patch_req_t *req) {
     n = (size_t)(put_rel(code, &e9, 1, site, stub) - code);
   } else {
     if (req->room < off + ABS_JMP_SIZE || !is_padding(p + off + 5, ABS_JMP_SIZE - 5))
-      return refuse(req, "no trampoline page within 2 GiB and no room for a 14-byte jump");
+      return refuse(req, "no room for a 14-byte jump and no trampoline page near it");
     stub = tramp_alloc(site, STUB_SIZE, 0);
     if (!stub)
       return refuse(req, "cannot map a trampoline page");

@@ -46,35 +46,39 @@ static const char *basename_of(const char *path) {
 /* One note per module and layer: the first refusal, and how many more there were. */
 struct refusals {
   unsigned count;
-  char first[160];
+  const atr_hook_target_t *target;
+  const char *mod;
+  uintptr_t addr;
+  char name[48];
+  char why[96];
 };
 
 static void refused(struct refusals *r, const atr_hook_target_t *t, const atr_elf_sym_t *s,
                     uintptr_t addr, const char *mod, const char *why) {
   if (r->count++)
     return;
-  if (t->layer == ATR_LAYER_RUST_SHIM)
-    atr__fmt(r->first, sizeof(r->first),
-             "rust shim %s at 0x%lx in %s: %s; not patched (LTO or custom global allocator: "
-             "libc layer only)",
-             t->label, (unsigned long)addr, mod, why);
-  else
-    atr__fmt(r->first, sizeof(r->first), "%s %.40s at 0x%lx in %s: %s; not patched", t->label,
-             s->name, (unsigned long)addr, mod, why);
+  r->target = t;
+  atr__fmt(r->name, sizeof(r->name), "%s", s->name); /* copied: keeps the note short */
+  r->mod = mod;
+  r->addr = addr;
+  atr__fmt(r->why, sizeof(r->why), "%s", why);
 }
 
-static void flush_refusals(struct refusals *r) {
+static void flush_refusals(const struct refusals *r) {
   if (!r->count)
     return;
-  if (r->count > 1) {
-    char more[32];
-    atr__fmt(more, sizeof(more), " (+%u more)", r->count - 1);
-    size_t len = strlen(r->first), add = strlen(more);
-    if (len + add >= sizeof(r->first))
-      len = sizeof(r->first) - 1 - add;
-    memcpy(r->first + len, more, add + 1);
-  }
-  atr__writer_note(r->first);
+  char more[32] = "";
+  if (r->count > 1)
+    atr__fmt(more, sizeof(more), "+%u more; ", r->count - 1);
+  char note[160];
+  if (r->target->layer == ATR_LAYER_RUST_SHIM)
+    atr__fmt(note, sizeof(note),
+             "%s at 0x%lx in %.32s: %s; not patched (%sLTO/custom allocator: libc layer only)",
+             r->target->label, (unsigned long)r->addr, r->mod, r->why, more);
+  else
+    atr__fmt(note, sizeof(note), "%s %s at 0x%lx in %.32s: %s; not patched (%suntraced)",
+             r->target->label, r->name, (unsigned long)r->addr, r->mod, r->why, more);
+  atr__writer_note(note);
 }
 
 static void scan_module(const atr_module_t *m, int *opened) {
@@ -96,13 +100,12 @@ static void scan_module(const atr_module_t *m, int *opened) {
   }
   uint64_t next[MAX_CANDIDATES];
   atr__elf_next_symbols(&elf, c.sym, c.n, next);
-  atr__elf_close(&elf);
   if (!*opened) {
     atr__patch_begin();
     *opened = 1;
   }
   const char *mod = m->path[0] ? basename_of(m->path) : program_invocation_short_name;
-  struct refusals rust = {0, ""}, alloc = {0, ""};
+  struct refusals rust = {0}, alloc = {0};
   for (size_t i = 0; i < c.n; i++) {
     const atr_hook_target_t *t = &c.target[i];
     atr_patch_req_t req = {.entry = m->bias + c.sym[i].value,
@@ -128,6 +131,7 @@ static void scan_module(const atr_module_t *m, int *opened) {
   }
   flush_refusals(&rust);
   flush_refusals(&alloc);
+  atr__elf_close(&elf); /* the candidates' names point into it */
 }
 
 void atr__patch_modules(void) {

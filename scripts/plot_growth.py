@@ -19,7 +19,8 @@ SPEC = {
     "program": "str?",
     "chains": ("list", {"function": "str?", "location?": "str?", "module?": "str?", "chains?": "num?",
                         "steps?": "num?", "sizes": ("list", "num"), "factor?": "num?", "moves?": "num?",
-                        "bytes_copied?": "num?", "final_size?": "num?", "reserve_hint?": "num?"}),
+                        "bytes_copied?": "num?", "final_size?": "num?", "reserve_hint?": "num?",
+                        "sizes_stride?": "num?", "longest_steps?": "num?"}),
     "leak_suspects": ("list", {"function": "str?", "location?": "str?", "module?": "str?",
                                "slope_bytes_per_s": "num", "live_bytes_end?": "num?", "flagged": "bool",
                                "samples": ("list", ("list", "num"))}),
@@ -173,7 +174,11 @@ def growth_ladders_figure(data):
     colors = C.palette(len(chains))
     for ax, ch, color in zip(axes, chains, colors):
         sizes = [float(s) for s in ch["sizes"]]
-        steps = np.arange(len(sizes))
+        # long chains keep every stride-th size; the last entry is the final size
+        stride = max(1, int(C.num(ch.get("sizes_stride"), 1)))
+        steps = np.arange(len(sizes)) * stride
+        if stride > 1 and len(sizes) > 1 and ch.get("longest_steps") is not None:
+            steps[-1] = int(ch["longest_steps"])
         hint = C.num(ch.get("reserve_hint"))
         factor = C.num(ch.get("factor"))
         if not math.isfinite(factor) and len(sizes) > 1 and sizes[0] > 0:
@@ -196,7 +201,7 @@ def growth_ladders_figure(data):
                         xycoords=("axes fraction", "data"), xytext=(2, 3), textcoords="offset points",
                         ha="left", va="bottom", fontsize=10.5, color="#333333",
                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
-        ax.set_xlim(-0.4, max(1, len(sizes) - 1) + 0.6)
+        ax.set_xlim(-0.4 * stride, max(1, int(steps[-1])) + 0.6 * stride)
         ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True, nbins=8))
         ax.set_xlabel("realloc step")
         ax.set_ylabel("block size (log₂)")

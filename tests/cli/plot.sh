@@ -36,22 +36,21 @@ expect_eq "growth.json is growth --json" \
   "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["chains"][0]["function"] in ("grow_doubling", "grow_by_half"))' "$D/growth.json")" True
 expect_eq "timeline.json schema" "$(jget "$D/timeline.json" schema)" alloctrace.timeline/1
 
-# replay.json in DIR is drawn too, and --svg adds SVGs
-cat >"$D/replay.json" <<'EOF'
+# default DIR (TRACE-plots, from the current directory); replay.json there is drawn too,
+# and --svg adds SVGs
+mkdir -p "$T/gp-plots"
+cat >"$T/gp-plots/replay.json" <<'EOF2'
 {"schema": "alloctrace.replay/1", "program": "growth_patterns", "repeat": 1,
  "results": [{"allocator": "glibc", "wall_s": {"median": 0.01, "min": 0.01, "max": 0.01},
               "cpu_s": {"median": 0.01, "min": 0.01, "max": 0.01}, "peak_rss": 4000000,
               "end_rss": 3000000, "page_faults": 100, "fragmentation": 1.1}]}
-EOF
-expect_exit "plot --svg with replay.json in DIR" 0 "$ATR" plot --svg -o "$D" "$T/gp.zst"
-expect_match "replay chart listed" "$OUT" "$D/replay.png"
-expect_match "SVG listed" "$OUT" "$D/heap_timeline.svg"
-expect_eq "replay PNG size" "$("$PY" -c 'import matplotlib; matplotlib.use("Agg"); import matplotlib.image as m, sys; i = m.imread(sys.argv[1]); print(i.shape[1], i.shape[0])' "$D/replay.png")" "1600 900"
-
-# default directory: next to the current directory, named after the trace
-(cd "$T" && "$ATR" plot gp.zst >"$T/default.out" 2>&1)
-expect_eq "default DIR is TRACE-plots" "$(head -1 "$T/default.out")" "gp-plots/timeline.json"
-expect_eq "default DIR has the PNGs" "$(ls "$T/gp-plots" | grep -c '\.png$')" 5
+EOF2
+expect_exit "plot --svg with replay.json in the default DIR" 0 sh -c 'cd "$1" && exec "$2" plot --svg gp.zst' sh "$T" "$ATR"
+expect_eq "default DIR is TRACE-plots" "$(printf '%s\n' "$OUT" | head -1)" "gp-plots/timeline.json"
+expect_match "replay chart listed" "$OUT" "gp-plots/replay.png"
+expect_match "SVG listed" "$OUT" "gp-plots/heap_timeline.svg"
+expect_eq "PNGs and SVGs in the default DIR" "$(ls "$T/gp-plots" | grep -c '\.png$') $(ls "$T/gp-plots" | grep -c '\.svg$')" "6 6"
+expect_eq "replay PNG size" "$("$PY" -c 'import matplotlib; matplotlib.use("Agg"); import matplotlib.image as m, sys; i = m.imread(sys.argv[1]); print(i.shape[1], i.shape[0])' "$T/gp-plots/replay.png")" "1600 900"
 
 # no usable interpreter: one line, exit 2
 expect_exit "no matplotlib" 2 env ALLOCTRACE_PYTHON=/bin/false "$ATR" plot -o "$T/none" "$T/gp.zst"

@@ -22,6 +22,8 @@ __attribute__((destructor)) static void dlt_dtor(void) {
   free(ctor_blocks[0]);
 }
 
+void dlt_work(void **out, int n);
+
 __attribute__((noinline)) void dlt_work(void **out, int n) {
   for (int i = 0; i < n; i++) {
     out[i] = malloc(4002);

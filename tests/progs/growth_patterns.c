@@ -9,6 +9,10 @@
  *                    cap += cap / 2 until 5000 items fit: malloc(128), then 15 reallocs
  *                    192, 288, 432, 648, 968, 1448, 2168, 3248, 4872, 7304, 10952, 16424,
  *                    24632, 36944, 55416; freed
+ *   grow_linear      malloc(16), then 299 reallocs growing by 16 bytes to 4800: a chain
+ *                    longer than ATR_CHAIN_SIZES_MAX (128), so growth --json keeps every
+ *                    4th size (sizes_stride 4: 16, 80, 144, ..., 4752) plus the final
+ *                    4800; factor (4800 / 16)^(1 / 299); freed
  *   reserve_up_front the same 5000 items in a buffer reserved once: malloc(40000), no
  *                    chain; freed
  *   aligned_blocks   posix_memalign(64, 1000) and aligned_alloc(4096, 8192); freed
@@ -17,7 +21,7 @@
  *                    a leak suspect), and stable_work replaces one of 32 slots with a
  *                    block of 256 + (i * 7919) % 512 bytes (filled first with
  *                    256 + (k * 131) % 512; 16272 B live at exit, flat: not a suspect)
- * Allocation calls: 18 + 16 + 1 + 2 + 32 + 300 + 300 = 669.
+ * Allocation calls: 18 + 16 + 300 + 1 + 2 + 32 + 300 + 300 = 969.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -35,7 +39,7 @@ typedef struct {
   uint64_t moves, copied;
 } truth_t;
 
-static truth_t doubling_truth, half_truth;
+static truth_t doubling_truth, half_truth, linear_truth;
 
 /* realloc that records whether the block moved (the address changed). A macro, so the
  * realloc call site stays in the growing function. */
@@ -80,6 +84,17 @@ __attribute__((noinline)) static void grow_by_half(void) {
     v.items[v.len++] = i;
   }
   free(v.items);
+}
+
+__attribute__((noinline)) static void grow_linear(void) {
+  size_t size = 16;
+  char *p = malloc(size);
+  for (int i = 0; i < 299; i++) {
+    GROW_TO(p, size, size + 16, &linear_truth);
+    size += 16;
+    p[size - 1] = 1;
+  }
+  free(p);
 }
 
 __attribute__((noinline)) static void reserve_up_front(void) {
@@ -147,17 +162,19 @@ __attribute__((noinline)) static void run_workload(void) {
 int main(void) {
   grow_doubling();
   grow_by_half();
+  grow_linear();
   reserve_up_front();
   aligned_blocks();
   run_workload();
   char buf[256];
   int n = snprintf(buf, sizeof(buf),
                    "doubling_moves=%llu doubling_copied=%llu half_moves=%llu half_copied=%llu "
-                   "loop_ms=%.0f\n",
+                   "linear_moves=%llu linear_copied=%llu loop_ms=%.0f\n",
                    (unsigned long long)doubling_truth.moves,
                    (unsigned long long)doubling_truth.copied,
                    (unsigned long long)half_truth.moves, (unsigned long long)half_truth.copied,
-                   loop_seconds * 1000);
+                   (unsigned long long)linear_truth.moves,
+                   (unsigned long long)linear_truth.copied, loop_seconds * 1000);
   if (write(1, buf, (size_t)n) != n)
     return 1;
   return 0;

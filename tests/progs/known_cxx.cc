@@ -36,8 +36,17 @@
  *                       and one exception object (thrown and caught inside libstdc++),
  *                       returns nullptr
  *   build_peak()        new char[1 MiB] and ::operator new(64 KiB, 256) live together
- * Program totals (what the trace holds beyond `known_cxx none`):
- *   operator new: 6 + 1 + 1 + 8 + 1 (string obj) + 3 (strings) + 1 = wait: see test.
+ * Program totals (what the trace holds beyond `known_cxx none`, whose only allocation is
+ * libstdc++'s emergency exception pool, live to the end):
+ *   36 allocations: 21 operator new (6 widgets, 24, nothrow 48, 8 vector, 5 string),
+ *   5 operator new[] (400, 144, 1000, 40, 1 MiB), 4 operator new(align) (192/64, 100/64,
+ *   64/64, 64 KiB/256), 3 operator new[](align) (1024/256, 300/256, 512/256), 3 malloc
+ *   (the exception objects: thrown size + the 128-byte __cxa_refcounted_exception header
+ *   of the x86-64 C++ ABI: 132, 136, 136); 2 failed operator new[] of 2^62 B.
+ *   33 frees; allocated 1120098 B; leaked 121 B in 3 blocks (widget 48, string 32 + 41);
+ *   peak 1114233 B above the pool (the 121 leaked + 1 MiB + 64 KiB in build_peak);
+ *   7 temporary (heaptrack's definition: operator new(24), new[](1000), the 64 KiB block,
+ *   the three exception objects, and the first widget, whose site is the latest's).
  */
 #include <cstddef>
 #include <cstdio>

@@ -194,9 +194,11 @@ static int mode_dlopen(const char *lib) {
       say("dlopen failed\n");
       return 1;
     }
-    void (*work)(void **, int) = (void (*)(void **, int))dlsym(h, "dlt_work");
-    if (!work)
+    void (*work)(void **, int);
+    void *sym = dlsym(h, "dlt_work");
+    if (!sym)
       return 1;
+    memcpy(&work, &sym, sizeof(work)); /* POSIX allows this conversion (dlsym(3)) */
     work(blocks, 5);
     if (dlclose(h) != 0)
       return 1;

@@ -18,6 +18,12 @@ void atr_report_alloc(void *ptr, size_t size, size_t align);
 void atr_report_free(void *ptr);
 /* The block at `old` was resized to `size` bytes at `ptr` (ptr may equal old). */
 void atr_report_realloc(void *old, void *ptr, size_t size, size_t align);
+/* The same in two halves around the resize, for allocators used by several threads:
+ * once the old block is released, another thread may be given its address, and the
+ * trace must see the release first. Pass _begin's token to _end; ptr NULL with size > 0
+ * means the resize failed and `old` is still live. */
+int atr_report_realloc_begin(void *old);
+void atr_report_realloc_end(int token, void *old, void *ptr, size_t size, size_t align);
 
 /* Wrap the call into the underlying allocator with these when it is itself traced
  * (malloc): allocations between them are not recorded, so the block is counted once,

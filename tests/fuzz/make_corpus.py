@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the reader fuzz target into tests/fuzz/corpus/.
+
+  make_corpus.py CORPUS_DIR [ALLOCTRACE PROGS_DIR]
+
+hand-*: record streams built here byte by byte (format.h) and compressed with the zstd
+command, each aimed at one check of cli/reader.c: bad indexes, bad sizes, cut records,
+odd frame layouts. real-*: traces recorded by ALLOCTRACE from the test programs, whole,
+cut and bit-flipped. The files are committed; rerun only to add seeds (real traces are
+not byte-for-byte reproducible: they carry pids, times and addresses).
+"""
+import os
+import subprocess
+import sys
+
+
+def u(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def s(v):
+    return u(((v << 1) ^ (v >> 63)) & (2**64 - 1))  # zigzag
+
+
+def string(b):
+    b = b.encode() if isinstance(b, str) else b
+    return u(len(b)) + b
+
+
+def HDR(version=1, magic=b'ALLOCTRC'):
+    return b'\x01' + magic + u(version)
+
+
+def PROC(pid=100, ppid=1, start=1700000000000000, exe='/bin/true', argv=('true',), argc=None):
+    r = b'\x02' + u(pid) + u(ppid) + u(start) + string(exe)
+    r += u(len(argv) if argc is None else argc)
+    return r + b''.join(string(a) for a in argv)
+
+
+def MOD(mid=1, bias=0, lo=0x400000, hi=0x500000, path='/bin/true', build_id=b'\x12\x34'):
+    return b'\x03' + u(mid) + u(bias) + u(lo) + u(hi) + string(path) + u(len(build_id)) + build_id
+
+
+def UNMOD(mid):
+    return b'\x04' + u(mid)
+
+
+def THR(idx, tid, name='main'):
+    return b'\x05' + u(idx) + u(tid) + string(name)
+
+
+def NODE(parent, delta):
+    return b'\x06' + u(parent) + s(delta)
+
+
+def SITE(node, size, kind=1, align=0):
+    return b'\x07' + u(node) + u(size) + u(kind) + u(align)
+
+
+def TIME(d):
+    return b'\x08' + u(d)
+
+
+def RSS(b):
+    return b'\x09' + u(b)
+
+
+def END(events=0, waits=0, inconsistent=0, unknown=0, drops=0, peak_rss=0, flags=1):
+    return b'\x0a' + b''.join(u(x) for x in (events, waits, inconsistent, unknown, drops, peak_rss, flags))
+
+
+def NOTE(text):
+    return b'\x0b' + string(text)
+
+
+def AFAIL(thread, site):
+    return b'\x0c' + u(thread) + u(site)
+
+
+def RFAIL(thread, k, site):
+    return b'\x0d' + u(thread) + u(k) + u(site)
+
+
+def UFREE(thread, kind=1):
+    return b'\x0e' + u(thread) + u(kind)
+
+
+def TEXT(thread):
+    return b'\x0f' + u(thread)
+
+
+def LAYER(mask):
+    return b'\x10' + u(mask)
+
+
+def FREE(k, t=0):
+    return bytes([0x40 | t]) + u(k)
+
+
+def ALLOC(site, t=0):
+    return bytes([0x80 | t]) + u(site)
+
+
+def REALLOC(k, site, moved=1, t=0):
+    return bytes([0xC0 | t]) + u(k << 1 | moved) + u(site)
+
+
+def zst(data):
+    return subprocess.run(['zstd', '-q', '-c', '--check', '-1'], input=data, check=True,
+                          stdout=subprocess.PIPE).stdout
+
+
+def skippable(data):
+    return b'\x50\x2a\x4d\x18' + len(data).to_bytes(4, 'little') + data
+
+
+# sites 1 (malloc 100 B) and 2 (posix_memalign 8 B, align 64), two stack nodes
+BASE = (HDR() + PROC() + MOD() + LAYER(1) + THR(0, 100) + NODE(0, 0x401000) + NODE(1, 0x10) +
+        SITE(2, 100) + SITE(1, 8, 5, 64))
+
+HAND = {
+    'minimal-header': zst(HDR()),
+    'valid-small': zst(BASE + TIME(5) + ALLOC(1) + ALLOC(2) + FREE(0) + REALLOC(1, 1) + RSS(4096) +
+                       FREE(0) + AFAIL(0, 1) + UFREE(0) + NOTE('hello') + END(events=7)),
+    'free-bad-index': zst(BASE + ALLOC(1) + FREE(5)),
+    'free-index-zero-empty': zst(BASE + FREE(0)),
+    'double-free': zst(BASE + ALLOC(1) + ALLOC(1) + FREE(1) + FREE(0) + FREE(1)),
+    'alloc-site-zero': zst(BASE + ALLOC(0)),
+    'alloc-site-past-end': zst(BASE + ALLOC(3)),
+    'node-bad-parent': zst(BASE + NODE(7, 1)),
+    'site-bad-node': zst(BASE + SITE(3, 8)),
+    'site-kind-zero': zst(BASE + SITE(1, 8, 0)),
+    'site-kind-past-end': zst(BASE + SITE(1, 8, 99)),
+    'realloc-bad-index': zst(BASE + ALLOC(1) + REALLOC(1, 1)),
+    'realloc-to-zero': zst(BASE + ALLOC(1) + ALLOC(2) + REALLOC(1, 0) + FREE(0)),
+    'realloc-to-zero-then-double-free': zst(BASE + ALLOC(1) + REALLOC(0, 0) + FREE(0)),
+    'realloc-bad-site': zst(BASE + ALLOC(1) + REALLOC(0, 9)),
+    'rfail-freed-block': zst(BASE + ALLOC(1) + RFAIL(0, 0, 1) + FREE(0) + RFAIL(0, 0, 1)),
+    'afail-bad-site': zst(BASE + AFAIL(0, 0)),
+    'ext-thread': zst(BASE + THR(1000, 4242, 'worker') + TEXT(1000) + ALLOC(1, 63) + FREE(0, 63) +
+                      TEXT(2**64 - 1) + ALLOC(2, 63)),
+    'thread-index-too-big': zst(BASE + THR(2**24 + 1, 1)),
+    'varint-overlong': zst(BASE + b'\x81' + b'\xff' * 10 + b'\x01'),
+    'record-cut-at-frame-end': zst(BASE + b'\x07\x01\x80'),
+    'string-longer-than-frame': zst(HDR() + b'\x02\x01\x01\x01' + u(1000) + b'abc'),
+    'argc-huge': zst(HDR() + PROC(argc=2**60)),
+    'module-build-id-65-bytes': zst(HDR() + MOD(build_id=b'\xab' * 65)),
+    'module-lo-above-hi': zst(HDR() + MOD(lo=0x500000, hi=0x400000)),
+    'module-unload-reload': zst(BASE + UNMOD(1) + MOD(mid=2, path='/nonexistent/lib.so') + UNMOD(77) +
+                                NODE(2, 0x100) + SITE(3, 1) + ALLOC(3)),
+    'version-too-new': zst(HDR(version=99)),
+    'bad-magic': zst(HDR(magic=b'ALLOCTRX')),
+    'unknown-tag': zst(BASE + b'\x20'),
+    'no-header': zst(ALLOC(1)),
+    'second-header': zst(BASE + HDR() + ALLOC(1)),
+    'multi-frame-last-cut': zst(BASE) + zst(ALLOC(1) + ALLOC(2)) + zst(FREE(0) + END())[:-7],
+    'skippable-frame-between': zst(BASE) + skippable(b'not records') + zst(ALLOC(1) + END()),
+    'empty-frame-first': zst(b'') + zst(BASE + ALLOC(1)),
+    'deep-stack': zst(HDR() + b''.join(NODE(i, 1) for i in range(2000)) + SITE(2000, 1) + ALLOC(1) +
+                      FREE(0)),
+    'huge-sizes': zst(BASE + SITE(1, 2**63) + SITE(1, 2**64 - 1) + ALLOC(3) + ALLOC(4) + FREE(1) +
+                      ALLOC(3) + ALLOC(4)),
+    'odd-aligns': zst(BASE + SITE(1, 8, 5, 2**63) + SITE(1, 8, 5, 3) + SITE(1, 8, 5, 1) + ALLOC(3) +
+                      ALLOC(4) + ALLOC(5)),
+    'time-overflow': zst(BASE + TIME(2**64 - 1) + ALLOC(1) + TIME(2**64 - 1) + RSS(2**64 - 1) + FREE(0)),
+    'events-after-end': zst(BASE + ALLOC(1) + ALLOC(2) + END() + FREE(0) + FREE(1)),
+    'node-ip-wraps': zst(HDR() + NODE(0, -5) + NODE(1, -(2**62)) + SITE(2, 1) + ALLOC(1)),
+}
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    for name, data in HAND.items():
+        with open(os.path.join(out, 'hand-' + name), 'wb') as f:
+            f.write(data)
+    if len(sys.argv) < 4:
+        return
+    atr, progs = sys.argv[2], sys.argv[3]
+    for prog, args in (('known', []), ('phases', ['3']), ('empty', [])):
+        path = os.path.join(out, 'real-' + prog)
+        subprocess.run([atr, 'run', '-q', '-o', path + '.tmp', '--', os.path.join(progs, prog)] + args,
+                       check=True)
+        os.replace(path + '.tmp', path)
+    phases = open(os.path.join(out, 'real-phases'), 'rb').read()
+    known = open(os.path.join(out, 'real-known'), 'rb').read()
+    variants = {
+        'real-phases-cut-last': phases[:-3],
+        'real-phases-cut-middle': phases[:len(phases) // 2],
+        'real-phases-cut-first': phases[:40],
+    }
+    for off, mask in ((20, 0x01), (len(known) // 2, 0x80), (len(known) - 2, 0xFF)):
+        d = bytearray(known)
+        d[off] ^= mask
+        variants['real-known-flip-%d' % off] = bytes(d)
+    for name, data in variants.items():
+        with open(os.path.join(out, name), 'wb') as f:
+            f.write(data)
+
+
+if __name__ == '__main__':
+    main()
