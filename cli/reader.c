@@ -20,7 +20,7 @@
 struct atr_reader_priv {
   atr_liveset_t live;
   size_t cap_modules, cap_nodes, cap_sites, cap_threads, cap_notes;
-  uint64_t seq, prev_ip;
+  uint64_t seq, prev_ip, last_free;
   uint64_t ext_thread;
   int have_hdr;
   const atr_visitor_t *v;
@@ -177,6 +177,7 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
         ev.kind = ATR_E_FREE;
         if (take_block(tr, get_u(&c), &ev.old_ordinal, &ev.old_site) != 0 || c.bad)
           BAD("free");
+        P->last_free = ev.old_ordinal;
       } else {
         uint64_t km = get_u(&c), site = get_u(&c);
         ev.kind = ATR_E_REALLOC;
@@ -185,6 +186,18 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
             (site && new_block(tr, site, &ev) != 0))
           BAD("realloc");
       }
+      emit(tr, &ev);
+      continue;
+    }
+    if (tag >= ATR_TAG_FREED && tag <= ATR_TAG_FREED + ATR_TAG_FREED_MAX_THREAD) {
+      ev.kind = ATR_E_FREE;
+      ev.thread = tag - ATR_TAG_FREED;
+      int64_t d = get_s(&c);
+      uint64_t o = P->last_free + (uint64_t)d;
+      if (c.bad || o == 0 || o > tr->last_ordinal ||
+          take_block(tr, tr->last_ordinal - o, &ev.old_ordinal, &ev.old_site) != 0)
+        BAD("free");
+      P->last_free = o;
       emit(tr, &ev);
       continue;
     }

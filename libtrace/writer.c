@@ -62,7 +62,7 @@ static struct {
   uint32_t *node_of;
   size_t node_of_cap;
   uint64_t nnodes, nsites, prev_ip;
-  uint64_t ordinal;
+  uint64_t ordinal, last_free;
   uint64_t last_us, frame_start_us, last_rss_us, last_reap_us;
   uint64_t prev_now, next_time_ts;
   uint32_t nthreads, ext_thread;
@@ -504,10 +504,27 @@ static inline void emit_time(uint64_t ts) {
   W.next_time_ts = ts + atr__us_to_ticks(TIME_STEP_US);
 }
 
+static inline unsigned varint_len(uint64_t v) {
+  return v < (1u << 7) ? 1 : v < (1u << 14) ? 2 : v < (1u << 21) ? 3 : 4;
+}
+
+/* A free names its block either by distance from the newest allocation (temporaries
+ * and LIFO: k = 0, 1, ...) or by distance from the previous free (containers torn down
+ * in order: +1, +1, ...), whichever is shorter: both sides track the last freed ordinal. */
 static void emit_free_of(uint32_t thr, uint64_t ordinal) {
   uint8_t *p = room(16);
-  p = put_tag(p, ATR_TAG_FREE, thr);
-  commit(atr_put_u(p, W.ordinal - ordinal));
+  uint64_t k = W.ordinal - ordinal;
+  int64_t d = (int64_t)(ordinal - W.last_free);
+  uint64_t zd = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+  if (thr <= ATR_TAG_FREED_MAX_THREAD && varint_len(zd) < varint_len(k)) {
+    *p++ = (uint8_t)(ATR_TAG_FREED | thr);
+    p = atr_put_s(p, d);
+  } else {
+    p = put_tag(p, ATR_TAG_FREE, thr);
+    p = atr_put_u(p, k);
+  }
+  commit(p);
+  W.last_free = ordinal;
 }
 
 static void emit_ufree(uint32_t thr) {
@@ -529,9 +546,7 @@ static void live_insert(uint32_t thr, uint64_t ptr) {
       return;
     }
     W.inconsistent++;
-    uint8_t *p = room(16);
-    p = put_tag(p, ATR_TAG_FREE, thr);
-    commit(atr_put_u(p, W.ordinal - 1 - old));
+    emit_free_of(thr, old);
   }
 }
 
@@ -918,7 +933,7 @@ static int writer_state_init(void) {
   W.frame_open = 0;
   W.node_of = NULL;
   W.node_of_cap = 0;
-  W.nnodes = W.nsites = W.prev_ip = W.ordinal = 0;
+  W.nnodes = W.nsites = W.prev_ip = W.ordinal = W.last_free = 0;
   W.last_us = W.frame_start_us = W.last_rss_us = W.last_reap_us = W.prev_now = 0;
   W.next_time_ts = 0;
   W.nthreads = 0;
@@ -940,6 +955,11 @@ int atr__writer_start(void) {
   int saved = atr__tls.guard;
   atr__tls.guard = 1;
   int rc = writer_state_init();
+  /* The root process writes its first frame (header, process, modules) before the
+   * program runs: killed before its first allocation, it still leaves a trace that
+   * decodes, and `run` can tell it from a program that never loaded the tracer. */
+  if (rc == 0 && atr__cfg.root_pid == (int)getpid())
+    end_frame();
   if (rc == 0) {
     sigset_t all, old;
     sigfillset(&all);

@@ -36,8 +36,11 @@
  *   0x0F TEXT  u:thread                                       thread idx of next event
  *                                                              when idx >= 63
  *   0x10 LAYER u:mask                                         recording layers active
+ *   0x20|t FREED   s:delta                                    free block (last_freed +
+ *                                                              delta), t = thread 0..30
  *   0x40|t FREE    u:k                                        free block with ordinal
  *                                                              (last_ordinal - k)
+ * Both free forms set last_freed to the freed ordinal (0 at the start of a file).
  *   0x80|t ALLOC   u:site                                     new block, ordinal+1
  *   0xC0|t REALLOC u:(k<<1|moved) u:site                      block k freed, new block
  *                                                              (site 0: freed, no block)
@@ -53,7 +56,7 @@
 #include <stdint.h>
 
 #define ATR_FORMAT_MAGIC "ALLOCTRC"
-#define ATR_FORMAT_VERSION 1u
+#define ATR_FORMAT_VERSION 2u /* 2: FREED records */
 
 enum atr_tag {
   ATR_TAG_HDR = 0x01,
@@ -72,12 +75,14 @@ enum atr_tag {
   ATR_TAG_UFREE = 0x0E,
   ATR_TAG_TEXT = 0x0F,
   ATR_TAG_LAYER = 0x10,
+  ATR_TAG_FREED = 0x20, /* 0x20..0x3E */
   ATR_TAG_FREE = 0x40,
   ATR_TAG_ALLOC = 0x80,
   ATR_TAG_REALLOC = 0xC0,
 };
 
 #define ATR_THREAD_INLINE_MAX 63u /* t == 63: use the TEXT index */
+#define ATR_TAG_FREED_MAX_THREAD 30u
 
 /* The allocation function a site was reached through. Values are stable. */
 #define ATR_KIND_LIST(X)                                                                 \
