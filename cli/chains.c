@@ -13,13 +13,13 @@
 
 typedef struct {
   uint32_t node; /* stack of the first growth step */
-  uint32_t nsizes;
+  uint32_t nsizes, cap_sizes;
   uint64_t stride;
   uint64_t steps, realloc_steps, copy_steps, moves, copied, max_size, last_size;
   uint64_t grow_steps;  /* steps to a larger size */
   uint64_t ratio_steps; /* steps with both sizes > 0 (the ones in log_sum) */
   double log_sum;
-  uint64_t *sizes; /* ATR_CHAIN_SIZES_MAX + 1 slots (one for the final size) */
+  uint64_t *sizes; /* grows to ATR_CHAIN_SIZES_MAX + 1 slots (one for the final size) */
 } chain_t;
 
 typedef struct {
@@ -51,8 +51,9 @@ struct atr_chains {
   atr_livemap_t live; /* ordinal -> pool index + 1 */
   chain_t *pool;
   uint32_t npool, cap_pool, free_head; /* free list through chain_t.node, +1 */
-  agg_t **agg;                        /* per node, lazily */
-  uint64_t *node_max, *node_last;     /* per node */
+  agg_t **agg;                         /* per node, lazily */
+  uint64_t *node_max, *node_last; /* per node: highest live bytes, newest block */
+  uint32_t *node_last_thr;         /* per node: the thread that allocated node_last */
   size_t nnodes;
   thread_t *threads;
   size_t nthreads;
@@ -95,6 +96,7 @@ void atr_chains_free(atr_chains_t *c) {
   free(c->agg);
   free(c->node_max);
   free(c->node_last);
+  free(c->node_last_thr);
   free(c->threads);
   free(c);
 }
@@ -104,9 +106,7 @@ const atr_visitor_t *atr_chains_visitor(atr_chains_t *c, const atr_model_t *m) {
   return &c->v;
 }
 
-int atr_chains_failed(const atr_chains_t *c) {
-  return c->oom;
-}
+int atr_chains_failed(const atr_chains_t *c) { return c->oom; }
 
 uint64_t atr_chains_node_max(const atr_chains_t *c, uint32_t node) {
   return node < c->nnodes ? c->node_max[node] : 0;
@@ -132,6 +132,11 @@ static int ensure_nodes(atr_chains_t *c, size_t n) {
   if (!la)
     return -1;
   c->node_last = la;
+  uint32_t *lt = realloc(c->node_last_thr, cap * sizeof(*lt));
+  if (!lt)
+    return -1;
+  c->node_last_thr = lt;
+  memset(lt + c->nnodes, 0, (cap - c->nnodes) * sizeof(*lt));
   memset(a + c->nnodes, 0, (cap - c->nnodes) * sizeof(*a));
   memset(mx + c->nnodes, 0, (cap - c->nnodes) * sizeof(*mx));
   memset(la + c->nnodes, 0, (cap - c->nnodes) * sizeof(*la));
@@ -177,7 +182,8 @@ static chain_t *chain_new(atr_chains_t *c, uint32_t node, uint64_t start_size, u
   }
   chain_t *ch = &c->pool[*idx];
   memset(ch, 0, sizeof(*ch));
-  ch->sizes = malloc((ATR_CHAIN_SIZES_MAX + 1) * sizeof(uint64_t));
+  ch->cap_sizes = 4; /* most chains are short: grown on demand */
+  ch->sizes = malloc(ch->cap_sizes * sizeof(uint64_t));
   if (!ch->sizes) {
     ch->node = c->free_head;
     c->free_head = *idx + 1;
@@ -192,7 +198,21 @@ static chain_t *chain_new(atr_chains_t *c, uint32_t node, uint64_t start_size, u
   return ch;
 }
 
-static void chain_step(chain_t *ch, uint64_t old_size, uint64_t new_size, int moved, int copy) {
+/* Room for one more size (never more than ATR_CHAIN_SIZES_MAX + 1 in all). */
+static int reserve_size(chain_t *ch) {
+  if (ch->nsizes < ch->cap_sizes)
+    return 0;
+  uint32_t cap = ch->cap_sizes * 2 > ATR_CHAIN_SIZES_MAX + 1 ? ATR_CHAIN_SIZES_MAX + 1
+                                                              : ch->cap_sizes * 2;
+  uint64_t *n = realloc(ch->sizes, cap * sizeof(*n));
+  if (!n)
+    return -1;
+  ch->sizes = n;
+  ch->cap_sizes = cap;
+  return 0;
+}
+
+static int chain_step(chain_t *ch, uint64_t old_size, uint64_t new_size, int moved, int copy) {
   ch->steps++;
   ch->grow_steps += new_size > old_size;
   if (copy)
@@ -211,16 +231,19 @@ static void chain_step(chain_t *ch, uint64_t old_size, uint64_t new_size, int mo
     ch->max_size = new_size;
   ch->last_size = new_size;
   if (ch->steps % ch->stride)
-    return;
+    return 0;
   if (ch->nsizes == ATR_CHAIN_SIZES_MAX) { /* keep every other kept size */
     for (uint32_t i = 0; i < ATR_CHAIN_SIZES_MAX / 2; i++)
       ch->sizes[i] = ch->sizes[2 * i];
     ch->nsizes = ATR_CHAIN_SIZES_MAX / 2;
     ch->stride *= 2;
     if (ch->steps % ch->stride)
-      return;
+      return 0;
   }
+  if (reserve_size(ch) != 0)
+    return -1;
   ch->sizes[ch->nsizes++] = new_size;
+  return 0;
 }
 
 /* The chain a site is shown by: the one that grew most often, then the largest, then
@@ -236,8 +259,12 @@ static int better(const chain_t *a, const chain_t *b) {
 /* Folds a finished chain into its node's totals; takes ownership of its sizes. */
 static void chain_finish(atr_chains_t *c, uint32_t idx) {
   chain_t *ch = &c->pool[idx];
-  if (ch->steps % ch->stride) /* the final size always ends the list */
-    ch->sizes[ch->nsizes++] = ch->last_size;
+  if (ch->steps % ch->stride) { /* the final size always ends the list */
+    if (reserve_size(ch) == 0)
+      ch->sizes[ch->nsizes++] = ch->last_size;
+    else
+      c->oom = 1;
+  }
   agg_t *a = ch->node < c->nnodes ? c->agg[ch->node] : NULL;
   if (!a && ch->node < c->nnodes) {
     a = c->agg[ch->node] = calloc(1, sizeof(*a));
@@ -288,8 +315,8 @@ static void grow(atr_chains_t *c, uint64_t old_ord, uint64_t old_size, uint64_t 
     c->oom = 1;
     return;
   }
-  chain_step(ch, old_size, new_size, moved, copy);
-  if (atr_live_put(&c->live, new_ord, idx + 1) != 0)
+  if (chain_step(ch, old_size, new_size, moved, copy) != 0 ||
+      atr_live_put(&c->live, new_ord, idx + 1) != 0)
     c->oom = 1;
 }
 
@@ -307,14 +334,16 @@ static void note_alloc(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *e
   thread_t *t = thread_of(c, ev->thread);
   if (t) {
     recent_t *r = &t->r[t->next++ % RECENT];
-    *r = (recent_t){ev->ordinal, c->node_last[s->node], t->frees, s->size, s->node};
+    uint64_t prev = c->node_last_thr[s->node] == ev->thread ? c->node_last[s->node] : 0;
+    *r = (recent_t){ev->ordinal, prev, t->frees, s->size, s->node};
   }
   c->node_last[s->node] = ev->ordinal;
+  c->node_last_thr[s->node] = ev->thread;
 }
 
 /* A free of block B right after an allocation A at the same stack, bigger than B, with
  * no other free on the thread in between, where B was the previous allocation at that
- * stack: libstdc++'s vector/string growth (allocate, relocate, deallocate) and manual
+ * stack and came from the same thread: libstdc++'s vector/string growth (allocate, relocate, deallocate) and manual
  * malloc+memcpy+free growth. Returns 1 when it continued a chain. */
 static int copy_growth(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
   thread_t *t = thread_of(c, ev->thread);
@@ -354,8 +383,8 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
     break;
   case ATR_E_REALLOC:
     if (ev->site) {
-      grow(c, ev->old_ordinal, tr->sites[ev->old_site].size, ev->ordinal,
-           tr->sites[ev->site].size, tr->sites[ev->site].node, ev->moved, 0);
+      grow(c, ev->old_ordinal, tr->sites[ev->old_site].size, ev->ordinal, tr->sites[ev->site].size,
+           tr->sites[ev->site].node, ev->moved, 0);
       note_alloc(c, tr, ev);
     } else {
       end_chain(c, ev->old_ordinal);
@@ -397,8 +426,8 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
   struct ratio {
     double log_sum;
     uint64_t steps;
-  } *ratio = NULL; /* per row: the factor's terms */
-  chain_t *best = NULL; /* per row: its representative chain so far */
+  } *ratio = NULL;         /* per row: the factor's terms */
+  chain_t *best = NULL;    /* per row: its representative chain so far */
   uint32_t *row_of = NULL; /* call site -> row + 1, sized lazily */
   size_t nrow_of = 0;
   for (size_t node = 0; node < c->nnodes && node < nnodes; node++) {

@@ -33,21 +33,21 @@ uint64_t atr_chains_node_max(const atr_chains_t *c, uint32_t node);
 
 /* Growth chains grouped by call site. */
 typedef struct {
-  uint32_t site;      /* index in the call-site array given to atr_chains_rows */
-  uint32_t node;      /* stack of the longest chain's first growth step */
-  uint64_t chains;    /* chains with at least one growth step */
-  uint64_t steps;     /* realloc / alloc+copy+free steps over all chains */
+  uint32_t site;   /* index in the call-site array given to atr_chains_rows */
+  uint32_t node;   /* stack of the longest chain's first growth step */
+  uint64_t chains; /* chains with at least one growth step */
+  uint64_t steps;  /* realloc / alloc+copy+free steps over all chains */
   uint64_t realloc_steps, copy_steps;
   uint64_t growth_steps; /* steps to a larger size */
-  uint64_t moves;     /* steps that moved the block (every alloc+copy+free step does) */
+  uint64_t moves;        /* steps that moved the block (every alloc+copy+free step does) */
   uint64_t bytes_copied; /* min(old, new) size per move */
-  double factor;      /* geometric mean of new/old size over all steps (0: none) */
-  uint64_t max_size;  /* largest size any chain of the site reached */
+  double factor;         /* geometric mean of new/old size over all steps (0: none) */
+  uint64_t max_size;     /* largest size any chain of the site reached */
   /* the representative chain: the one that grew most often, then the largest, then the
    * one with most steps (its "longest" steps count all its reallocs): */
   uint64_t longest_steps, longest_growth_steps, final_size;
   uint64_t reserve_hint; /* its largest size: one reservation of it avoids every step */
-  uint64_t *sizes;    /* its sizes from the first allocation on */
+  uint64_t *sizes;       /* its sizes from the first allocation on */
   size_t nsizes;
   uint64_t sizes_stride; /* sizes[i] is the size after step i*stride (the last is final) */
 } atr_chain_row_t;

@@ -1,8 +1,8 @@
 /* `alloctrace plot [-o DIR] [--replay FILE] [--svg] [--interval MS] [--top N] TRACE`:
  * writes DIR/timeline.json and DIR/growth.json, then runs scripts/plot_all.py with a
  * Python that has matplotlib ($ALLOCTRACE_PYTHON, else the one found at build time, else
- * /usr/bin/python3 or python3 on PATH) and lists every file written. Never draws anything itself; exit 2 with one line
- * when no interpreter has matplotlib.
+ * /usr/bin/python3 or python3 on PATH) and lists every file written. Never draws
+ * anything itself; exit 2 with one line when no interpreter has matplotlib.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include "timeline.h"
 #include "util.h"
 
-#define USAGE                                                                              \
+#define USAGE                                                                                      \
   "usage: alloctrace plot [-o DIR] [--replay FILE] [--svg] [--interval MS] [--top N] TRACE"
 
 /* Runs argv with stdout/stderr sent to /dev/null when quiet; returns the exit status, or

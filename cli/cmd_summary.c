@@ -70,6 +70,10 @@ json_t *atr_summary_json(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
   json_object_set_new(root, "alignment", align_json(m));
   json_t *rec = json_object();
   json_object_set_new(rec, "events", atr_json_u64(m->tr.events));
+  /* events the recorder had written when it wrote END; later ones (other threads, later
+   * library destructors) follow the END record */
+  json_object_set_new(rec, "events_at_end",
+                      m->tr.has_end ? atr_json_u64(m->tr.end.events) : json_null());
   json_object_set_new(rec, "complete", json_boolean(m->tr.has_end && !m->tr.truncated));
   json_object_set_new(rec, "truncated", json_boolean(m->tr.truncated));
   json_object_set_new(rec, "ring_waits", atr_json_u64(m->tr.end.waits));

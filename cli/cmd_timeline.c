@@ -19,12 +19,10 @@
 int cmd_timeline(int argc, char **argv) {
   int json = 0, csv = 0, top = 8;
   double interval_ms = 0;
-  static const struct option opts[] = {{"json", no_argument, 0, 'j'},
-                                       {"csv", no_argument, 0, 'c'},
-                                       {"interval", required_argument, 0, 'i'},
-                                       {"top", required_argument, 0, 'n'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
+  static const struct option opts[] = {
+      {"json", no_argument, 0, 'j'},           {"csv", no_argument, 0, 'c'},
+      {"interval", required_argument, 0, 'i'}, {"top", required_argument, 0, 'n'},
+      {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "jci:n:h", opts, NULL)) != -1) {
     char *end;
@@ -70,8 +68,7 @@ int cmd_timeline(int argc, char **argv) {
   if (!sym)
     atr_input_error("out of memory");
   char err[600];
-  int rc = atr_timeline_write(stdout, path, &m, sym, ch, interval_ms, top, !json, err,
-                              sizeof(err));
+  int rc = atr_timeline_write(stdout, path, &m, sym, ch, interval_ms, top, !json, err, sizeof(err));
   if (rc == -2)
     atr_usage_error("%s", err);
   if (rc != 0)

@@ -91,9 +91,7 @@ void atr_growth_free(atr_growth_t *g) {
 
 /* ---- JSON ---- */
 
-static double round_to(double v, double unit) {
-  return round(v / unit) * unit;
-}
+static double round_to(double v, double unit) { return round(v / unit) * unit; }
 
 static json_t *site_json(const atr_frame_t *f) {
   char loc[1024];
@@ -189,8 +187,8 @@ static json_t *size_hist_json(const atr_model_t *m) {
     json_t *o = json_object();
     uint64_t from = b == 0 ? 0 : 1ull << (b - 1);
     json_object_set_new(o, "lo", atr_json_u64(from));
-    json_object_set_new(o, "hi", b == ATR_SIZE_BUCKETS - 1 ? json_null()
-                                                            : atr_json_u64(b == 0 ? 1 : 1ull << b));
+    json_object_set_new(
+        o, "hi", b == ATR_SIZE_BUCKETS - 1 ? json_null() : atr_json_u64(b == 0 ? 1 : 1ull << b));
     json_object_set_new(o, "count", atr_json_u64(m->size_count[b]));
     json_object_set_new(o, "bytes", atr_json_u64(m->size_bytes[b]));
     json_array_append_new(a, o);
@@ -238,9 +236,7 @@ json_t *atr_growth_json(const atr_growth_t *g, const atr_model_t *m, atr_symboli
 /* ---- text ---- */
 
 /* Chains worth a line in the summary: the representative chain grew at least twice. */
-static int notable_chain(const atr_chain_row_t *r) {
-  return r->longest_growth_steps >= 2;
-}
+static int notable_chain(const atr_chain_row_t *r) { return r->longest_growth_steps >= 2; }
 
 static void print_frame_short(FILE *out, const atr_frame_t *f) {
   fputs(f->func ? f->func : "??", out);
@@ -259,8 +255,8 @@ static void print_chain_line(FILE *out, const atr_growth_t *g, const atr_chain_r
           (unsigned long long)r->chains, r->chains == 1 ? "" : "s",
           (unsigned long long)r->longest_steps,
           atr_bytes(a, sizeof(a), r->nsizes ? (double)r->sizes[0] : 0),
-          atr_bytes(b, sizeof(b), (double)r->final_size), r->factor,
-          (unsigned long long)r->moves, atr_bytes(c, sizeof(c), (double)r->bytes_copied));
+          atr_bytes(b, sizeof(b), (double)r->final_size), r->factor, (unsigned long long)r->moves,
+          atr_bytes(c, sizeof(c), (double)r->bytes_copied));
   fprintf(out, " reserve %s up front\n", atr_bytes(a, sizeof(a), (double)r->reserve_hint));
 }
 
@@ -322,8 +318,8 @@ static void print_sizes(FILE *out, const atr_chain_row_t *r) {
     fprintf(out, " (every %llu steps, then the last)", (unsigned long long)r->sizes_stride);
 }
 
-void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m,
-                      atr_symbolizer_t *sym, int top) {
+void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m, atr_symbolizer_t *sym,
+                      int top) {
   char a[64], b[64], c[64];
   fprintf(out, "alloctrace growth of %s (%.3f s)\n", m->tr.exe ? m->tr.exe : "?",
           (double)g->duration_us / 1e6);
@@ -334,11 +330,11 @@ void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m,
     const atr_chain_row_t *r = &g->chains[i];
     fprintf(out, "  ");
     atr_report_frame(out, g->cs[r->site].frame);
-    fprintf(out, "\n      %llu chain%s, %llu steps (%llu realloc, %llu alloc+copy+free), x%.3f per "
-                 "step\n",
-            (unsigned long long)r->chains, r->chains == 1 ? "" : "s",
-            (unsigned long long)r->steps, (unsigned long long)r->realloc_steps,
-            (unsigned long long)r->copy_steps, r->factor);
+    fprintf(out,
+            "\n      %llu chain%s, %llu steps (%llu realloc, %llu alloc+copy+free), x%.3f per "
+            "step\n",
+            (unsigned long long)r->chains, r->chains == 1 ? "" : "s", (unsigned long long)r->steps,
+            (unsigned long long)r->realloc_steps, (unsigned long long)r->copy_steps, r->factor);
     fprintf(out, "      largest (%llu steps): ", (unsigned long long)r->longest_steps);
     print_sizes(out, r);
     fprintf(out, "\n      %llu moves copied %s", (unsigned long long)r->moves,
@@ -349,8 +345,9 @@ void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m,
     fputc('\n', out);
     atr_report_stack(out, sym, r->node, "        ", 4);
   }
-  fprintf(out, "\nLEAK SUSPECTS (live at exit and grew steadily: slope > 0, R^2 >= %.2f, >= %d "
-               "rises over %d samples, end >= %.0f%% of max)\n",
+  fprintf(out,
+          "\nLEAK SUSPECTS (live at exit and grew steadily: slope > 0, R^2 >= %.2f, >= %d "
+          "rises over %d samples, end >= %.0f%% of max)\n",
           ATR_LEAK_MIN_R2, ATR_LEAK_MIN_INCREMENTS, ATR_LEAK_GRID, 100 * ATR_LEAK_END_TO_MAX);
   if (!g->nsuspects)
     fprintf(out, "  none: nothing is live at exit\n");
@@ -359,8 +356,8 @@ void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m,
     fprintf(out, "  %-11s ", s->flagged ? "FLAGGED" : "not flagged");
     atr_report_frame(out, g->cs[s->site].frame);
     fprintf(out, "\n      %s%s/s (R^2 %.3f, %u rises, %u falls), %s live at exit, max %s\n",
-            s->slope < 0 ? "-" : "+", atr_bytes(a, sizeof(a), fabs(s->slope)), s->r2,
-            s->increments, s->decrements, atr_bytes(b, sizeof(b), (double)s->live_end),
+            s->slope < 0 ? "-" : "+", atr_bytes(a, sizeof(a), fabs(s->slope)), s->r2, s->increments,
+            s->decrements, atr_bytes(b, sizeof(b), (double)s->live_end),
             atr_bytes(c, sizeof(c), (double)s->live_max));
   }
   fprintf(out, "\nALLOCATION SIZES (requested; power-of-two buckets)\n");

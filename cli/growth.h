@@ -23,8 +23,8 @@ typedef struct {
   size_t nchains;
   atr_suspect_t *suspects; /* every site with bytes live at exit, flagged first */
   size_t nsuspects;
-  uint64_t *grid;      /* grid point j, suspect column k: grid[j * nsuspects + k] */
-  int32_t *grid_col;   /* call site -> column in grid, -1 */
+  uint64_t *grid;    /* grid point j, suspect column k: grid[j * nsuspects + k] */
+  int32_t *grid_col; /* call site -> column in grid, -1 */
   uint64_t grid_t[ATR_LEAK_GRID];
   uint64_t duration_us;
 } atr_growth_t;
@@ -43,8 +43,8 @@ void atr_growth_free(atr_growth_t *g);
 json_t *atr_growth_json(const atr_growth_t *g, const atr_model_t *m, atr_symbolizer_t *sym,
                         int top);
 /* The text report of `alloctrace growth`. */
-void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m,
-                      atr_symbolizer_t *sym, int top);
+void atr_growth_print(FILE *out, const atr_growth_t *g, const atr_model_t *m, atr_symbolizer_t *sym,
+                      int top);
 /* Summary: the top findings, one line each ("GROWTH" section; nothing if none). */
 void atr_growth_print_summary(FILE *out, const atr_growth_t *g, int top);
 json_t *atr_growth_summary_json(const atr_growth_t *g, int top);

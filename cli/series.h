@@ -24,18 +24,18 @@ typedef struct {
   /* inputs */
   const uint32_t *node_site; /* stack node -> call site (atr_sitemap_build) */
   size_t nnodes, nsites;
-  uint64_t duration_us;      /* the trace's duration (pass 1) */
-  const int32_t *tl_col;     /* call site -> timeline column or -1; NULL: no timeline */
+  uint64_t duration_us;  /* the trace's duration (pass 1) */
+  const int32_t *tl_col; /* call site -> timeline column or -1; NULL: no timeline */
   size_t ntl;
   uint64_t interval_us;
-  const int32_t *grid_col;   /* call site -> grid column or -1; NULL: no grid */
+  const int32_t *grid_col; /* call site -> grid column or -1; NULL: no grid */
   size_t ngrid_cols;
-  unsigned grid;             /* grid point j (1..grid) is at duration * j / grid */
+  unsigned grid; /* grid point j (1..grid) is at duration * j / grid */
   /* outputs */
-  atr_sample_t *samples;     /* at interval, 2*interval, ..., and the end of the trace */
+  atr_sample_t *samples; /* at interval, 2*interval, ..., and the end of the trace */
   size_t nsamples;
-  uint64_t *tl_vals;         /* nsamples x ntl live bytes */
-  uint64_t *grid_vals;       /* grid x ngrid_cols live bytes */
+  uint64_t *tl_vals;   /* nsamples x ntl live bytes */
+  uint64_t *grid_vals; /* grid x ngrid_cols live bytes */
 } atr_series_t;
 
 /* Time of grid point j (0-based): duration * (j + 1) / grid, rounded to a microsecond. */

@@ -303,7 +303,7 @@ int atr_sym_is_alloc_frame(const atr_frame_t *f) {
   static const char *exact[] = {"malloc", "calloc", "realloc", "reallocarray", "free",
                                 "posix_memalign", "aligned_alloc", "memalign", "valloc",
                                 "pvalloc", "__libc_malloc", "__libc_calloc", "__libc_realloc"};
-  static const char *prefix[] = {"operator new", "operator delete", "__rust_", "__rdl_",
+  static const char *prefix[] = {"operator new", "operator delete", "__rust_", "__rustc::", "__rdl_",
                                  "__rg_", "alloc::", "<alloc::", "core::", "<core::",
                                  "std::", "<std::", "__gnu_cxx::", "hashbrown::",
                                  "<hashbrown::", "__cxx", "_Znwm", "_Znam"};

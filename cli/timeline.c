@@ -104,7 +104,7 @@ static void print_csv(FILE *out, const atr_series_t *s, const sites_t *S) {
   for (size_t k = 0; k < s->nsamples; k++) {
     const atr_sample_t *o = &s->samples[k];
     fprintf(out, "%.6f,%llu,%llu,", (double)o->t_us / 1e6, (unsigned long long)o->heap,
-           (unsigned long long)o->heap_max);
+            (unsigned long long)o->heap_max);
     if (o->has_rss)
       fprintf(out, "%llu", (unsigned long long)o->rss);
     fprintf(out, ",%.1f,%.1f", o->allocs_per_s, o->frees_per_s);
@@ -166,8 +166,8 @@ static json_t *timeline_json(const atr_series_t *s, const sites_t *S, const atr_
 }
 
 int atr_timeline_write(FILE *out, const char *path, const atr_model_t *m, atr_symbolizer_t *sym,
-                       const atr_chains_t *ch, double interval_ms, int top, int csv,
-                       char *err, size_t errlen) {
+                       const atr_chains_t *ch, double interval_ms, int top, int csv, char *err,
+                       size_t errlen) {
   uint64_t interval_us =
       interval_ms > 0 ? (uint64_t)llround(interval_ms * 1000.0) : auto_interval(m->t.duration_us);
   if (interval_us == 0)
@@ -211,4 +211,3 @@ out:
   free(S.chosen);
   return rc;
 }
-

@@ -83,6 +83,30 @@ void atr__elf_close(atr_elf_t *e) {
   memset(e, 0, sizeof(*e));
 }
 
+size_t atr__elf_build_id(const atr_elf_t *e, uint8_t *out, size_t max) {
+  for (unsigned i = 0; i < e->nsh; i++) {
+    const Elf64_Shdr *sh = shdr(e, i);
+    if (sh->sh_type != SHT_NOTE || !in_file(e, sh->sh_offset, sh->sh_size))
+      continue;
+    const uint8_t *p = e->map + sh->sh_offset, *end = p + sh->sh_size;
+    while ((size_t)(end - p) >= sizeof(Elf64_Nhdr)) {
+      Elf64_Nhdr nh;
+      memcpy(&nh, p, sizeof(nh));
+      size_t name = (nh.n_namesz + 3u) & ~3u, desc = (nh.n_descsz + 3u) & ~3u;
+      if (name > (size_t)(end - p) - sizeof(nh) || desc > (size_t)(end - p) - sizeof(nh) - name)
+        break;
+      const uint8_t *n = p + sizeof(nh);
+      if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && memcmp(n, "GNU", 4) == 0 &&
+          nh.n_descsz <= max) {
+        memcpy(out, n + name, nh.n_descsz);
+        return nh.n_descsz;
+      }
+      p += sizeof(nh) + name + desc;
+    }
+  }
+  return 0;
+}
+
 /* Fills *out for symbol i when it is a defined function in an executable section. */
 static int function_at(const atr_elf_t *e, size_t i, atr_elf_sym_t *out) {
   const Elf64_Sym *s = (const Elf64_Sym *)e->syms + i;

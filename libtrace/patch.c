@@ -319,8 +319,10 @@ static size_t relocate(uint8_t *o, const uint8_t *src, uintptr_t from, uintptr_t
 int atr__patch_detour(atr_patch_req_t *req) {
   const uint8_t *p = (const uint8_t *)req->entry;
   size_t size = req->fn_size;
-  if (!size || size > req->room)
+  if (!size)
     return refuse(req, "unknown function size");
+  if (size > req->room)
+    return refuse(req, "function overlaps the next symbol");
   uintptr_t slot = tramp_alloc(req->entry, 128, 1);
   int near = slot != 0;
   if (!slot)

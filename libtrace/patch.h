@@ -58,6 +58,8 @@ typedef struct atr_elf_sym {
 
 ATR_HIDDEN int atr__elf_open(atr_elf_t *e, const char *path); /* 0 or -errno */
 ATR_HIDDEN void atr__elf_close(atr_elf_t *e);
+/* The file's GNU build-id (SHT_NOTE); returns its length, 0 when it has none. */
+ATR_HIDDEN size_t atr__elf_build_id(const atr_elf_t *e, uint8_t *out, size_t max);
 /* Calls fn for every defined function symbol in an executable section; stops when fn
  * returns non-zero. */
 ATR_HIDDEN void atr__elf_functions(const atr_elf_t *e, int (*fn)(const atr_elf_sym_t *, void *),

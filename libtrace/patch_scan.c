@@ -91,6 +91,12 @@ static void scan_module(const atr_module_t *m, int *opened) {
   atr_elf_t elf;
   if (atr__elf_open(&elf, path) != 0)
     return;
+  uint8_t id[sizeof(m->build_id)];
+  size_t idlen = atr__elf_build_id(&elf, id, sizeof(id));
+  if (m->build_id_len && (idlen != m->build_id_len || memcmp(id, m->build_id, idlen) != 0)) {
+    atr__elf_close(&elf); /* the file on disk is not what is mapped: its symbols would lie */
+    return;
+  }
   static candidates_t c; /* under the lock */
   c.n = 0;
   atr__elf_functions(&elf, collect, &c);

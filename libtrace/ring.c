@@ -23,9 +23,6 @@ atr_thread_t *atr__threads_head(void) {
 extern void *__libc_stack_end; /* ld.so: the initial thread's stack pointer at _start */
 
 static void stack_bounds(atr_thread_t *t) {
-  pthread_attr_t attr;
-  void *addr;
-  size_t size;
   t->stack_lo = t->stack_hi = 0;
   /* For the initial thread glibc's pthread_getattr_np reads /proc/self/maps with fopen
    * (malloc) while holding the thread's lock: when that malloc is the thread's first
@@ -36,13 +33,12 @@ static void stack_bounds(atr_thread_t *t) {
     t->stack_hi = (uintptr_t)__libc_stack_end;
     return;
   }
-  if (pthread_getattr_np(pthread_self(), &attr) != 0)
-    return;
-  if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-    t->stack_lo = (uintptr_t)addr;
-    t->stack_hi = (uintptr_t)addr + size;
-  }
-  pthread_attr_destroy(&attr);
+  /* Other threads: pthread_getattr_np takes the same lock and reallocs its cpuset
+   * buffer under it (nptl/pthread_getattr_np.c), the same deadlock when that realloc is
+   * the thread's first event (std of rustc < 1.7x calls it at thread start: fd-find).
+   * glibc keeps the thread descriptor at the top of the thread's stack block
+   * (TLS_TCB_AT_TP, user-supplied stacks too), so every frame lies below pthread_self(). */
+  t->stack_hi = (uintptr_t)pthread_self();
 }
 
 static atr_thread_t *claim_free(void) {

@@ -3,6 +3,7 @@
 # -> expected outcome), and judges one alloctrace run against the one-line-error contract.
 # The traces come from $ATR_NORMAL when set: in the asan suite $ATR is the sanitizer build,
 # whose preload library cannot be LD_PRELOADed into ordinary programs.
+[ -d "${T:-}" ] || { echo "${BASH_SOURCE[0]}: source lib.sh first" >&2; exit 1; }
 MAKE=("$ATR")
 ASAN=0
 ldd "$ATR" 2>/dev/null | grep -q libasan && ASAN=1

@@ -1,7 +1,8 @@
 # plot: `alloctrace plot` on a traced tests/progs/growth_patterns writes timeline.json,
-# growth.json and non-empty 1600x900 PNGs (SVGs with --svg), lists exactly the files it
-# wrote, picks up replay.json, and fails with one line (exit 2) when the interpreter
-# cannot import matplotlib. Skipped when the build found no Python with matplotlib.
+# growth.json and non-empty 1600x900 PNGs, lists exactly the files it wrote, hands
+# plot_all.py the right arguments (default DIR, replay.json, --svg), and fails with one
+# line (exit 2) when the interpreter cannot import matplotlib. Skipped when the build
+# found no Python with matplotlib.
 . "$TESTS/lib.sh"
 [ -n "${PLOT_PYTHON:-}" ] || skip "no Python with matplotlib was found at build time"
 
@@ -36,21 +37,27 @@ expect_eq "growth.json is growth --json" \
   "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["chains"][0]["function"] in ("grow_doubling", "grow_by_half"))' "$D/growth.json")" True
 expect_eq "timeline.json schema" "$(jget "$D/timeline.json" schema)" alloctrace.timeline/1
 
-# default DIR (TRACE-plots, from the current directory); replay.json there is drawn too,
-# and --svg adds SVGs
-mkdir -p "$T/gp-plots"
-cat >"$T/gp-plots/replay.json" <<'EOF2'
-{"schema": "alloctrace.replay/1", "program": "growth_patterns", "repeat": 1,
- "results": [{"allocator": "glibc", "wall_s": {"median": 0.01, "min": 0.01, "max": 0.01},
-              "cpu_s": {"median": 0.01, "min": 0.01, "max": 0.01}, "peak_rss": 4000000,
-              "end_rss": 3000000, "page_faults": 100, "fragmentation": 1.1}]}
+# What plot hands the scripts, through an interpreter that records its arguments instead
+# of drawing (tests/scripts/test_plots.py draws replay charts and SVGs): the default DIR
+# (TRACE-plots, from the current directory), replay.json found there or given, --svg.
+cat >"$T/fakepy" <<EOF2
+#!/bin/sh
+case "\$1" in *plot_all.py) printf '%s\n' "\$@" >"$T/fakepy.args"; exit 0 ;; esac
+exec "$PY" "\$@"
 EOF2
-expect_exit "plot --svg with replay.json in the default DIR" 0 sh -c 'cd "$1" && exec "$2" plot --svg gp.zst' sh "$T" "$ATR"
-expect_eq "default DIR is TRACE-plots" "$(printf '%s\n' "$OUT" | head -1)" "gp-plots/timeline.json"
-expect_match "replay chart listed" "$OUT" "gp-plots/replay.png"
-expect_match "SVG listed" "$OUT" "gp-plots/heap_timeline.svg"
-expect_eq "PNGs and SVGs in the default DIR" "$(ls "$T/gp-plots" | grep -c '\.png$') $(ls "$T/gp-plots" | grep -c '\.svg$')" "6 6"
-expect_eq "replay PNG size" "$("$PY" -c 'import matplotlib; matplotlib.use("Agg"); import matplotlib.image as m, sys; i = m.imread(sys.argv[1]); print(i.shape[1], i.shape[0])' "$T/gp-plots/replay.png")" "1600 900"
+chmod +x "$T/fakepy"
+mkdir -p "$T/gp-plots"
+echo '{}' >"$T/gp-plots/replay.json"
+expect_exit "plot with the default DIR" 0 env ALLOCTRACE_PYTHON="$T/fakepy" sh -c 'cd "$1" && exec "$2" plot gp.zst' sh "$T" "$ATR"
+expect_eq "default DIR is TRACE-plots" "$(printf '%s\n' "$OUT" | tr '\n' ' ')" "gp-plots/timeline.json gp-plots/growth.json "
+expect_eq "plot_all.py arguments (replay.json in DIR)" \
+  "$(sed "s|.*/scripts/plot_all.py|plot_all.py|" "$T/fakepy.args" | tr '\n' ' ')" \
+  "plot_all.py --timeline gp-plots/timeline.json --growth gp-plots/growth.json --replay gp-plots/replay.json -o gp-plots "
+expect_exit "plot --svg --replay FILE" 0 env ALLOCTRACE_PYTHON="$T/fakepy" "$ATR" plot --svg --replay "$T/gp-plots/replay.json" -o "$T/args" "$T/gp.zst"
+expect_eq "plot_all.py arguments (--svg --replay FILE)" \
+  "$(sed "s|$T|T|g; s|.*/scripts/plot_all.py|plot_all.py|" "$T/fakepy.args" | tr '\n' ' ')" \
+  "plot_all.py --timeline T/args/timeline.json --growth T/args/growth.json --replay T/gp-plots/replay.json -o T/args --svg "
+expect_eq "the scripts come from the source tree" "$(head -1 "$T/fakepy.args")" "$SRCDIR/scripts/plot_all.py"
 
 # no usable interpreter: one line, exit 2
 expect_exit "no matplotlib" 2 env ALLOCTRACE_PYTHON=/bin/false "$ATR" plot -o "$T/none" "$T/gp.zst"

@@ -5,39 +5,43 @@
 . "$TESTS/lib.sh"
 P=$PROGS/procs
 
-# facts TRACE: "name value" lines from the summary and the events of one trace, in one
-# Python start: pid, argv, totals, recorder state, and per size "a<size> N" (allocations)
-# and "f<size> N" (frees)
+# facts TRACE...: for each trace, TRACE.f with "name value" lines from its summary and
+# events (one Python start for all: under load a start costs more than a trace): pid,
+# argv, totals, recorder state, and per size "a<size> N" (allocations), "f<size> N" (frees)
 facts() {
-  "$PY" - "$ATR" "$1" <<'PYEOF'
+  "$PY" - "$ATR" "$@" <<'PYEOF'
 import json, subprocess, sys
-atr, path = sys.argv[1], sys.argv[2]
-j = json.loads(subprocess.run([atr, "summary", "--json", "--top", "50", path], check=True,
-                              capture_output=True, text=True).stdout)
-print("pid", j["pid"])
-print("argv", " ".join(j["argv"][1:]))
-for k in ("allocations", "frees", "leaked_bytes", "leaked_blocks", "unknown_frees"):
-    print(k, j["totals"][k])
-r = j["recorder"]
-print("complete", "true" if r["complete"] else "false")
-print("inconsistencies", r["inconsistencies"])
-for metric in ("allocations", "leaked"):
-    for e in j["top"][metric]:
-        key = "%s:%s@%s" % (metric, e["function"], e["module"])
-        print(key, e.get("count", e.get("bytes")), e.get("blocks", ""))
-sizes = {}
-dump = subprocess.run([atr, "dump", path], check=True, capture_output=True, text=True).stdout
-for line in dump.splitlines():
-    e = json.loads(line)
-    if e.get("event") == "alloc":
-        k = "a%d" % e["size"]
-    elif e.get("event") == "free":
-        k = "f%d" % e["old_size"]
-    else:
-        continue
-    sizes[k] = sizes.get(k, 0) + 1
-for k, v in sorted(sizes.items()):
-    print(k, v)
+atr = sys.argv[1]
+for path in sys.argv[2:]:
+  out = open(path + ".f", "w")
+  def print(*a):
+    out.write(" ".join(str(x) for x in a) + "\n")
+  j = json.loads(subprocess.run([atr, "summary", "--json", "--top", "50", path], check=True,
+                                capture_output=True, text=True).stdout)
+  print("pid", j["pid"])
+  print("argv", " ".join(j["argv"][1:]))
+  for k in ("allocations", "frees", "leaked_bytes", "leaked_blocks", "unknown_frees"):
+      print(k, j["totals"][k])
+  r = j["recorder"]
+  print("complete", "true" if r["complete"] else "false")
+  print("inconsistencies", r["inconsistencies"])
+  for metric in ("allocations", "leaked"):
+      for e in j["top"][metric]:
+          key = "%s:%s@%s" % (metric, e["function"], e["module"])
+          print(key, " ".join(str(e[k]) for k in ("count", "bytes", "blocks") if k in e))
+  sizes = {}
+  dump = subprocess.run([atr, "dump", path], check=True, capture_output=True, text=True).stdout
+  for line in dump.splitlines():
+      e = json.loads(line)
+      if e.get("event") == "alloc":
+          k = "a%d" % e["size"]
+      elif e.get("event") == "free":
+          k = "f%d" % e["old_size"]
+      else:
+          continue
+      sizes[k] = sizes.get(k, 0) + 1
+  for k, v in sorted(sizes.items()):
+      print(k, v)
 PYEOF
 }
 # f FACTS NAME: the value, or 0 when absent
@@ -50,8 +54,8 @@ mode_of() { stat -c %a "$1"; }
 rc=0; timeout 60 "$ATR" run -q -o "$T/fork.zst" -- "$P" fork 4 >"$T/fork.out" 2>"$T/fork.err" || rc=$?
 expect_eq "fork: exit status" "$rc" 0
 expect_match "fork: children ok" "$(cat "$T/fork.out")" 'forks 4 bad 0'
-facts "$T/fork.zst" >"$T/fork.f"
-R=$T/fork.f
+facts "$T/fork.zst" $(traces_of "$T/fork")
+R=$T/fork.zst.f
 hammer=$(sed -n 's/^hammer //p' "$T/fork.out")
 expect_eq "fork: parent's hammer allocations" "$(f "$R" a1616)" "$hammer"
 expect_eq "fork: parent's hammer frees" "$(f "$R" f1616)" "$hammer"
@@ -64,8 +68,7 @@ expect_eq "fork: parent trace mode" "$(mode_of "$T/fork.zst")" 600
 n=0
 for c in $(traces_of "$T/fork"); do
   n=$((n + 1))
-  facts "$c" >"$T/c.f"
-  C=$T/c.f
+  C=$c.f
   name=${c##*/}
   expect_eq "fork: $name is named after its pid" "$name" "fork.$(f "$C" pid).zst"
   expect_eq "fork: $name holds child_work exactly" \
@@ -81,14 +84,13 @@ expect_eq "fork: child traces" "$n" 4
 # ---- fork + exec: the pre-exec child and the exec'd image each have a trace ----
 rc=0; timeout 60 "$ATR" run -q -o "$T/fx.zst" -- "$P" forkexec >"$T/fx.out" 2>&1 || rc=$?
 expect_eq "forkexec: exit status" "$rc" 0
-facts "$T/fx.zst" >"$T/fx.f"
-expect_eq "forkexec: parent allocated nothing" "$(f "$T/fx.f" allocations)" 0
+facts "$T/fx.zst" $(traces_of "$T/fx")
+expect_eq "forkexec: parent allocated nothing" "$(f "$T/fx.zst.f" allocations)" 0
 pre=""; post=""
 for c in $(traces_of "$T/fx"); do
-  facts "$c" >"$T/c.f"
-  case "$(f "$T/c.f" argv)" in
-    forkexec) pre=$c; cp "$T/c.f" "$T/pre.f" ;;
-    exec-child) post=$c; cp "$T/c.f" "$T/post.f" ;;
+  case "$(f "$c.f" argv)" in
+    forkexec) pre=$c; cp "$c.f" "$T/pre.f" ;;
+    exec-child) post=$c; cp "$c.f" "$T/post.f" ;;
   esac
 done
 expect_match "forkexec: pre-exec child trace" "$pre" 'fx\.[0-9]+\.zst$'
@@ -103,8 +105,9 @@ expect_eq "forkexec: exec'd complete" "$(f "$T/post.f" complete)" true
 rc=0; timeout 60 "$ATR" run -q -o "$T/sp.zst" -- "$P" spawn >"$T/sp.out" 2>&1 || rc=$?
 expect_eq "spawn: exit status" "$rc" 0
 found=0
+facts $(traces_of "$T/sp")
 for c in $(traces_of "$T/sp"); do
-  facts "$c" >"$T/c.f"
+  cp "$c.f" "$T/c.f"
   [ "$(f "$T/c.f" argv)" = spawn-child ] || continue
   found=1
   expect_eq "spawn: child allocations/frees exactly" \
@@ -115,8 +118,9 @@ expect_eq "spawn: the spawned program has a trace" "$found" 1
 rc=0; timeout 60 "$ATR" run -q -o "$T/sy.zst" -- "$P" system >"$T/sy.out" 2>&1 || rc=$?
 expect_eq "system: exit status" "$rc" 0
 found=0; shell=0
+facts $(traces_of "$T/sy")
 for c in $(traces_of "$T/sy"); do
-  facts "$c" >"$T/c.f"
+  cp "$c.f" "$T/c.f"
   case "$(f "$T/c.f" argv)" in
     system-child)
       found=1
@@ -136,7 +140,8 @@ for m in "fork 2" spawn system forkexec; do
   expect_eq "--no-follow $m: exit status" "$rc" 0
   expect_eq "--no-follow $m: no child traces" "$(traces_of "$T/$tag" | wc -l)" 0
 done
-facts "$T/nffork.zst" >"$T/nf.f"
+facts "$T/nffork.zst"
+cp "$T/nffork.zst.f" "$T/nf.f"
 expect_eq "--no-follow fork: root still traced" "$(f "$T/nf.f" a5005)/$(f "$T/nf.f" a6006)" 5/6
 
 # ---- a symlink at the child's derived trace name is never followed ----
@@ -149,7 +154,8 @@ expect_match "symlink: the planted link is still a link" "$links" 'sym\.[0-9]+\.
 other=$(find "$T" -maxdepth 1 -name 'sym.*.1.zst' -type f)
 expect_eq "symlink: child traced next to it" "${other##*/}" "$(basename "${links%.zst}").1.zst"
 if [ -n "$other" ]; then
-  facts "$other" >"$T/c.f"
+  facts "$other"
+  cp "$other.f" "$T/c.f"
   expect_eq "symlink: child allocations exactly" "$(f "$T/c.f" allocations)/$(f "$T/c.f" a9009)" 3/3
   expect_eq "symlink: child trace mode" "$(mode_of "$other")" 600
 fi
@@ -157,8 +163,8 @@ fi
 # ---- dlopen/dlclose: allocations attributed to the library's functions, after dlclose ----
 rc=0; timeout 60 "$ATR" run -q -o "$T/dl.zst" -- "$P" dlopen "$PROGS/libdlt.so" >"$T/dl.out" 2>&1 || rc=$?
 expect_eq "dlopen: exit status" "$rc" 0
-facts "$T/dl.zst" >"$T/dl.f"
-D=$T/dl.f
+facts "$T/dl.zst"
+D=$T/dl.zst.f
 expect_eq "dlopen: constructor blocks (2 loads x 4)" "$(f "$D" a4001)/$(f "$D" f4001)" 8/2
 expect_eq "dlopen: dlt_work blocks, freed after dlclose" "$(f "$D" a4002)/$(f "$D" f4002)" 10/10
 expect_eq "dlopen: constructor site in libdlt.so" "$(f "$D" 'allocations:dlt_ctor_alloc@libdlt.so')" 8

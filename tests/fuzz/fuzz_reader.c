@@ -1,7 +1,11 @@
-/* libFuzzer target for the trace reader and the analysis model: any byte string is a
+/* libFuzzer target for the trace reader and the analysis model: the input becomes a
  * "trace file" (a memfd, reopened by path exactly as the CLI opens files), read with
  * atr_trace_read and loaded with atr_model_load. Must never crash, leak, hang or trip a
  * sanitizer; the reader's promises to every visitor are checked and abort when broken.
+ * Two modes, by the first byte: 0x28 (zstd's first magic byte) -> the input is the file;
+ * any other byte m -> the rest is a record stream that is compressed here into 1 + (m & 3)
+ * frames, with (m >> 2 & 7) + 1 bytes cut off the end when m & 0x80. The second mode lets
+ * mutations reach the record parser instead of dying at zstd's checksum.
  * Built with clang -fsanitize=fuzzer as the optional target fuzz_reader; replay_corpus.c
  * runs the same function over tests/fuzz/corpus/ in ordinary test runs.
  */
@@ -15,6 +19,8 @@
 
 #include "model.h"
 #include "reader.h"
+
+#include <zstd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -91,6 +97,28 @@ static void check_trace(const atr_trace_t *tr) {
     PROMISE(tr->argv[i] != NULL);
 }
 
+/* Raw mode: the records in data[1..] as zstd frames (see the top); *out is malloc'd. */
+static size_t compress_records(const uint8_t *data, size_t size, uint8_t **out) {
+  unsigned mode = data[0], frames = 1 + (mode & 3);
+  const uint8_t *rec = data + 1;
+  size_t n = size - 1, cap = 0, len = 0;
+  for (unsigned f = 0; f < frames; f++)
+    cap += ZSTD_compressBound(n / frames + n % frames);
+  *out = malloc(cap);
+  ZSTD_CCtx *cctx = ZSTD_createCCtx();
+  PROMISE(*out && cctx);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  for (unsigned f = 0; f < frames; f++) {
+    size_t from = n / frames * f, to = f + 1 == frames ? n : n / frames * (f + 1);
+    size_t r = ZSTD_compress2(cctx, *out + len, cap - len, rec + from, to - from);
+    PROMISE(!ZSTD_isError(r));
+    len += r;
+  }
+  ZSTD_freeCCtx(cctx);
+  size_t cut = mode & 0x80 ? 1 + (mode >> 2 & 7) : 0;
+  return cut < len ? len - cut : 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int fd = -1;
   static char path[64];
@@ -102,10 +130,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   }
-  if (ftruncate(fd, 0) != 0 || (size && pwrite(fd, data, size, 0) != (ssize_t)size)) {
+  uint8_t *raw = NULL;
+  if (size && data[0] != 0x28)
+    size = compress_records(data, size, &raw);
+  const uint8_t *file = raw ? raw : data;
+  if (ftruncate(fd, 0) != 0 || (size && pwrite(fd, file, size, 0) != (ssize_t)size)) {
     perror("fuzz_reader: writing the input");
     abort();
   }
+  free(raw);
 
   uint64_t events = 0;
   atr_visitor_t v = {&events, on_event, on_rss};

@@ -5,7 +5,8 @@
 
 hand-*: record streams built here byte by byte (format.h) and compressed with the zstd
 command, each aimed at one check of cli/reader.c: bad indexes, bad sizes, cut records,
-odd frame layouts. real-*: traces recorded by ALLOCTRACE from the test programs, whole,
+odd frame layouts. raw-*: record streams for the fuzz target's raw mode (it compresses
+them itself, so mutations reach the record parser instead of zstd's checksum). real-*: traces recorded by ALLOCTRACE from the test programs, whole,
 cut and bit-flipped. The files are committed; rerun only to add seeds (real traces are
 not byte-for-byte reproducible: they carry pids, times and addresses).
 """
@@ -112,7 +113,7 @@ def REALLOC(k, site, moved=1, t=0):
 
 def zst(data):
     return subprocess.run(['zstd', '-q', '-c', '--check', '-1'], input=data, check=True,
-                          stdout=subprocess.PIPE).stdout
+                 stdout=subprocess.PIPE).stdout
 
 
 def skippable(data):
@@ -123,61 +124,73 @@ def skippable(data):
 BASE = (HDR() + PROC() + MOD() + LAYER(1) + THR(0, 100) + NODE(0, 0x401000) + NODE(1, 0x10) +
         SITE(2, 100) + SITE(1, 8, 5, 64))
 
-HAND = {
-    'minimal-header': zst(HDR()),
-    'valid-small': zst(BASE + TIME(5) + ALLOC(1) + ALLOC(2) + FREE(0) + REALLOC(1, 1) + RSS(4096) +
-                       FREE(0) + AFAIL(0, 1) + UFREE(0) + NOTE('hello') + END(events=7)),
-    'free-bad-index': zst(BASE + ALLOC(1) + FREE(5)),
-    'free-index-zero-empty': zst(BASE + FREE(0)),
-    'double-free': zst(BASE + ALLOC(1) + ALLOC(1) + FREE(1) + FREE(0) + FREE(1)),
-    'alloc-site-zero': zst(BASE + ALLOC(0)),
-    'alloc-site-past-end': zst(BASE + ALLOC(3)),
-    'node-bad-parent': zst(BASE + NODE(7, 1)),
-    'site-bad-node': zst(BASE + SITE(3, 8)),
-    'site-kind-zero': zst(BASE + SITE(1, 8, 0)),
-    'site-kind-past-end': zst(BASE + SITE(1, 8, 99)),
-    'realloc-bad-index': zst(BASE + ALLOC(1) + REALLOC(1, 1)),
-    'realloc-to-zero': zst(BASE + ALLOC(1) + ALLOC(2) + REALLOC(1, 0) + FREE(0)),
-    'realloc-to-zero-then-double-free': zst(BASE + ALLOC(1) + REALLOC(0, 0) + FREE(0)),
-    'realloc-bad-site': zst(BASE + ALLOC(1) + REALLOC(0, 9)),
-    'rfail-freed-block': zst(BASE + ALLOC(1) + RFAIL(0, 0, 1) + FREE(0) + RFAIL(0, 0, 1)),
-    'afail-bad-site': zst(BASE + AFAIL(0, 0)),
-    'ext-thread': zst(BASE + THR(1000, 4242, 'worker') + TEXT(1000) + ALLOC(1, 63) + FREE(0, 63) +
-                      TEXT(2**64 - 1) + ALLOC(2, 63)),
-    'thread-index-too-big': zst(BASE + THR(2**24 + 1, 1)),
-    'varint-overlong': zst(BASE + b'\x81' + b'\xff' * 10 + b'\x01'),
-    'record-cut-at-frame-end': zst(BASE + b'\x07\x01\x80'),
-    'string-longer-than-frame': zst(HDR() + b'\x02\x01\x01\x01' + u(1000) + b'abc'),
-    'argc-huge': zst(HDR() + PROC(argc=2**60)),
-    'module-build-id-65-bytes': zst(HDR() + MOD(build_id=b'\xab' * 65)),
-    'module-lo-above-hi': zst(HDR() + MOD(lo=0x500000, hi=0x400000)),
-    'module-unload-reload': zst(BASE + UNMOD(1) + MOD(mid=2, path='/nonexistent/lib.so') + UNMOD(77) +
-                                NODE(2, 0x100) + SITE(3, 1) + ALLOC(3)),
-    'version-too-new': zst(HDR(version=99)),
-    'bad-magic': zst(HDR(magic=b'ALLOCTRX')),
-    'unknown-tag': zst(BASE + b'\x20'),
-    'no-header': zst(ALLOC(1)),
-    'second-header': zst(BASE + HDR() + ALLOC(1)),
+RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*)
+    'minimal-header': HDR(),
+    'valid-small': BASE + TIME(5) + ALLOC(1) + ALLOC(2) + FREE(0) + REALLOC(1, 1) + RSS(4096) +
+                 FREE(0) + AFAIL(0, 1) + UFREE(0) + NOTE('hello') + END(events=7),
+    'free-bad-index': BASE + ALLOC(1) + FREE(5),
+    'free-index-zero-empty': BASE + FREE(0),
+    'double-free': BASE + ALLOC(1) + ALLOC(1) + FREE(1) + FREE(0) + FREE(1),
+    'alloc-site-zero': BASE + ALLOC(0),
+    'alloc-site-past-end': BASE + ALLOC(3),
+    'node-bad-parent': BASE + NODE(7, 1),
+    'site-bad-node': BASE + SITE(3, 8),
+    'site-kind-zero': BASE + SITE(1, 8, 0),
+    'site-kind-past-end': BASE + SITE(1, 8, 99),
+    'realloc-bad-index': BASE + ALLOC(1) + REALLOC(1, 1),
+    'realloc-to-zero': BASE + ALLOC(1) + ALLOC(2) + REALLOC(1, 0) + FREE(0),
+    'realloc-to-zero-then-double-free': BASE + ALLOC(1) + REALLOC(0, 0) + FREE(0),
+    'realloc-bad-site': BASE + ALLOC(1) + REALLOC(0, 9),
+    'rfail-freed-block': BASE + ALLOC(1) + RFAIL(0, 0, 1) + FREE(0) + RFAIL(0, 0, 1),
+    'afail-bad-site': BASE + AFAIL(0, 0),
+    'ext-thread': BASE + THR(1000, 4242, 'worker') + TEXT(1000) + ALLOC(1, 63) + FREE(0, 63) +
+                 TEXT(2**64 - 1) + ALLOC(2, 63),
+    'thread-index-too-big': BASE + THR(2**24 + 1, 1),
+    'varint-overlong': BASE + b'\x81' + b'\xff' * 10 + b'\x01',
+    'record-cut-at-frame-end': BASE + b'\x07\x01\x80',
+    'string-longer-than-frame': HDR() + b'\x02\x01\x01\x01' + u(1000) + b'abc',
+    'argc-huge': HDR() + PROC(argc=2**60),
+    'module-build-id-65-bytes': HDR() + MOD(build_id=b'\xab' * 65),
+    'module-lo-above-hi': HDR() + MOD(lo=0x500000, hi=0x400000),
+    'module-unload-reload': BASE + UNMOD(1) + MOD(mid=2, path='/nonexistent/lib.so') + UNMOD(77) +
+                 NODE(2, 0x100) + SITE(3, 1) + ALLOC(3),
+    'version-too-new': HDR(version=99),
+    'bad-magic': HDR(magic=b'ALLOCTRX'),
+    'unknown-tag': BASE + b'\x20',
+    'no-header': ALLOC(1),
+    'second-header': BASE + HDR() + ALLOC(1),
+    'deep-stack': HDR() + b''.join(NODE(i, 1) for i in range(2000)) + SITE(2000, 1) + ALLOC(1) +
+                 FREE(0),
+    'huge-sizes': BASE + SITE(1, 2**63) + SITE(1, 2**64 - 1) + ALLOC(3) + ALLOC(4) + FREE(1) +
+                 ALLOC(3) + ALLOC(4),
+    'odd-aligns': BASE + SITE(1, 8, 5, 2**63) + SITE(1, 8, 5, 3) + SITE(1, 8, 5, 1) + ALLOC(3) +
+                 ALLOC(4) + ALLOC(5),
+    'time-overflow': BASE + TIME(2**64 - 1) + ALLOC(1) + TIME(2**64 - 1) + RSS(2**64 - 1) + FREE(0),
+    'events-after-end': BASE + ALLOC(1) + ALLOC(2) + END() + FREE(0) + FREE(1),
+    'node-ip-wraps': HDR() + NODE(0, -5) + NODE(1, -(2**62)) + SITE(2, 1) + ALLOC(1),
+}
+
+FILES = {  # name -> whole file, for frame layouts
     'multi-frame-last-cut': zst(BASE) + zst(ALLOC(1) + ALLOC(2)) + zst(FREE(0) + END())[:-7],
     'skippable-frame-between': zst(BASE) + skippable(b'not records') + zst(ALLOC(1) + END()),
     'empty-frame-first': zst(b'') + zst(BASE + ALLOC(1)),
-    'deep-stack': zst(HDR() + b''.join(NODE(i, 1) for i in range(2000)) + SITE(2000, 1) + ALLOC(1) +
-                      FREE(0)),
-    'huge-sizes': zst(BASE + SITE(1, 2**63) + SITE(1, 2**64 - 1) + ALLOC(3) + ALLOC(4) + FREE(1) +
-                      ALLOC(3) + ALLOC(4)),
-    'odd-aligns': zst(BASE + SITE(1, 8, 5, 2**63) + SITE(1, 8, 5, 3) + SITE(1, 8, 5, 1) + ALLOC(3) +
-                      ALLOC(4) + ALLOC(5)),
-    'time-overflow': zst(BASE + TIME(2**64 - 1) + ALLOC(1) + TIME(2**64 - 1) + RSS(2**64 - 1) + FREE(0)),
-    'events-after-end': zst(BASE + ALLOC(1) + ALLOC(2) + END() + FREE(0) + FREE(1)),
-    'node-ip-wraps': zst(HDR() + NODE(0, -5) + NODE(1, -(2**62)) + SITE(2, 1) + ALLOC(1)),
 }
 
 
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    for name, data in HAND.items():
-        with open(os.path.join(out, 'hand-' + name), 'wb') as f:
+    seeds = {'hand-' + k: zst(v) for k, v in RECORDS.items()}
+    seeds.update({'hand-' + k: v for k, v in FILES.items()})
+    # raw mode of fuzz_reader.c: a mode byte (not 0x28), then records it compresses itself
+    # into 1 + (mode & 3) frames, cutting (mode >> 2 & 7) + 1 bytes off when mode & 0x80
+    for k in ('valid-small', 'ext-thread', 'module-unload-reload', 'huge-sizes', 'odd-aligns',
+              'events-after-end', 'realloc-to-zero', 'rfail-freed-block', 'deep-stack'):
+        seeds['raw-' + k] = b'\x00' + RECORDS[k]
+    seeds['raw-valid-small-3-frames'] = b'\x02' + RECORDS['valid-small']
+    seeds['raw-valid-small-4-frames-cut'] = bytes([0x80 | 0x03 | 2 << 2]) + RECORDS['valid-small']
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), 'wb') as f:
             f.write(data)
     if len(sys.argv) < 4:
         return
@@ -185,7 +198,7 @@ def main():
     for prog, args in (('known', []), ('phases', ['3']), ('empty', [])):
         path = os.path.join(out, 'real-' + prog)
         subprocess.run([atr, 'run', '-q', '-o', path + '.tmp', '--', os.path.join(progs, prog)] + args,
-                       check=True)
+                 check=True)
         os.replace(path + '.tmp', path)
     phases = open(os.path.join(out, 'real-phases'), 'rb').read()
     known = open(os.path.join(out, 'real-known'), 'rb').read()

@@ -30,6 +30,9 @@
  *                   writes "three" through its own fd. Leaks 18 blocks, 18036 B.
  *   symlink STEM V  fork; the child puts a symlink STEM.<pid>.zst -> V, then symlink_child
  *                   3 x malloc(9009) leaked, exit 0.
+ *   exec-fail       exec_fail_before 2 x malloc(1212) leaked; execv of a missing file
+ *                   (the recorder flushes, then the program goes on); exec_fail_after
+ *                   4 x malloc(1313), 2 freed.
  *   exit N          exit(N) without allocating.     signal N: raise(N).
  */
 #define _GNU_SOURCE
@@ -177,6 +180,19 @@ static int mode_system(void) {
   int ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
   say("system %s\n", ok ? "ok" : "failed");
   return !ok;
+}
+
+__attribute__((noinline)) static void exec_fail_before(void) { batch(1212, 2, 0); }
+__attribute__((noinline)) static void exec_fail_after(void) { batch(1313, 4, 2); }
+
+static int mode_exec_fail(void) {
+  exec_fail_before();
+  char *argv[] = {"missing", NULL};
+  int r = execv("/nonexistent/alloctrace-missing-program", argv);
+  int e = errno;
+  exec_fail_after();
+  say("exec-fail %d %s\n", r, e == ENOENT ? "ENOENT" : "other");
+  return 0;
 }
 
 /* ---- dlopen ---- */
@@ -343,6 +359,8 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(m, "spawn"))
     return mode_spawn();
+  if (!strcmp(m, "exec-fail"))
+    return mode_exec_fail();
   if (!strcmp(m, "spawn-child")) {
     spawn_child();
     return 0;

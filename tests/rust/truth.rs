@@ -76,8 +76,12 @@ pub fn begin(slot: usize, arm: bool) {
     }
 }
 
-pub fn end(slot: usize) {
-    ARMED.with(|a| a.set(NO_SLOT));
+/// Closes slot's window. Touches the thread-local only when armed: in a dlopened
+/// library its first use mallocs the thread's TLS block (glibc's __tls_get_addr).
+pub fn end(slot: usize, armed: bool) {
+    if armed {
+        ARMED.with(|a| a.set(NO_SLOT));
+    }
     marker(MARK + 2 * slot + 1);
 }
 
