@@ -86,8 +86,11 @@ if command -v git >/dev/null; then
   # a small repository with fixed dates, then one modified file; `git status` once
   # before measuring so the index's stat data is fresh (else the first run rewrites it)
   # (files dated in the past: with an mtime in the index's second, git treats entries as
-  # "racily clean" and re-reads them on every run)
-  env -i "${BASE_ENV[@]}" sh -c 'git init -q -b main repo && for i in 1 2 3 4 5; do
+  # "racily clean" and re-reads them on every run; no advice: git status prints a hint --
+  # and allocates for it -- when listing untracked files took over 2 s, as it may under
+  # a loaded machine and a tracer)
+  env -i "${BASE_ENV[@]}" sh -c 'git init -q -b main repo && git -C repo config advice.statusUoption false &&
+    for i in 1 2 3 4 5; do
       seq $i 200 >repo/f$i.txt && git -C repo add f$i.txt && git -C repo commit -q -m "commit $i"
     done && echo change >>repo/f1.txt && touch -d @1577836800 repo/f*.txt &&
     git -C repo status >/dev/null' || not_ok "git repository set-up"

@@ -7,18 +7,43 @@
 P=$PROGS/known_cxx
 SRC=$SRCDIR/tests/progs/known_cxx.cc
 
-# site METRIC FUNCTION FIELD [N]: FIELD of the Nth (default first) entry of top.METRIC
-# whose function is FUNCTION in summary JSON $J; "none" if there is none
-site() {
-  "$PY" - "$J" "$1" "$2" "$3" "${4:-0}" <<'PYEOF'
+# jget FILE PATH, as in lib.sh, but one Python start per JSON file instead of one per
+# number (under load a start costs more than the traced run): FILE.flat holds every path
+# "a.b.0.c<TAB>value", and "site:METRIC:FUNCTION:N:FIELD<TAB>value" for the Nth entry of
+# top.METRIC whose function is FUNCTION
+flat() {
+  [ -f "$1.flat" ] || "$PY" - "$1" >"$1.flat" <<'PYEOF'
 import json, sys
 j = json.load(open(sys.argv[1]))
-hits = [e for e in j["top"][sys.argv[2]] if e["function"] == sys.argv[3]]
-n = int(sys.argv[5])
-v = hits[n].get(sys.argv[4], "none") if len(hits) > n else "none"
-print(json.dumps(v) if isinstance(v, (list, dict)) else v)
+def show(v):
+    if isinstance(v, (dict, list)):
+        return json.dumps(v)
+    return "true" if v is True else "false" if v is False else str(v)
+def walk(v, path):
+    print("%s\t%s" % (path, show(v)))
+    if isinstance(v, dict):
+        for k, x in v.items():
+            walk(x, path + "." + k if path else k)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            walk(x, "%s.%d" % (path, i))
+walk(j, "")
+for metric, entries in j["top"].items():
+    seen = {}
+    for e in entries:
+        n = seen.get(e["function"], 0)
+        seen[e["function"]] = n + 1
+        for k, x in e.items():
+            print("site:%s:%s:%d:%s\t%s" % (metric, e["function"], n, k, show(x)))
 PYEOF
 }
+jget() {
+  flat "$1"
+  awk -F'\t' -v k="$2" '$1 == k { print $2; f = 1; exit } END { if (!f) print "none" }' "$1.flat"
+}
+# site METRIC FUNCTION FIELD [N]: FIELD of the Nth (default first) entry of top.METRIC
+# whose function is FUNCTION in summary JSON $J; "none" if there is none
+site() { jget "$J" "site:$1:$2:${4:-0}:$3"; }
 
 # events TRACE: the sorted allocation events (kind/size/align, failed ones marked) and
 # the number of frees, from `alloctrace dump`

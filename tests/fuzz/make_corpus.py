@@ -33,7 +33,7 @@ def string(b):
     return u(len(b)) + b
 
 
-def HDR(version=1, magic=b'ALLOCTRC'):
+def HDR(version=2, magic=b'ALLOCTRC'):
     return b'\x01' + magic + u(version)
 
 
@@ -103,6 +103,10 @@ def FREE(k, t=0):
     return bytes([0x40 | t]) + u(k)
 
 
+def FREED(delta, t=0):  # format v2: the block last_freed + delta (last_freed 0 at the start)
+    return bytes([0x20 | t]) + s(delta)
+
+
 def ALLOC(site, t=0):
     return bytes([0x80 | t]) + u(site)
 
@@ -156,7 +160,15 @@ RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*
                  NODE(2, 0x100) + SITE(3, 1) + ALLOC(3),
     'version-too-new': HDR(version=99),
     'bad-magic': HDR(magic=b'ALLOCTRX'),
-    'unknown-tag': BASE + b'\x20',
+    'unknown-tag': BASE + b'\x11',
+    'unknown-tag-3f': BASE + b'\x3f',
+    'freed-valid': BASE + ALLOC(1) + ALLOC(1) + ALLOC(2) + FREED(2) + FREED(-1) + FREED(2, 30),
+    'freed-zero-at-start': BASE + ALLOC(1) + FREED(0),
+    'freed-past-last': BASE + ALLOC(1) + FREED(5),
+    'freed-negative-wrap': BASE + ALLOC(1) + FREED(-1),
+    'freed-twice': BASE + ALLOC(1) + ALLOC(1) + FREED(1) + FREED(0),
+    'freed-after-free': BASE + ALLOC(1) + ALLOC(1) + ALLOC(1) + FREE(0) + FREED(-1) + FREED(-1),
+    'version-1': HDR(version=1) + BASE[len(HDR()):] + ALLOC(1) + FREE(0),
     'no-header': ALLOC(1),
     'second-header': BASE + HDR() + ALLOC(1),
     'deep-stack': HDR() + b''.join(NODE(i, 1) for i in range(2000)) + SITE(2000, 1) + ALLOC(1) +
@@ -184,7 +196,7 @@ def main():
     seeds.update({'hand-' + k: v for k, v in FILES.items()})
     # raw mode of fuzz_reader.c: a mode byte (not 0x28), then records it compresses itself
     # into 1 + (mode & 3) frames, cutting (mode >> 2 & 7) + 1 bytes off when mode & 0x80
-    for k in ('valid-small', 'ext-thread', 'module-unload-reload', 'huge-sizes', 'odd-aligns',
+    for k in ('valid-small', 'freed-valid', 'ext-thread', 'module-unload-reload', 'huge-sizes', 'odd-aligns',
               'events-after-end', 'realloc-to-zero', 'rfail-freed-block', 'deep-stack'):
         seeds['raw-' + k] = b'\x00' + RECORDS[k]
     seeds['raw-valid-small-3-frames'] = b'\x02' + RECORDS['valid-small']
