@@ -26,27 +26,11 @@
 
 /* liballoctrace.so next to us: build tree (cli/../libtrace) or installed (bin/../lib…). */
 static int find_library(char *out, size_t n) {
-  const char *env = getenv("ALLOCTRACE_LIB");
-  if (env && *env) {
-    snprintf(out, n, "%s", env);
-    return access(out, R_OK);
-  }
-  char self[PATH_MAX];
-  ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (len <= 0)
-    return -1;
-  self[len] = 0;
-  char *dir = dirname(self);
-  const char *candidates[] = {"%s/../libtrace/liballoctrace.so",
-                              "%s/../" ATR_LIBDIR_REL "/alloctrace/liballoctrace.so",
-                              "%s/../lib/alloctrace/liballoctrace.so"};
-  for (size_t i = 0; i < sizeof(candidates) / sizeof(*candidates); i++) {
-    char p[PATH_MAX];
-    snprintf(p, sizeof(p), candidates[i], dir);
-    if (realpath(p, out) && access(out, R_OK) == 0)
-      return 0;
-  }
-  return -1;
+  static const char *const where[] = {"%s/../libtrace/liballoctrace.so",
+                                      "%s/../" ATR_LIBDIR_REL "/alloctrace/liballoctrace.so",
+                                      "%s/../lib/alloctrace/liballoctrace.so"};
+  return atr_find_beside_self("ALLOCTRACE_LIB", where, sizeof(where) / sizeof(*where), R_OK, out,
+                              n);
 }
 
 static int find_program(const char *name, char *out, size_t n) {

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "replay_run.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,27 +123,11 @@ int atr_allocator_find(const char *spec, atr_allocator_t *a, char *err, size_t e
 }
 
 int atr_replayer_find(char *out, size_t n) {
-  const char *env = getenv("ALLOCTRACE_REPLAYER");
-  if (env && *env) {
-    snprintf(out, n, "%s", env);
-    return access(out, X_OK);
-  }
-  char self[PATH_MAX];
-  ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (len <= 0)
-    return -1;
-  self[len] = 0;
-  char *dir = dirname(self);
-  const char *candidates[] = {"%s/alloctrace-replayer",
-                              "%s/../" ATR_LIBEXECDIR_REL "/alloctrace/alloctrace-replayer",
-                              "%s/../libexec/alloctrace/alloctrace-replayer"};
-  for (size_t i = 0; i < sizeof(candidates) / sizeof(*candidates); i++) {
-    char p[PATH_MAX * 2];
-    snprintf(p, sizeof(p), candidates[i], dir);
-    if (realpath(p, out) && access(out, X_OK) == 0)
-      return 0;
-  }
-  return -1;
+  static const char *const where[] = {"%s/alloctrace-replayer",
+                                      "%s/../" ATR_LIBEXECDIR_REL "/alloctrace/alloctrace-replayer",
+                                      "%s/../libexec/alloctrace/alloctrace-replayer"};
+  return atr_find_beside_self("ALLOCTRACE_REPLAYER", where, sizeof(where) / sizeof(*where), X_OK,
+                              out, n);
 }
 
 /* The first line of the replayer's stderr, for error messages. */

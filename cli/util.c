@@ -3,6 +3,9 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <libgen.h>
+#include <limits.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -141,4 +144,26 @@ void atr_json_print(json_t *v) {
 
 json_t *atr_json_u64(uint64_t v) {
   return v > (uint64_t)INT64_MAX ? json_real((double)v) : json_integer((json_int_t)v);
+}
+
+int atr_find_beside_self(const char *env, const char *const *patterns, size_t npatterns,
+                         int mode, char *out, size_t n) {
+  const char *v = env ? getenv(env) : NULL;
+  if (v && *v) {
+    snprintf(out, n, "%s", v);
+    return access(out, mode);
+  }
+  char self[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (len <= 0)
+    return -1;
+  self[len] = 0;
+  char *dir = dirname(self);
+  for (size_t i = 0; i < npatterns; i++) {
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof(p), patterns[i], dir);
+    if (n >= PATH_MAX && realpath(p, out) && access(out, mode) == 0)
+      return 0;
+  }
+  return -1;
 }

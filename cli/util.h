@@ -28,6 +28,12 @@ int atr_parse_size(const char *s, uint64_t *out);
 /* "5%" -> relative 0.05 (*rel=1); "4096" / "4KiB" -> absolute (*rel=0) */
 int atr_parse_tolerance(const char *s, double *value, int *rel);
 
+/* A file installed beside this executable: $ENV when set, else the first of the
+ * printf patterns (each with one %s = our directory) that exists with access `mode`.
+ * Returns 0 with the resolved path in out, -1 if none. */
+int atr_find_beside_self(const char *env, const char *const *patterns, size_t npatterns,
+                         int mode, char *out, size_t n);
+
 /* Prints the JSON value to stdout (indent 2) and frees it. */
 void atr_json_print(json_t *v);
 json_t *atr_json_u64(uint64_t v);
