@@ -119,8 +119,7 @@ static int load_side(ctx_t *c, side_t *s, const char *path) {
     return -1;
   }
   s->loaded = 1;
-  if (s->m.tr.truncated)
-    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped", path);
+  atr_report_truncated(&s->m.tr, path);
   s->sym = atr_sym_new(&s->m.tr);
   if (!s->sym || atr_sites_collect(&s->all, &s->m, s->sym, NULL, ATR_MATCH_ALL) != 0) {
     snprintf(c->error, sizeof(c->error), "%s: out of memory", path);

@@ -33,8 +33,7 @@ static void load(side_t *s, const char *path) {
   s->path = path;
   if (atr_model_load(&s->m, path, NULL) != 0)
     atr_input_error(s->m.tr.error);
-  if (s->m.tr.truncated)
-    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped", path);
+  atr_report_truncated(&s->m.tr, path);
   s->sym = atr_sym_new(&s->m.tr);
   if (!s->sym || atr_sites_collect(&s->all, &s->m, s->sym, NULL, ATR_MATCH_ALL) != 0)
     atr_input_error("out of memory");

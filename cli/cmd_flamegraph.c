@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "flame.h"
+#include "report.h"
 #include "util.h"
 
 enum { F_HTML, F_SVG, F_FOLDED };
@@ -37,8 +38,7 @@ typedef struct {
 static void load(loaded_t *l, const char *path) {
   if (atr_model_load(&l->m, path, NULL) != 0)
     atr_input_error(l->m.tr.error);
-  if (l->m.tr.truncated)
-    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped", path);
+  atr_report_truncated(&l->m.tr, path);
   l->sym = atr_sym_new(&l->m.tr);
   if (!l->sym)
     atr_input_error("out of memory");

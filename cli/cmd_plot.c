@@ -20,6 +20,7 @@
 #include "config.h"
 #include "growth.h"
 #include "timeline.h"
+#include "report.h"
 #include "util.h"
 
 #define USAGE                                                                                      \
@@ -159,8 +160,7 @@ int cmd_plot(int argc, char **argv) {
   atr_chains_t *ch;
   if (atr_growth_load(&m, &ch, path) != 0)
     atr_input_error(m.tr.error);
-  if (m.tr.truncated)
-    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped", path);
+  atr_report_truncated(&m.tr, path);
   /* after reading the trace, so a bad trace is reported as such on any machine */
   const char *py = find_python();
   const char *env = getenv("ALLOCTRACE_PYTHON");

@@ -221,9 +221,7 @@ int cmd_summary(int argc, char **argv) {
   atr_chains_t *ch;
   if (atr_growth_load(&m, &ch, argv[optind]) != 0)
     atr_input_error(m.tr.error);
-  if (m.tr.truncated)
-    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped",
-             argv[optind]);
+  atr_report_truncated(&m.tr, argv[optind]);
   atr_symbolizer_t *sym = atr_sym_new(&m.tr);
   if (!sym)
     atr_input_error("out of memory");

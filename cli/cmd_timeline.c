@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "growth.h"
 #include "timeline.h"
+#include "report.h"
 #include "util.h"
 
 #define USAGE "usage: alloctrace timeline [--csv|--json] [--interval MS] [--top N] TRACE"
@@ -62,8 +63,7 @@ int cmd_timeline(int argc, char **argv) {
   atr_chains_t *ch;
   if (atr_growth_load(&m, &ch, path) != 0)
     atr_input_error(m.tr.error);
-  if (m.tr.truncated)
-    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped", path);
+  atr_report_truncated(&m.tr, path);
   atr_symbolizer_t *sym = atr_sym_new(&m.tr);
   if (!sym)
     atr_input_error("out of memory");

@@ -88,3 +88,8 @@ void atr_report_cmdline(const atr_trace_t *tr, char *buf, size_t n) {
   if (o >= n)
     buf[n - 1] = 0;
 }
+
+void atr_report_truncated(const atr_trace_t *tr, const char *path) {
+  if (tr->truncated)
+    atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped", path);
+}
