@@ -27,14 +27,9 @@ int cmd_growth(int argc, char **argv) {
     case 'j':
       json = 1;
       break;
-    case 'n': {
-      char *end;
-      long v = strtol(optarg, &end, 10);
-      if (*end || v <= 0 || v > 1000000)
-        atr_usage_error("--top needs a positive number, not '%s'", optarg);
-      top = (int)v;
+    case 'n':
+      top = atr_flag_count("--top", optarg, 1000000);
       break;
-    }
     case 'h':
       printf("%s\n", USAGE);
       return 0;

@@ -26,7 +26,6 @@ int cmd_timeline(int argc, char **argv) {
       {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "jci:n:h", opts, NULL)) != -1) {
-    char *end;
     switch (c) {
     case 'j':
       json = 1;
@@ -35,18 +34,11 @@ int cmd_timeline(int argc, char **argv) {
       csv = 1;
       break;
     case 'i':
-      interval_ms = strtod(optarg, &end);
-      if (end == optarg || *end || !isfinite(interval_ms) || interval_ms < 0.001 ||
-          interval_ms > 1e9)
-        atr_usage_error("--interval needs milliseconds (0.001 or more), not '%s'", optarg);
+      interval_ms = atr_flag_interval_ms("--interval", optarg);
       break;
-    case 'n': {
-      long v = strtol(optarg, &end, 10);
-      if (*end || v <= 0 || v > 1000)
-        atr_usage_error("--top needs a number from 1 to 1000, not '%s'", optarg);
-      top = (int)v;
+    case 'n':
+      top = atr_flag_count("--top", optarg, 1000);
       break;
-    }
     case 'h':
       printf("%s\n", USAGE);
       return 0;

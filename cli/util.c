@@ -167,3 +167,19 @@ int atr_find_beside_self(const char *env, const char *const *patterns, size_t np
   }
   return -1;
 }
+
+int atr_flag_count(const char *flag, const char *arg, long max) {
+  char *end;
+  long v = strtol(arg, &end, 10);
+  if (end == arg || *end || v <= 0 || v > max)
+    atr_usage_error("%s needs a number from 1 to %ld, not '%s'", flag, max, arg);
+  return (int)v;
+}
+
+double atr_flag_interval_ms(const char *flag, const char *arg) {
+  char *end;
+  double v = strtod(arg, &end);
+  if (end == arg || *end || !isfinite(v) || v < 0.001 || v > 1e9)
+    atr_usage_error("%s needs milliseconds (0.001 or more), not '%s'", flag, arg);
+  return v;
+}

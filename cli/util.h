@@ -25,6 +25,9 @@ const char *atr_bytes(char *buf, size_t n, double bytes); /* "1.50 MiB" */
 const char *atr_count(char *buf, size_t n, uint64_t v);   /* "1,234,567" */
 /* "64MiB", "1.5G", "1000", "10k" -> bytes; -1 on error */
 int atr_parse_size(const char *s, uint64_t *out);
+/* Flag values, or a one-line usage error (exit 2) naming the flag. */
+int atr_flag_count(const char *flag, const char *arg, long max);   /* 1..max */
+double atr_flag_interval_ms(const char *flag, const char *arg);      /* 0.001..1e9 */
 /* "5%" -> relative 0.05 (*rel=1); "4096" / "4KiB" -> absolute (*rel=0) */
 int atr_parse_tolerance(const char *s, double *value, int *rel);
 
