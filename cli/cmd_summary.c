@@ -37,20 +37,6 @@ static json_t *layers_json(const atr_model_t *m) {
   return a;
 }
 
-static json_t *align_json(const atr_model_t *m) {
-  json_t *a = json_array();
-  for (int i = 0; i < 16; i++) {
-    if (!m->aligns[i].count)
-      continue;
-    json_t *o = json_object();
-    json_object_set_new(o, "align", atr_json_u64(m->aligns[i].align));
-    json_object_set_new(o, "count", atr_json_u64(m->aligns[i].count));
-    json_object_set_new(o, "padding_bytes", atr_json_u64(m->aligns[i].padding));
-    json_array_append_new(a, o);
-  }
-  return a;
-}
-
 json_t *atr_summary_json(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
   json_t *root = json_object();
   json_object_set_new(root, "schema", json_string("alloctrace.summary/1"));
@@ -67,7 +53,7 @@ json_t *atr_summary_json(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
       json_object_set_new(kinds, atr_kind_name(k), atr_json_u64(m->t.kinds[k]));
   json_object_set_new(root, "kinds", kinds);
   json_object_set_new(root, "layers", layers_json(m));
-  json_object_set_new(root, "alignment", align_json(m));
+  json_object_set_new(root, "alignment", atr_report_align_json(m));
   json_t *rec = json_object();
   json_object_set_new(rec, "events", atr_json_u64(m->tr.events));
   /* events the recorder had written when it wrote END; later ones (other threads, later

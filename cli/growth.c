@@ -196,20 +196,6 @@ static json_t *size_hist_json(const atr_model_t *m) {
   return a;
 }
 
-static json_t *align_hist_json(const atr_model_t *m) {
-  json_t *a = json_array();
-  for (int i = 0; i < 16; i++) {
-    if (!m->aligns[i].count)
-      continue;
-    json_t *o = json_object();
-    json_object_set_new(o, "align", atr_json_u64(m->aligns[i].align));
-    json_object_set_new(o, "count", atr_json_u64(m->aligns[i].count));
-    json_object_set_new(o, "padding_bytes", atr_json_u64(m->aligns[i].padding));
-    json_array_append_new(a, o);
-  }
-  return a;
-}
-
 json_t *atr_growth_json(const atr_growth_t *g, const atr_model_t *m, atr_symbolizer_t *sym,
                         int top) {
   char cmd[1024];
@@ -229,7 +215,7 @@ json_t *atr_growth_json(const atr_growth_t *g, const atr_model_t *m, atr_symboli
   json_object_set_new(root, "leak_suspects", ls);
   json_object_set_new(root, "leak_rule", leak_rule_json());
   json_object_set_new(root, "size_histogram", size_hist_json(m));
-  json_object_set_new(root, "align_histogram", align_hist_json(m));
+  json_object_set_new(root, "align_histogram", atr_report_align_json(m));
   return root;
 }
 

@@ -93,3 +93,17 @@ void atr_report_truncated(const atr_trace_t *tr, const char *path) {
   if (tr->truncated)
     atr_warn("%s: the last frame is truncated (the program was killed?); it was skipped", path);
 }
+
+json_t *atr_report_align_json(const atr_model_t *m) {
+  json_t *a = json_array();
+  for (int i = 0; i < 16; i++) {
+    if (!m->aligns[i].count)
+      continue;
+    json_t *o = json_object();
+    json_object_set_new(o, "align", atr_json_u64(m->aligns[i].align));
+    json_object_set_new(o, "count", atr_json_u64(m->aligns[i].count));
+    json_object_set_new(o, "padding_bytes", atr_json_u64(m->aligns[i].padding));
+    json_array_append_new(a, o);
+  }
+  return a;
+}

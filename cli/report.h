@@ -19,6 +19,8 @@ json_t *atr_report_frame_json(const atr_frame_t *f);
 json_t *atr_report_stack_json(atr_symbolizer_t *sym, uint32_t node, int max);
 /* totals as in `summary --json` (schema alloctrace.summary/1) */
 json_t *atr_report_totals_json(const atr_model_t *m);
+/* alignment histogram: [{align, count, padding_bytes}] (summary and growth) */
+json_t *atr_report_align_json(const atr_model_t *m);
 /* One warning when the trace's last frame was cut off (and skipped). */
 void atr_report_truncated(const atr_trace_t *tr, const char *path);
 /* "prog arg1 arg2" */
