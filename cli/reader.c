@@ -22,6 +22,8 @@ struct atr_reader_priv {
   size_t cap_modules, cap_nodes, cap_sites, cap_threads, cap_notes;
   uint64_t seq, prev_ip, last_free;
   uint64_t ext_thread;
+  atr_lw_t lw; /* the live window (format.h): FREE's rank -> ordinal */
+  void *lw_mem;
   int have_hdr;
   const atr_visitor_t *v;
 };
@@ -132,18 +134,18 @@ static void emit(atr_trace_t *tr, atr_ev_t *ev) {
     v->event(v->ctx, tr, ev);
 }
 
-static uint32_t thread_of(atr_trace_t *tr, unsigned tag) {
-  unsigned t = tag & 0x3f;
-  return t == ATR_THREAD_INLINE_MAX ? (uint32_t)tr->priv->ext_thread : t;
-}
-
-/* Takes block `ordinal` out of the live table; its site in *site. */
-static int take_block(atr_trace_t *tr, uint64_t k, uint64_t *ordinal, uint32_t *site) {
-  if (k >= tr->last_ordinal)
+/* Takes block `ordinal` out of the live table and the live window; its site in *site. */
+static int take_block(atr_trace_t *tr, uint64_t ordinal, uint32_t *site) {
+  struct atr_reader_priv *P = tr->priv;
+  if (ordinal == 0 || ordinal > tr->last_ordinal)
     return -1;
-  *ordinal = tr->last_ordinal - k;
-  *site = atr_liveset_take(&tr->priv->live, *ordinal);
-  return *site ? 0 : -1;
+  *site = atr_liveset_take(&P->live, ordinal);
+  if (!*site)
+    return -1;
+  if (atr_lw_inside(ordinal, tr->last_ordinal))
+    atr_lw_clear(&P->lw, ordinal);
+  P->last_free = ordinal;
+  return 0;
 }
 
 static int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
@@ -151,7 +153,130 @@ static int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
     return -1;
   ev->site = (uint32_t)site;
   ev->ordinal = ++tr->last_ordinal;
+  atr_lw_push(&tr->priv->lw, ev->ordinal);
   return atr_liveset_add(&tr->priv->live, ev->ordinal, (uint32_t)site);
+}
+
+/* The columns of a CHUNK being decoded (format.h). */
+typedef struct {
+  const uint8_t *slo, *shi, *send, *flo, *fhi, *fend;
+  cursor_t misc;
+} columns_t;
+
+static inline uint64_t get_plane(const uint8_t **lo, const uint8_t **hi, const uint8_t *end,
+                                 cursor_t *misc) {
+  if (*lo >= end) {
+    misc->bad = 1;
+    return 0;
+  }
+  unsigned l = *(*lo)++, h = *(*hi)++;
+  return h == 0xff ? get_u(misc) : (uint64_t)h << 8 | l;
+}
+
+/* The block a FREE's rank names, or 0. */
+static inline uint64_t ranked(atr_trace_t *tr, uint64_t r) {
+  return r < ATR_LW_SIZE ? atr_lw_select(&tr->priv->lw, r, tr->last_ordinal) : 0;
+}
+
+static inline uint32_t thread_of(const struct atr_reader_priv *P, unsigned t, unsigned ext) {
+  return t == ext ? (uint32_t)P->ext_thread : t;
+}
+
+/* Decodes the events of one CHUNK; c is past its tag. Returns 0 or -1 (error set). */
+static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
+  struct atr_reader_priv *P = tr->priv;
+  uint64_t ntags = get_u(c), nsite = get_u(c), nfree = get_u(c), nmisc = get_u(c);
+  uint64_t avail = (uint64_t)(c->end - c->p);
+  if (c->bad || ntags > avail || nsite > avail / 2 || nfree > avail / 2 || nmisc > avail ||
+      ntags + 2 * nsite + 2 * nfree + nmisc > avail)
+    return fail(tr, "corrupt chunk record at byte %zu of frame %llu", off,
+                (unsigned long long)tr->frames);
+  const uint8_t *tags = c->p, *tend = c->p + ntags;
+  columns_t k;
+  k.slo = tend;
+  k.shi = k.send = k.slo + nsite;
+  k.flo = k.shi + nsite;
+  k.fhi = k.fend = k.flo + nfree;
+  k.misc = (cursor_t){k.fhi + nfree, k.fhi + nfree + nmisc, 0};
+  c->p = k.misc.end;
+  for (const uint8_t *t = tags; t < tend; t++) {
+    unsigned tag = *t;
+    const char *what = NULL;
+    atr_ev_t ev = {0};
+    if (tag >= ATR_TAG_FREE) {
+      ev.thread = thread_of(P, tag & 0x3f, ATR_THREAD_INLINE_MAX);
+      if ((tag & 0xC0) == ATR_TAG_ALLOC) {
+        ev.kind = ATR_E_ALLOC;
+        if (new_block(tr, get_plane(&k.slo, &k.shi, k.send, &k.misc), &ev) != 0)
+          what = "allocation";
+      } else if ((tag & 0xC0) == ATR_TAG_FREE) {
+        ev.kind = ATR_E_FREE;
+        ev.old_ordinal = ranked(tr, get_plane(&k.flo, &k.fhi, k.fend, &k.misc));
+        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0)
+          what = "free";
+      } else {
+        uint64_t site = get_plane(&k.slo, &k.shi, k.send, &k.misc);
+        uint64_t v = get_plane(&k.flo, &k.fhi, k.fend, &k.misc);
+        ev.kind = ATR_E_REALLOC;
+        ev.moved = (int)(v & 1);
+        ev.old_ordinal =
+            v >> 1 ? ranked(tr, (v >> 1) - 1) : P->last_free + (uint64_t)get_s(&k.misc);
+        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0 ||
+            (site && new_block(tr, site, &ev) != 0))
+          what = "realloc";
+      }
+    } else if (tag >= ATR_TAG_FREED) {
+      ev.kind = ATR_E_FREE;
+      ev.thread = thread_of(P, tag - ATR_TAG_FREED, ATR_TAG_FREED_EXT);
+      ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
+      if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0)
+        what = "free";
+    } else {
+      switch (tag) {
+      case ATR_TAG_TIME:
+        tr->time_us += get_u(&k.misc);
+        break;
+      case ATR_TAG_TEXT:
+        P->ext_thread = get_u(&k.misc);
+        break;
+      case ATR_TAG_AFAIL:
+        ev.kind = ATR_E_AFAIL;
+        ev.thread = (uint32_t)get_u(&k.misc);
+        ev.site = (uint32_t)get_u(&k.misc);
+        if (ev.site == 0 || ev.site >= tr->nsites)
+          what = "failed allocation";
+        break;
+      case ATR_TAG_RFAIL: {
+        ev.kind = ATR_E_RFAIL;
+        ev.thread = (uint32_t)get_u(&k.misc);
+        uint64_t d = get_u(&k.misc);
+        ev.site = (uint32_t)get_u(&k.misc);
+        if (ev.site == 0 || ev.site >= tr->nsites || d >= tr->last_ordinal)
+          what = "failed realloc";
+        else if (!(ev.old_site = atr_liveset_get(&P->live, ev.old_ordinal = tr->last_ordinal - d)))
+          what = "failed realloc";
+        break;
+      }
+      case ATR_TAG_UFREE:
+        ev.kind = ATR_E_UFREE;
+        ev.thread = (uint32_t)get_u(&k.misc);
+        get_u(&k.misc);
+        break;
+      default:
+        return fail(tr, "corrupt trace: unknown event tag 0x%02x in the chunk at byte %zu of "
+                        "frame %llu", tag, off, (unsigned long long)tr->frames);
+      }
+    }
+    if (what || k.misc.bad)
+      return fail(tr, "corrupt %s event %zu of the chunk at byte %zu of frame %llu",
+                  what ? what : "chunk", (size_t)(t - tags), off, (unsigned long long)tr->frames);
+    if (ev.kind)
+      emit(tr, &ev);
+  }
+  if (k.slo != k.send || k.flo != k.fend || k.misc.p != k.misc.end)
+    return fail(tr, "corrupt chunk record at byte %zu of frame %llu (columns not used up)", off,
+                (unsigned long long)tr->frames);
+  return 0;
 }
 
 #define BAD(what) return fail(tr, "corrupt %s record at byte %zu of frame %llu", what, off, \
@@ -166,41 +291,10 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     P->seq++;
     if (!P->have_hdr && tag != ATR_TAG_HDR)
       return fail(tr, "not an alloctrace trace (no header record)");
-    atr_ev_t ev = {0};
-    if (tag >= ATR_TAG_FREE) {
-      ev.thread = thread_of(tr, tag);
-      if ((tag & 0xC0) == ATR_TAG_ALLOC) {
-        ev.kind = ATR_E_ALLOC;
-        if (new_block(tr, get_u(&c), &ev) != 0 || c.bad)
-          BAD("allocation");
-      } else if ((tag & 0xC0) == ATR_TAG_FREE) {
-        ev.kind = ATR_E_FREE;
-        if (take_block(tr, get_u(&c), &ev.old_ordinal, &ev.old_site) != 0 || c.bad)
-          BAD("free");
-        P->last_free = ev.old_ordinal;
-      } else {
-        uint64_t km = get_u(&c), site = get_u(&c);
-        ev.kind = ATR_E_REALLOC;
-        ev.moved = (int)(km & 1);
-        if (c.bad || take_block(tr, km >> 1, &ev.old_ordinal, &ev.old_site) != 0 ||
-            (site && new_block(tr, site, &ev) != 0))
-          BAD("realloc");
-      }
-      emit(tr, &ev);
-      continue;
-    }
-    if (tag >= ATR_TAG_FREED && tag <= ATR_TAG_FREED + ATR_TAG_FREED_MAX_THREAD) {
-      ev.kind = ATR_E_FREE;
-      ev.thread = tag - ATR_TAG_FREED;
-      int64_t d = get_s(&c);
-      uint64_t o = P->last_free + (uint64_t)d;
-      if (c.bad || o == 0 || o > tr->last_ordinal ||
-          take_block(tr, tr->last_ordinal - o, &ev.old_ordinal, &ev.old_site) != 0)
-        BAD("free");
-      P->last_free = o;
-      emit(tr, &ev);
-      continue;
-    }
+    if (tag >= ATR_TAG_FREED || (tag >= ATR_TAG_AFAIL && tag <= ATR_TAG_TEXT) ||
+        tag == ATR_TAG_TIME)
+      return fail(tr, "corrupt trace: event tag 0x%02x outside a chunk at byte %zu of frame %llu",
+                  tag, off, (unsigned long long)tr->frames);
     switch (tag) {
     case ATR_TAG_HDR:
       if (c.end - c.p < 8 || memcmp(c.p, ATR_FORMAT_MAGIC, 8) != 0)
@@ -211,6 +305,9 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
         BAD("header");
       if (tr->version > ATR_FORMAT_VERSION)
         return fail(tr, "trace format version %llu is newer than this alloctrace (%u)",
+                    (unsigned long long)tr->version, ATR_FORMAT_VERSION);
+      if (tr->version < ATR_FORMAT_VERSION)
+        return fail(tr, "trace format version %llu is older than this alloctrace reads (%u)",
                     (unsigned long long)tr->version, ATR_FORMAT_VERSION);
       P->have_hdr = 1;
       break;
@@ -304,11 +401,6 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       tr->sites[tr->nsites++] = (atr_rsite_t){(uint32_t)node, (uint32_t)kind, size, align};
       break;
     }
-    case ATR_TAG_TIME:
-      tr->time_us += get_u(&c);
-      if (c.bad)
-        BAD("time");
-      break;
     case ATR_TAG_RSS: {
       uint64_t rss = get_u(&c);
       if (c.bad)
@@ -342,40 +434,9 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       tr->notes[tr->nnotes++] = s;
       break;
     }
-    case ATR_TAG_AFAIL:
-      ev.kind = ATR_E_AFAIL;
-      ev.thread = (uint32_t)get_u(&c);
-      ev.site = (uint32_t)get_u(&c);
-      if (c.bad || ev.site == 0 || ev.site >= tr->nsites)
-        BAD("failed allocation");
-      emit(tr, &ev);
-      break;
-    case ATR_TAG_RFAIL: {
-      ev.kind = ATR_E_RFAIL;
-      ev.thread = (uint32_t)get_u(&c);
-      uint64_t k = get_u(&c);
-      ev.site = (uint32_t)get_u(&c);
-      if (c.bad || ev.site == 0 || ev.site >= tr->nsites || k >= tr->last_ordinal)
-        BAD("failed realloc");
-      ev.old_ordinal = tr->last_ordinal - k;
-      ev.old_site = atr_liveset_get(&P->live, ev.old_ordinal);
-      if (!ev.old_site)
-        BAD("failed realloc");
-      emit(tr, &ev);
-      break;
-    }
-    case ATR_TAG_UFREE:
-      ev.kind = ATR_E_UFREE;
-      ev.thread = (uint32_t)get_u(&c);
-      get_u(&c);
-      if (c.bad)
-        BAD("unknown free");
-      emit(tr, &ev);
-      break;
-    case ATR_TAG_TEXT:
-      P->ext_thread = get_u(&c);
-      if (c.bad)
-        BAD("thread index");
+    case ATR_TAG_CHUNK:
+      if (parse_chunk(tr, &c, off) != 0)
+        return -1;
       break;
     case ATR_TAG_LAYER:
       tr->layers |= (unsigned)get_u(&c);
@@ -453,7 +514,10 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   uint64_t window = 4096; /* by file size: only speed depends on it, not the result */
   while (window < ATR_LIVE_WINDOW && window < (uint64_t)st.st_size)
     window *= 2;
-  if (atr_liveset_init(&tr->priv->live, window) != 0) {
+  tr->priv->lw_mem = calloc(1, atr_lw_bytes());
+  if (tr->priv->lw_mem)
+    atr_lw_attach(&tr->priv->lw, tr->priv->lw_mem);
+  if (!tr->priv->lw_mem || atr_liveset_init(&tr->priv->live, window) != 0) {
     close(fd);
     return fail(tr, "out of memory");
   }
@@ -572,8 +636,10 @@ void atr_trace_free(atr_trace_t *tr) {
   for (size_t i = 0; i < tr->nnotes; i++)
     free(tr->notes[i]);
   free(tr->notes);
-  if (tr->priv)
+  if (tr->priv) {
     atr_liveset_free(&tr->priv->live);
+    free(tr->priv->lw_mem);
+  }
   free(tr->priv);
   memset(tr, 0, sizeof(*tr));
 }

@@ -33,6 +33,14 @@
 #define RSS_US 10000u       /* RSS sample period */
 #define TIME_STEP_US 100u   /* TIME resolution */
 #define MARGIN_US 50u       /* slack for store-buffer and TSC skew (DESIGN.md) */
+#define CHUNK_EVENTS 32768u /* events per CHUNK: columns of 32 KiB get their own zstd blocks */
+#define MISC_CAP (CHUNK_EVENTS * 16u)
+
+/* CHUNK columns, in file order (format.h) */
+enum { COL_TAG, COL_SLO, COL_SHI, COL_FLO, COL_FHI, COL_MISC, ATR_NCOLS };
+static const size_t col_cap[ATR_NCOLS] = {CHUNK_EVENTS + 64, CHUNK_EVENTS + 64,
+                                          CHUNK_EVENTS + 64, CHUNK_EVENTS + 64,
+                                          CHUNK_EVENTS + 64, MISC_CAP + 256};
 
 _Atomic uint32_t atr__writer_wake;
 _Atomic int atr__writer_running;
@@ -59,6 +67,9 @@ static struct {
   size_t zcap;
   int frame_open;
   atr_map_t live, sites, trie;
+  uint8_t *col[ATR_NCOLS]; /* the CHUNK being filled (format.h), one buffer per column */
+  size_t clen[ATR_NCOLS];
+  atr_lw_t lw;             /* live window: FREE names a block by its rank in it */
   uint32_t *node_of;
   size_t node_of_cap;
   uint64_t nnodes, nsites, prev_ip;
@@ -222,16 +233,10 @@ void atr__writer_fd_moved(int newfd) {
 
 /* ---------------- compression ---------------- */
 
-static void compress(ZSTD_EndDirective mode) {
-  if (W.failed) {
-    W.len = 0;
+static void compress_bytes(const uint8_t *data, size_t len, ZSTD_EndDirective mode) {
+  if (W.failed || !ensure_open())
     return;
-  }
-  if (!ensure_open()) {
-    W.len = 0;
-    return;
-  }
-  ZSTD_inBuffer in = {W.buf, W.len, 0};
+  ZSTD_inBuffer in = {data, len, 0};
   for (;;) {
     ZSTD_outBuffer out = {W.zbuf, W.zcap, 0};
     size_t r = ZSTD_compressStream2(W.cctx, &out, &in, mode);
@@ -245,11 +250,18 @@ static void compress(ZSTD_EndDirective mode) {
     if (mode == ZSTD_e_continue ? in.pos == in.size : r == 0)
       break;
   }
-  W.len = 0;
-  W.frame_open = mode == ZSTD_e_continue;
+  W.frame_open = mode != ZSTD_e_end;
 }
 
+static void compress(ZSTD_EndDirective mode) {
+  compress_bytes(W.buf, W.len, mode);
+  W.len = 0;
+}
+
+static void chunk_flush(void);
+
 static void end_frame(void) {
+  chunk_flush();
   if (W.len || W.frame_open)
     compress(ZSTD_e_end);
 }
@@ -419,18 +431,70 @@ static void emit_thread(atr_thread_t *t) {
   put_str(name);
 }
 
-static inline uint8_t *put_tag(uint8_t *p, unsigned base, uint32_t thread) {
-  if (ATR_LIKELY(thread < ATR_THREAD_INLINE_MAX)) {
-    *p++ = (uint8_t)(base | thread);
-    return p;
+/* ---- events: CHUNK columns (byte layout in format.h) ----
+ * Every event appends one tag byte and its fields to their columns; chunk_flush()
+ * writes the CHUNK record and ends a zstd block after each column. */
+
+static inline void col_byte(int col, unsigned v) {
+  W.col[col][W.clen[col]++] = (uint8_t)v;
+}
+static inline void col_u(uint64_t v) {
+  W.clen[COL_MISC] = (size_t)(atr_put_u(W.col[COL_MISC] + W.clen[COL_MISC], v) - W.col[COL_MISC]);
+}
+static inline void col_s(int64_t v) {
+  W.clen[COL_MISC] = (size_t)(atr_put_s(W.col[COL_MISC] + W.clen[COL_MISC], v) - W.col[COL_MISC]);
+}
+static inline void col_plane(int lo, uint64_t v) {
+  if (ATR_LIKELY(v < ATR_PLANE_ESCAPE)) {
+    col_byte(lo, (unsigned)v & 0xff);
+    col_byte(lo + 1, (unsigned)(v >> 8));
+  } else {
+    col_byte(lo, 0);
+    col_byte(lo + 1, 0xff);
+    col_u(v);
+  }
+}
+
+/* Starts an event: room for its columns (at most 2 tags, 1 site, 1 free value and 40
+ * bytes of misc), then its tag. */
+static inline void put_tag(unsigned base, uint32_t thread) {
+  if (ATR_UNLIKELY(W.clen[COL_TAG] >= CHUNK_EVENTS || W.clen[COL_MISC] >= MISC_CAP))
+    chunk_flush();
+  unsigned ext = base == ATR_TAG_FREED ? ATR_TAG_FREED_EXT : ATR_THREAD_INLINE_MAX;
+  if (ATR_LIKELY(thread < ext)) {
+    col_byte(COL_TAG, base | thread);
+    return;
   }
   if (W.ext_thread != thread) {
-    *p++ = ATR_TAG_TEXT;
-    p = atr_put_u(p, thread);
+    col_byte(COL_TAG, ATR_TAG_TEXT);
+    col_u(thread);
     W.ext_thread = thread;
   }
-  *p++ = (uint8_t)(base | ATR_THREAD_INLINE_MAX);
-  return p;
+  col_byte(COL_TAG, base | ext);
+}
+
+static inline void put_misc_tag(unsigned tag) {
+  if (ATR_UNLIKELY(W.clen[COL_TAG] >= CHUNK_EVENTS || W.clen[COL_MISC] >= MISC_CAP))
+    chunk_flush();
+  col_byte(COL_TAG, tag);
+}
+
+static void chunk_flush(void) {
+  if (!W.clen[COL_TAG])
+    return;
+  uint8_t *p = room(64);
+  *p++ = ATR_TAG_CHUNK;
+  p = atr_put_u(p, W.clen[COL_TAG]);
+  p = atr_put_u(p, W.clen[COL_SLO]);
+  p = atr_put_u(p, W.clen[COL_FLO]);
+  p = atr_put_u(p, W.clen[COL_MISC]);
+  commit(p);
+  compress(ZSTD_e_continue);
+  for (int i = 0; i < ATR_NCOLS; i++) {
+    if (W.clen[i])
+      compress_bytes(W.col[i], W.clen[i], ZSTD_e_flush);
+    W.clen[i] = 0;
+  }
 }
 
 static uint32_t node_for_stack(uint32_t sid) {
@@ -496,43 +560,73 @@ static inline void emit_time(uint64_t ts) {
     return;
   uint64_t us = atr__ticks_to_us(ts);
   if (us >= W.last_us + TIME_STEP_US) {
-    uint8_t *p = room(12);
-    *p++ = ATR_TAG_TIME;
-    commit(atr_put_u(p, us - W.last_us));
+    put_misc_tag(ATR_TAG_TIME);
+    col_u(us - W.last_us);
     W.last_us = us;
   }
   W.next_time_ts = ts + atr__us_to_ticks(TIME_STEP_US);
 }
 
-static inline unsigned varint_len(uint64_t v) {
-  return v < (1u << 7) ? 1 : v < (1u << 14) ? 2 : v < (1u << 21) ? 3 : 4;
+/* The freed block `ordinal` leaves the live window; returns its rank there, or
+ * UINT64_MAX when it had left the window already (named by FREED's delta instead).
+ * A block freed next to the previous one (containers torn down in order) also takes the
+ * delta: +1, +1, ... compresses to nothing where ranks count down. */
+static inline uint64_t free_rank(uint64_t ordinal) {
+  if (!atr_lw_inside(ordinal, W.ordinal))
+    return UINT64_MAX;
+  uint64_t r = atr_lw_rank(&W.lw, ordinal, W.ordinal);
+  atr_lw_clear(&W.lw, ordinal);
+  int64_t d = (int64_t)(ordinal - W.last_free);
+  return (d == 1 || d == -1) && r >= 16 ? UINT64_MAX : r;
 }
 
-/* A free names its block either by distance from the newest allocation (temporaries
- * and LIFO: k = 0, 1, ...) or by distance from the previous free (containers torn down
- * in order: +1, +1, ...), whichever is shorter: both sides track the last freed ordinal. */
 static void emit_free_of(uint32_t thr, uint64_t ordinal) {
-  uint8_t *p = room(16);
-  uint64_t k = W.ordinal - ordinal;
-  int64_t d = (int64_t)(ordinal - W.last_free);
-  uint64_t zd = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
-  if (thr <= ATR_TAG_FREED_MAX_THREAD && varint_len(zd) < varint_len(k)) {
-    *p++ = (uint8_t)(ATR_TAG_FREED | thr);
-    p = atr_put_s(p, d);
+  uint64_t r = free_rank(ordinal);
+  if (ATR_LIKELY(r != UINT64_MAX)) {
+    put_tag(ATR_TAG_FREE, thr);
+    col_plane(COL_FLO, r);
   } else {
-    p = put_tag(p, ATR_TAG_FREE, thr);
-    p = atr_put_u(p, k);
+    put_tag(ATR_TAG_FREED, thr);
+    col_s((int64_t)(ordinal - W.last_free));
   }
-  commit(p);
   W.last_free = ordinal;
 }
 
 static void emit_ufree(uint32_t thr) {
   W.unknown_frees++;
-  uint8_t *p = room(16);
-  *p++ = ATR_TAG_UFREE;
-  p = atr_put_u(p, thr);
-  commit(atr_put_u(p, 0));
+  put_misc_tag(ATR_TAG_UFREE);
+  col_u(thr);
+  col_u(0);
+}
+
+static inline void emit_alloc(uint32_t thr, uint64_t site) {
+  put_tag(ATR_TAG_ALLOC, thr);
+  col_plane(COL_SLO, site);
+}
+
+/* realloc: the old block (ordinal old, 0 = none) freed, then the new block at site
+ * (0 = none: realloc(p, 0)). */
+static void emit_realloc(uint32_t thr, uint64_t old, int moved, uint64_t site) {
+  if (!old) {
+    if (site)
+      emit_alloc(thr, site);
+    return;
+  }
+  uint64_t r = free_rank(old);
+  put_tag(ATR_TAG_REALLOC, thr);
+  col_plane(COL_SLO, site);
+  if (ATR_LIKELY(r != UINT64_MAX)) {
+    col_plane(COL_FLO, (r + 1) << 1 | (unsigned)moved);
+  } else {
+    col_plane(COL_FLO, (unsigned)moved);
+    col_s((int64_t)(old - W.last_free));
+  }
+  W.last_free = old;
+}
+
+static inline void new_ordinal(void) {
+  W.ordinal++;
+  atr_lw_push(&W.lw, W.ordinal);
 }
 
 /* A block handed out while the map still holds it live: the order went wrong. Keep the
@@ -557,16 +651,14 @@ static void process(atr_thread_t *t, const atr_event_t *e) {
   switch (ATR_META_TYPE(e->meta)) {
   case ATR_EV_ALLOC: {
     uint64_t site = site_for(e->meta, e->size);
-    uint8_t *p = room(24);
     if (ATR_UNLIKELY(!e->ptr)) {
-      *p++ = ATR_TAG_AFAIL;
-      p = atr_put_u(p, thr);
-      commit(atr_put_u(p, site));
+      put_misc_tag(ATR_TAG_AFAIL);
+      col_u(thr);
+      col_u(site);
       break;
     }
-    p = put_tag(p, ATR_TAG_ALLOC, thr);
-    commit(atr_put_u(p, site));
-    W.ordinal++;
+    emit_alloc(thr, site);
+    new_ordinal();
     live_insert(thr, e->ptr);
     break;
   }
@@ -594,38 +686,24 @@ static void process(atr_thread_t *t, const atr_event_t *e) {
     t->w_rfree_ptr = 0;
     if (!e->ptr && e->size) { /* failed: the old block stays live (C11 7.22.3.5) */
       uint64_t site = site_for(e->meta, e->size);
-      uint8_t *p = room(32);
       if (old) {
         atr__map_put(&W.live, oldptr, 0, old);
-        *p++ = ATR_TAG_RFAIL;
-        p = atr_put_u(p, thr);
-        p = atr_put_u(p, W.ordinal - old);
+        put_misc_tag(ATR_TAG_RFAIL);
+        col_u(thr);
+        col_u(W.ordinal - old);
       } else {
-        *p++ = ATR_TAG_AFAIL;
-        p = atr_put_u(p, thr);
+        put_misc_tag(ATR_TAG_AFAIL);
+        col_u(thr);
       }
-      commit(atr_put_u(p, site));
+      col_u(site);
       break;
     }
     if (!e->ptr) { /* realloc(p, 0) freed p */
-      if (old) {
-        uint8_t *p = room(24);
-        p = put_tag(p, ATR_TAG_REALLOC, thr);
-        p = atr_put_u(p, (W.ordinal - old) << 1);
-        commit(atr_put_u(p, 0));
-      }
+      emit_realloc(thr, old, 0, 0);
       break;
     }
-    uint64_t site = site_for(e->meta, e->size);
-    uint8_t *p = room(32);
-    if (old) {
-      p = put_tag(p, ATR_TAG_REALLOC, thr);
-      p = atr_put_u(p, (W.ordinal - old) << 1 | (e->ptr != oldptr));
-    } else {
-      p = put_tag(p, ATR_TAG_ALLOC, thr);
-    }
-    commit(atr_put_u(p, site));
-    W.ordinal++;
+    emit_realloc(thr, old, e->ptr != oldptr, site_for(e->meta, e->size));
+    new_ordinal();
     live_insert(thr, e->ptr);
     break;
   }
@@ -800,6 +878,7 @@ static uint64_t current_rss(void) {
 static void sample_rss(uint64_t now_us) {
   W.last_rss_us = now_us;
   uint64_t rss = current_rss();
+  chunk_flush(); /* the sample belongs after the events so far */
   uint8_t *p = room(12);
   *p++ = ATR_TAG_RSS;
   commit(atr_put_u(p, rss));
@@ -825,6 +904,7 @@ static void emit_end(unsigned flags) {
     W.waits += t->waits - t->w_waits_reported;
     t->w_waits_reported = t->waits;
   }
+  chunk_flush();
   uint8_t *p = room(80);
   *p++ = ATR_TAG_END;
   p = atr_put_u(p, W.events);
@@ -917,6 +997,16 @@ static int writer_state_init(void) {
   W.buf = atr__real.malloc(BUF_LIMIT + 8192);
   W.zcap = ZSTD_CStreamOutSize();
   W.zbuf = atr__real.malloc(W.zcap);
+  void *lw = atr__real.calloc(1, atr_lw_bytes());
+  if (!lw)
+    return -1;
+  atr_lw_attach(&W.lw, lw);
+  for (int i = 0; i < ATR_NCOLS; i++) {
+    W.col[i] = atr__real.malloc(col_cap[i]);
+    W.clen[i] = 0;
+    if (!W.col[i])
+      return -1;
+  }
   if (!W.cctx || !W.buf || !W.zbuf || atr__map_init(&W.live, 1u << 10) ||
       atr__map_init(&W.sites, 1u << 12) || atr__map_init(&W.trie, 1u << 12))
     return -1;

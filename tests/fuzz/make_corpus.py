@@ -3,7 +3,7 @@
 
   make_corpus.py CORPUS_DIR [ALLOCTRACE PROGS_DIR]
 
-hand-*: record streams built here byte by byte (format.h) and compressed with the zstd
+hand-*: record streams built here byte by byte (format.h; events gathered into CHUNKs) and compressed with the zstd
 command, each aimed at one check of cli/reader.c: bad indexes, bad sizes, cut records,
 odd frame layouts. raw-*: record streams for the fuzz target's raw mode (it compresses
 them itself, so mutations reach the record parser instead of zstd's checksum). real-*: traces recorded by ALLOCTRACE from the test programs, whole,
@@ -33,7 +33,7 @@ def string(b):
     return u(len(b)) + b
 
 
-def HDR(version=2, magic=b'ALLOCTRC'):
+def HDR(version=3, magic=b'ALLOCTRC'):
     return b'\x01' + magic + u(version)
 
 
@@ -63,10 +63,6 @@ def SITE(node, size, kind=1, align=0):
     return b'\x07' + u(node) + u(size) + u(kind) + u(align)
 
 
-def TIME(d):
-    return b'\x08' + u(d)
-
-
 def RSS(b):
     return b'\x09' + u(b)
 
@@ -79,43 +75,114 @@ def NOTE(text):
     return b'\x0b' + string(text)
 
 
-def AFAIL(thread, site):
-    return b'\x0c' + u(thread) + u(site)
-
-
-def RFAIL(thread, k, site):
-    return b'\x0d' + u(thread) + u(k) + u(site)
-
-
-def UFREE(thread, kind=1):
-    return b'\x0e' + u(thread) + u(kind)
-
-
-def TEXT(thread):
-    return b'\x0f' + u(thread)
-
-
 def LAYER(mask):
     return b'\x10' + u(mask)
 
 
-def FREE(k, t=0):
-    return bytes([0x40 | t]) + u(k)
+class S:
+    """A record stream whose events (Ev) are gathered into CHUNK records (format v3)."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    @staticmethod
+    def of(x):
+        return x.parts if isinstance(x, S) else [x]
+
+    def __add__(self, other):
+        return S(self.parts + S.of(other))
+
+    def __radd__(self, other):
+        return S(S.of(other) + self.parts)
+
+    def render(self):
+        out, run = bytearray(), []
+        for p in self.parts + [b'']:
+            if isinstance(p, Ev):
+                run.append(p)
+                continue
+            if run:
+                out += CHUNK(run)
+                run = []
+            out += p
+        return bytes(out)
 
 
-def FREED(delta, t=0):  # format v2: the block last_freed + delta (last_freed 0 at the start)
-    return bytes([0x20 | t]) + s(delta)
+class Ev:
+    """One event of a CHUNK: its tag byte and its fields in the site, free, misc columns."""
+
+    def __init__(self, tag, site=None, free=None, misc=b''):
+        self.tag, self.site, self.free, self.misc = tag, site, free, misc
+
+
+def plane(v, lo, hi, misc):
+    if v < 0xFF00:
+        lo.append(v & 0xFF)
+        hi.append(v >> 8)
+    else:
+        lo.append(0)
+        hi.append(0xFF)
+        misc += u(v)
+
+
+def CHUNK(evs, lens=None):
+    tags, slo, shi, flo, fhi, misc = (bytearray() for _ in range(6))
+    for e in evs:
+        tags.append(e.tag)
+        if e.site is not None:
+            plane(e.site, slo, shi, misc)
+        if e.free is not None:
+            plane(e.free, flo, fhi, misc)
+        misc += e.misc
+    n = lens or (len(tags), len(slo), len(flo), len(misc))
+    return b'\x11' + b''.join(u(x) for x in n) + tags + slo + shi + flo + fhi + misc
+
+
+def ev(e):
+    return S([e])
+
+
+def TIME(d):
+    return ev(Ev(0x08, misc=u(d)))
+
+
+def AFAIL(thread, site):
+    return ev(Ev(0x0c, misc=u(thread) + u(site)))
+
+
+def RFAIL(thread, k, site):
+    return ev(Ev(0x0d, misc=u(thread) + u(k) + u(site)))
+
+
+def UFREE(thread, kind=1):
+    return ev(Ev(0x0e, misc=u(thread) + u(kind)))
+
+
+def TEXT(thread):
+    return ev(Ev(0x0f, misc=u(thread)))
+
+
+def FREE(r, t=0):  # format v3: the live block with r newer live blocks
+    return ev(Ev(0x40 | t, free=r))
+
+
+def FREED(delta, t=0):  # the block last_freed + delta (last_freed 0 at the start)
+    return ev(Ev(0x20 | t, misc=s(delta)))
 
 
 def ALLOC(site, t=0):
-    return bytes([0x80 | t]) + u(site)
+    return ev(Ev(0x80 | t, site=site))
 
 
-def REALLOC(k, site, moved=1, t=0):
-    return bytes([0xC0 | t]) + u(k << 1 | moved) + u(site)
+def REALLOC(r, site, moved=1, t=0, delta=None):  # r: rank of the old block, or delta
+    if delta is not None:
+        return ev(Ev(0xC0 | t, site=site, free=moved, misc=s(delta)))
+    return ev(Ev(0xC0 | t, site=site, free=(r + 1) << 1 | moved))
 
 
 def zst(data):
+    if isinstance(data, S):
+        data = data.render()
     return subprocess.run(['zstd', '-q', '-c', '--check', '-1'], input=data, check=True,
                  stdout=subprocess.PIPE).stdout
 
@@ -130,7 +197,7 @@ BASE = (HDR() + PROC() + MOD() + LAYER(1) + THR(0, 100) + NODE(0, 0x401000) + NO
 
 RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*)
     'minimal-header': HDR(),
-    'valid-small': BASE + TIME(5) + ALLOC(1) + ALLOC(2) + FREE(0) + REALLOC(1, 1) + RSS(4096) +
+    'valid-small': BASE + TIME(5) + ALLOC(1) + ALLOC(2) + FREE(0) + REALLOC(0, 1) + RSS(4096) +
                  FREE(0) + AFAIL(0, 1) + UFREE(0) + NOTE('hello') + END(events=7),
     'free-bad-index': BASE + ALLOC(1) + FREE(5),
     'free-index-zero-empty': BASE + FREE(0),
@@ -160,7 +227,19 @@ RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*
                  NODE(2, 0x100) + SITE(3, 1) + ALLOC(3),
     'version-too-new': HDR(version=99),
     'bad-magic': HDR(magic=b'ALLOCTRX'),
-    'unknown-tag': BASE + b'\x11',
+    'unknown-tag': BASE + b'\x12',
+    'event-outside-chunk': BASE + b'\x80\x01',
+    'chunk-columns-too-long': BASE + CHUNK([Ev(0x80, site=1)], lens=(1, 1, 0, 200)),
+    'chunk-columns-left-over': BASE + CHUNK([Ev(0x80, site=1)], lens=(1, 2, 0, 0)) + b'\x00\x00',
+    'chunk-plane-missing': BASE + CHUNK([Ev(0x80)], lens=(1, 0, 0, 0)),
+    'chunk-escape-without-misc': BASE + CHUNK([Ev(0x80, site=0xFFFF)], lens=(1, 1, 0, 0)),
+    'chunk-unknown-event-tag': BASE + CHUNK([Ev(0x09)]),
+    'chunk-empty': BASE + CHUNK([]),
+    'rank-past-live': BASE + ALLOC(1) + ALLOC(2) + FREE(2),
+    'rank-huge': BASE + ALLOC(1) + FREE(2**40),
+    'realloc-by-delta': BASE + ALLOC(1) + ALLOC(2) + REALLOC(0, 1, delta=1) + FREED(1) + FREE(0),
+    'freed-ext-thread': BASE + TEXT(77) + ALLOC(1, 63) + FREED(1, 31),
+    'version-2': HDR(version=2) + BASE[len(HDR()):] + b'\x80\x01',
     'unknown-tag-3f': BASE + b'\x3f',
     'freed-valid': BASE + ALLOC(1) + ALLOC(1) + ALLOC(2) + FREED(2) + FREED(-1) + FREED(2, 30),
     'freed-zero-at-start': BASE + ALLOC(1) + FREED(0),
@@ -192,15 +271,16 @@ FILES = {  # name -> whole file, for frame layouts
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    seeds = {'hand-' + k: zst(v) for k, v in RECORDS.items()}
+    records = {k: v.render() if isinstance(v, S) else v for k, v in RECORDS.items()}
+    seeds = {'hand-' + k: zst(v) for k, v in records.items()}
     seeds.update({'hand-' + k: v for k, v in FILES.items()})
     # raw mode of fuzz_reader.c: a mode byte (not 0x28), then records it compresses itself
     # into 1 + (mode & 3) frames, cutting (mode >> 2 & 7) + 1 bytes off when mode & 0x80
     for k in ('valid-small', 'freed-valid', 'ext-thread', 'module-unload-reload', 'huge-sizes', 'odd-aligns',
               'events-after-end', 'realloc-to-zero', 'rfail-freed-block', 'deep-stack'):
-        seeds['raw-' + k] = b'\x00' + RECORDS[k]
-    seeds['raw-valid-small-3-frames'] = b'\x02' + RECORDS['valid-small']
-    seeds['raw-valid-small-4-frames-cut'] = bytes([0x80 | 0x03 | 2 << 2]) + RECORDS['valid-small']
+        seeds['raw-' + k] = b'\x00' + records[k]
+    seeds['raw-valid-small-3-frames'] = b'\x02' + records['valid-small']
+    seeds['raw-valid-small-4-frames-cut'] = bytes([0x80 | 0x03 | 2 << 2]) + records['valid-small']
     for name, data in seeds.items():
         with open(os.path.join(out, name), 'wb') as f:
             f.write(data)
