@@ -34,7 +34,7 @@
 #define TIME_STEP_US 100u   /* TIME resolution */
 #define MARGIN_US 50u       /* slack for store-buffer and TSC skew (DESIGN.md) */
 #define CHUNK_EVENTS 32768u /* events per CHUNK: columns of 32 KiB get their own zstd blocks */
-#define MISC_CAP (CHUNK_EVENTS * 16u)
+#define MISC_CAP (CHUNK_EVENTS * 8u)
 
 /* CHUNK columns, in file order (format.h) */
 enum { COL_TAG, COL_SLO, COL_SHI, COL_FLO, COL_FHI, COL_MISC, ATR_NCOLS };
