@@ -198,29 +198,32 @@ static inline const uint8_t *atr_get_s(const uint8_t *p, const uint8_t *end, int
 }
 
 /* ---- the live window: FREE's r <-> ordinal (both sides, same arithmetic) ----
- * A bitmap over the newest ATR_LW_SIZE ordinals (slot = ordinal mod size) plus a count
- * per 4096-bit group. The caller provides the memory (atr_lw_bytes(), zeroed). Bits of
- * ordinals that left the window are always clear, so the circular bitmap never holds a
- * stale block. Costs: a temporary's rank or select touches one word; a block n
- * ordinals old touches at most 63 + n/4096 + 63 words or counts.
+ * A bitmap over the newest ATR_LW_SIZE ordinals (slot = ordinal mod size) with a count
+ * of set bits per 512-bit block and per 4096-bit group. The caller provides the memory
+ * (atr_lw_bytes(), zeroed). Bits of ordinals that left the window are always clear, so
+ * the circular bitmap never holds a stale block. A rank or select walks whole groups,
+ * then blocks, then words: at most 8 + 8 + 256 + 8 + 8 steps, one for a temporary.
  */
 #define ATR_LW_BITS 20u
 #define ATR_LW_SIZE (1ull << ATR_LW_BITS)
 #define ATR_LW_MASK (ATR_LW_SIZE - 1)
 #define ATR_LW_WORDS (ATR_LW_SIZE / 64)
-#define ATR_LW_GROUPS (ATR_LW_WORDS / 64)
+#define ATR_LW_BLOCKS (ATR_LW_SIZE / 512)
+#define ATR_LW_GROUPS (ATR_LW_SIZE / 4096)
 
 typedef struct {
-  uint64_t *w;  /* ATR_LW_WORDS bits words */
-  uint16_t *g;  /* ATR_LW_GROUPS counts of set bits per 64 words */
+  uint64_t *w; /* ATR_LW_WORDS words of bits */
+  uint16_t *b; /* set bits per 512-bit block */
+  uint16_t *g; /* set bits per 4096-bit group */
 } atr_lw_t;
 
 static inline size_t atr_lw_bytes(void) {
-  return ATR_LW_WORDS * sizeof(uint64_t) + ATR_LW_GROUPS * sizeof(uint16_t);
+  return ATR_LW_WORDS * sizeof(uint64_t) + (ATR_LW_BLOCKS + ATR_LW_GROUPS) * sizeof(uint16_t);
 }
 static inline void atr_lw_attach(atr_lw_t *lw, void *mem) {
   lw->w = (uint64_t *)mem;
-  lw->g = (uint16_t *)(lw->w + ATR_LW_WORDS);
+  lw->b = (uint16_t *)(lw->w + ATR_LW_WORDS);
+  lw->g = lw->b + ATR_LW_BLOCKS;
 }
 /* Is ordinal o (<= newest n) inside the window? */
 static inline int atr_lw_inside(uint64_t o, uint64_t n) {
@@ -228,68 +231,83 @@ static inline int atr_lw_inside(uint64_t o, uint64_t n) {
 }
 /* Clears o's slot; returns 1 when it was set. */
 static inline int atr_lw_clear(atr_lw_t *lw, uint64_t o) {
-  uint64_t i = o & ATR_LW_MASK, b = 1ull << (i & 63);
-  if (!(lw->w[i >> 6] & b))
+  uint64_t i = o & ATR_LW_MASK, m = 1ull << (i & 63);
+  if (!(lw->w[i >> 6] & m))
     return 0;
-  lw->w[i >> 6] &= ~b;
+  lw->w[i >> 6] &= ~m;
+  lw->b[i >> 9]--;
   lw->g[i >> 12]--;
   return 1;
 }
 /* Allocation of the new newest ordinal o: o - ATR_LW_SIZE (same slot) leaves the window. */
 static inline void atr_lw_push(atr_lw_t *lw, uint64_t o) {
-  uint64_t i = o & ATR_LW_MASK, b = 1ull << (i & 63);
-  if (!(lw->w[i >> 6] & b))
-    lw->g[i >> 12]++;
-  lw->w[i >> 6] |= b;
+  uint64_t i = o & ATR_LW_MASK, m = 1ull << (i & 63);
+  if (lw->w[i >> 6] & m)
+    return;
+  lw->w[i >> 6] |= m;
+  lw->b[i >> 9]++;
+  lw->g[i >> 12]++;
 }
 /* Live window blocks newer than o, with n the newest ordinal (o inside the window). */
 static inline uint64_t atr_lw_rank(const atr_lw_t *lw, uint64_t o, uint64_t n) {
-  uint64_t len = n - o, a = (o + 1) & ATR_LW_MASK, cnt = 0, bit = a & 63;
-  if (bit && len) { /* the rest of o's word */
-    uint64_t take = 64 - bit < len ? 64 - bit : len;
-    cnt += (uint64_t)__builtin_popcountll(lw->w[a >> 6] >> bit << (64 - take));
-    a = (a + take) & ATR_LW_MASK;
-    len -= take;
-  }
-  while (len >= 64) {
+  uint64_t len = n - o, a = (o + 1) & ATR_LW_MASK, cnt = 0;
+  while (len) {
     if ((a & 4095) == 0 && len >= 4096) {
       cnt += lw->g[a >> 12];
       a = (a + 4096) & ATR_LW_MASK;
       len -= 4096;
-    } else {
-      cnt += (uint64_t)__builtin_popcountll(lw->w[a >> 6]);
-      a = (a + 64) & ATR_LW_MASK;
-      len -= 64;
+    } else if ((a & 511) == 0 && len >= 512) {
+      cnt += lw->b[a >> 9];
+      a = (a + 512) & ATR_LW_MASK;
+      len -= 512;
+    } else { /* bits a .. a+take-1 of one word */
+      uint64_t bit = a & 63, take = 64 - bit < len ? 64 - bit : len;
+      cnt += (uint64_t)__builtin_popcountll(lw->w[a >> 6] >> bit << (64 - take));
+      a = (a + take) & ATR_LW_MASK;
+      len -= take;
     }
   }
-  if (len)
-    cnt += (uint64_t)__builtin_popcountll(lw->w[a >> 6] << (64 - len));
   return cnt;
 }
+/* Position of the j-th lowest set bit of w (j < popcount(w)): halves, then bits. */
+static inline uint64_t atr_lw_select_bit(uint64_t w, uint64_t j) {
+  uint64_t pos = 0;
+  for (unsigned half = 32; half >= 8; half /= 2) {
+    uint64_t c = (uint64_t)__builtin_popcountll(w & ((1ull << half) - 1));
+    if (j >= c) {
+      j -= c;
+      w >>= half;
+      pos += half;
+    }
+  }
+  for (; j; j--)
+    w &= w - 1;
+  return pos + (uint64_t)__builtin_ctzll(w);
+}
 /* The live window block with r newer live blocks, n the newest ordinal: its ordinal,
- * or 0 when there is none (a corrupt trace). */
+ * or 0 when there is none (a corrupt trace). Walks down from n. */
 static inline uint64_t atr_lw_select(const atr_lw_t *lw, uint64_t r, uint64_t n) {
   uint64_t left = n < ATR_LW_SIZE ? n : ATR_LW_SIZE, pos = n;
   while (left) {
-    uint64_t i = pos & ATR_LW_MASK, bit = i & 63;
+    uint64_t i = pos & ATR_LW_MASK;
     if ((i & 4095) == 4095 && left >= 4096 && lw->g[i >> 12] <= r) {
       r -= lw->g[i >> 12];
       pos -= 4096;
       left -= 4096;
-      continue;
+    } else if ((i & 511) == 511 && left >= 512 && lw->b[i >> 9] <= r) {
+      r -= lw->b[i >> 9];
+      pos -= 512;
+      left -= 512;
+    } else { /* bits bit+1-take .. bit of one word */
+      uint64_t bit = i & 63, take = bit + 1 < left ? bit + 1 : left;
+      uint64_t w = lw->w[i >> 6] << (63 - bit) >> (64 - take) << (bit + 1 - take);
+      uint64_t c = (uint64_t)__builtin_popcountll(w);
+      if (r < c)
+        return pos - (bit - atr_lw_select_bit(w, c - 1 - r));
+      r -= c;
+      pos -= take;
+      left -= take;
     }
-    uint64_t take = bit + 1 < left ? bit + 1 : left;
-    uint64_t m = (bit == 63 ? ~0ull : (2ull << bit) - 1) & ~((1ull << (bit + 1 - take)) - 1);
-    uint64_t w = lw->w[i >> 6] & m;
-    uint64_t c = (uint64_t)__builtin_popcountll(w);
-    if (r < c) {
-      for (; r; r--)
-        w &= ~(1ull << (63 - __builtin_clzll(w)));
-      return pos - (bit - (uint64_t)(63 - __builtin_clzll(w)));
-    }
-    r -= c;
-    pos -= take;
-    left -= take;
   }
   return 0;
 }
