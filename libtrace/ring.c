@@ -75,6 +75,8 @@ atr_thread_t *atr__thread_register(void) {
   t->tid = (uint32_t)syscall(SYS_gettid);
   stack_bounds(t);
   t->incarnation++;
+  t->sc.epoch++; /* another thread's stack: nothing cached applies */
+  t->sc.mapped_lo = t->sc.mapped_hi = 0;
   atomic_store_explicit(&t->status, ATR_THR_LIVE, memory_order_release);
   atr__tls.thr = t;
   return t;
