@@ -87,8 +87,10 @@ static int fp_walk(uintptr_t *ips, int max, uintptr_t sp, uintptr_t hi, atr_sc_e
   return n;
 }
 
-/* Is the page at addr readable? process_vm_readv reports EFAULT instead of faulting;
- * where it is not allowed (seccomp) nothing is cached past the first page. */
+/* Is the page at addr readable? Known for the initial thread's stack (ring.c) and pages
+ * seen before; otherwise process_vm_readv reports EFAULT instead of faulting (a few calls
+ * per thread: the range grows). Where it is not allowed (seccomp) nothing past the
+ * capture's own page is cached. */
 static int page_readable(atr_scache_t *c, uintptr_t addr) {
   uintptr_t page = addr & ~(uintptr_t)4095;
   if (page >= c->mapped_lo && page < c->mapped_hi)

@@ -91,7 +91,7 @@ enum atr_thread_status { ATR_THR_FREE = 0, ATR_THR_CLAIMED = 1, ATR_THR_LIVE = 2
 typedef struct atr_thread {
   _Alignas(64) _Atomic uint64_t head; /* next slot the producer fills */
   _Atomic uint32_t gen;               /* odd while inside a hook */
-  _Atomic uint32_t waiting;           /* producer blocked on a full ring */
+  _Atomic uint32_t waiting;           /* producer blocked on a full ring (2: writer woke it) */
   uint64_t wait_ts;                   /* timestamp of the event it is waiting to push */
   uint64_t cached_tail;
   uint64_t waits; /* times the ring was full */
@@ -175,6 +175,11 @@ ATR_HIDDEN void atr__ring_wait(atr_thread_t *t, uint64_t ts);
 ATR_HIDDEN atr_thread_t *atr__threads_head(void);
 ATR_HIDDEN void atr__threads_after_fork(atr_thread_t *self);
 ATR_HIDDEN void atr__thread_recycle(atr_thread_t *t);
+
+/* The futex word a producer blocked on a full ring sleeps on: the tail's low half. */
+static inline uint32_t *atr__tail_word(atr_thread_t *t) {
+  return (uint32_t *)&t->tail; /* x86-64 and other little-endian targets */
+}
 
 static inline void atr__hook_enter(atr_thread_t *t) {
   atomic_store_explicit(&t->gen, atomic_load_explicit(&t->gen, memory_order_relaxed) + 1,

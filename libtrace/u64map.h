@@ -163,8 +163,10 @@ static int atr__ptrmap_grow(atr_ptrmap_t *m) {
 static inline uint64_t atr__ptrmap_put(atr_ptrmap_t *m, uint64_t key, uint64_t v) {
   if (__builtin_expect((m->count + 1) * 2 > m->mask + 1, 0) && atr__ptrmap_grow(m) != 0)
     return UINT64_MAX;
-  for (uint64_t i = atr__ptr_home(m, key);; i = (i + 1) & m->mask) {
-    atr_pslot_t *e = &m->s[i];
+  atr_pslot_t *s = m->s; /* locals: stores to slots may alias the map's own fields */
+  const uint64_t mask = m->mask;
+  for (uint64_t i = atr__ptr_home(m, key);; i = (i + 1) & mask) {
+    atr_pslot_t *e = &s[i];
     if (!e->key) {
       e->key = key;
       e->v = v;
@@ -183,27 +185,29 @@ static inline uint64_t atr__ptrmap_put(atr_ptrmap_t *m, uint64_t key, uint64_t v
 static inline uint64_t atr__ptrmap_take(atr_ptrmap_t *m, uint64_t key) {
   if (!key)
     return 0;
-  uint64_t i = atr__ptr_home(m, key);
-  for (;; i = (i + 1) & m->mask) {
-    atr_pslot_t *e = &m->s[i];
-    if (!e->key)
+  atr_pslot_t *s = m->s; /* locals: stores to slots may alias the map's own fields */
+  const uint64_t mask = m->mask;
+  const unsigned shift = m->shift;
+  uint64_t i = (key * 0x9E3779B97F4A7C15ull) >> shift;
+  for (;; i = (i + 1) & mask) {
+    if (!s[i].key)
       return 0;
-    if (e->key == key)
+    if (s[i].key == key)
       break;
   }
-  uint64_t v = m->s[i].v;
-  for (uint64_t j = (i + 1) & m->mask;; j = (j + 1) & m->mask) {
-    atr_pslot_t *e = &m->s[j];
-    if (!e->key)
+  uint64_t v = s[i].v;
+  for (uint64_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+    uint64_t k = s[j].key;
+    if (!k)
       break;
-    uint64_t home = atr__ptr_home(m, e->key);
+    uint64_t home = (k * 0x9E3779B97F4A7C15ull) >> shift;
     /* move e back into the hole at i unless its home lies cyclically in (i, j] */
-    if (((j - home) & m->mask) >= ((j - i) & m->mask)) {
-      m->s[i] = *e;
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      s[i] = s[j];
       i = j;
     }
   }
-  m->s[i].key = 0;
+  s[i].key = 0;
   m->count--;
   return v;
 }
