@@ -42,9 +42,17 @@ static inline unsigned sc_set(uintptr_t sp) {
   return (unsigned)((sp >> 4) * 0x9E3779B97F4A7C15ull >> 60) & (ATR_SC_SETS - 1);
 }
 
+/* Branch once per 4 words: a hit reads them all anyway. */
 static inline int sc_holds(const atr_sc_entry_t *e, uintptr_t sp) {
   const uintptr_t *base = (const uintptr_t *)sp;
-  for (uint32_t i = 0; i < e->n; i++)
+  uint32_t i = 0, n = e->n;
+  for (; i + 4 <= n; i += 4) {
+    uintptr_t d = (base[e->off[i]] ^ e->val[i]) | (base[e->off[i + 1]] ^ e->val[i + 1]) |
+                  (base[e->off[i + 2]] ^ e->val[i + 2]) | (base[e->off[i + 3]] ^ e->val[i + 3]);
+    if (d)
+      return 0;
+  }
+  for (; i < n; i++)
     if (base[e->off[i]] != e->val[i])
       return 0;
   return 1;
@@ -170,6 +178,7 @@ static ATR_NOINLINE uint32_t capture_slow(atr_thread_t *t, uintptr_t sp, unsigne
   uint32_t id = m > 0 ? atr__stack_intern(ips, m) : 0;
   if (fill && e->n && (id || m == 0)) {
     atr_sc_entry_t *v = &c->e[set][c->victim[set]];
+    c->mru[set] = c->victim[set];
     c->victim[set] = (uint8_t)((c->victim[set] + 1) & (ATR_SC_WAYS - 1));
     v->sp = sp;
     v->id = id;
@@ -185,10 +194,15 @@ ATR_NOINLINE uint32_t atr__stack_capture(atr_thread_t *t) {
   uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
   unsigned set = sc_set(sp);
   atr_sc_entry_t *ways = t->sc.e[set];
-  for (unsigned w = 0; w < ATR_SC_WAYS; w++) {
+  /* the way that hit last first: allocations come in runs from one stack, and a way
+   * that does not match may share most of its words with the one that does */
+  unsigned mru = t->sc.mru[set];
+  for (unsigned k = 0; k < ATR_SC_WAYS; k++) {
+    unsigned w = (mru + k) & (ATR_SC_WAYS - 1);
     atr_sc_entry_t *e = &ways[w];
     if (e->sp == sp && e->epoch == t->sc.epoch && sc_holds(e, sp)) {
       t->sc.misses[set] = 0;
+      t->sc.mru[set] = (uint8_t)w;
       return e->id;
     }
   }

@@ -79,6 +79,7 @@ typedef struct atr_sc_entry {
 typedef struct atr_scache {
   uint32_t epoch;              /* bumped when the thread state is claimed again */
   uint8_t victim[ATR_SC_SETS]; /* next way to replace */
+  uint8_t mru[ATR_SC_SETS];    /* way that hit last: tried first */
   uint8_t misses[ATR_SC_SETS]; /* consecutive misses: a thrashing set fills less often */
   uintptr_t mapped_lo, mapped_hi; /* stack range known readable (libunwind mode) */
   atr_sc_entry_t e[ATR_SC_SETS][ATR_SC_WAYS];

@@ -793,11 +793,12 @@ static uint64_t drain(int final) {
              t->ev[tail & (ATR_RING_SIZE - 1)].ts <= next_other);
     atomic_store_explicit(&t->tail, tail, memory_order_release);
     /* a producer asleep on its full ring (ring.c): wake it once half the ring is free */
+    uint32_t one = 1; /* a CAS: the producer may have stopped waiting meanwhile */
     if (ATR_UNLIKELY(atomic_load_explicit(&t->waiting, memory_order_relaxed) == 1) &&
-        head - tail <= ATR_RING_SIZE / 2) {
-      atomic_store_explicit(&t->waiting, 2, memory_order_relaxed);
+        head - tail <= ATR_RING_SIZE / 2 &&
+        atomic_compare_exchange_strong_explicit(&t->waiting, &one, 2, memory_order_relaxed,
+                                                memory_order_relaxed))
       syscall(SYS_futex, atr__tail_word(t), FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    }
     if (tail != head && t->ev[tail & (ATR_RING_SIZE - 1)].ts < w)
       heap_push(&n, (heap_item){t->ev[tail & (ATR_RING_SIZE - 1)].ts, t});
   }
