@@ -10,10 +10,8 @@
 
 struct atr_real atr__real;
 
-/* glibc's dlsym may calloc an error buffer (heaptrack hit the same: KDE bug 331432),
- * so the first few allocations are served from here. */
-#define ATR_BOOT_SIZE (256u * 1024u)
-static _Alignas(64) unsigned char boot[ATR_BOOT_SIZE];
+/* the bootstrap arena (real.h says why) */
+_Alignas(64) unsigned char atr__boot[ATR_BOOT_SIZE];
 static _Atomic size_t boot_used;
 
 void *atr__boot_alloc(size_t size, size_t align) {
@@ -25,14 +23,10 @@ void *atr__boot_alloc(size_t size, size_t align) {
     if (start + size > ATR_BOOT_SIZE || start + size < start)
       return NULL;
     if (atomic_compare_exchange_weak(&boot_used, &used, start + size)) {
-      memcpy(boot + start - sizeof(size_t), &size, sizeof(size_t));
-      return boot + start;
+      memcpy(atr__boot + start - sizeof(size_t), &size, sizeof(size_t));
+      return atr__boot + start;
     }
   }
-}
-
-int atr__is_boot(const void *p) {
-  return (const unsigned char *)p >= boot && (const unsigned char *)p < boot + ATR_BOOT_SIZE;
 }
 
 size_t atr__boot_size(const void *p) {

@@ -27,7 +27,14 @@ typedef void (*atr_fn_t)(void);
 ATR_HIDDEN atr_fn_t atr__real_sym(const char *name); /* dlsym(RTLD_NEXT) under the guard */
 
 ATR_HIDDEN void *atr__boot_alloc(size_t size, size_t align);
-ATR_HIDDEN int atr__is_boot(const void *p);
+/* glibc's dlsym may calloc an error buffer (heaptrack hit the same: KDE bug 331432),
+ * so the first few allocations are served from a static arena (real.c). Inline: every
+ * free asks. */
+#define ATR_BOOT_SIZE (256u * 1024u)
+extern unsigned char atr__boot[ATR_BOOT_SIZE] ATR_HIDDEN;
+static inline int atr__is_boot(const void *p) {
+  return (uintptr_t)p - (uintptr_t)atr__boot < ATR_BOOT_SIZE;
+}
 ATR_HIDDEN size_t atr__boot_size(const void *p);
 
 #endif

@@ -75,6 +75,15 @@ atr_thread_t *atr__thread_register(void) {
   t->tid = (uint32_t)syscall(SYS_gettid);
   stack_bounds(t);
   t->incarnation++;
+  t->sc.epoch++; /* another thread's stack: nothing cached applies */
+  t->sc.mapped_lo = t->sc.mapped_hi = 0;
+  if (t->tid == (uint32_t)getpid()) {
+    /* The initial thread's stack is one mapping growing down from above __libc_stack_end,
+     * and the kernel keeps other mappings at least 128 MiB below its top (mmap_base), so
+     * from any stack pointer in the 64 MiB under the top up to the top all is readable. */
+    t->sc.mapped_hi = (t->stack_hi + 4095) & ~(uintptr_t)4095;
+    t->sc.mapped_lo = t->sc.mapped_hi - ((uintptr_t)64 << 20);
+  }
   atomic_store_explicit(&t->status, ATR_THR_LIVE, memory_order_release);
   atr__tls.thr = t;
   return t;
@@ -112,6 +121,7 @@ ATR_NOINLINE void atr__ring_wait(atr_thread_t *t, uint64_t ts) {
   t->waits++;
   t->wait_ts = ts;
   atomic_store_explicit(&t->waiting, 1, memory_order_release);
+  atomic_thread_fence(memory_order_seq_cst); /* waiting before tail: writer.c wakes us */
   if (!atomic_load(&atr__writer_running))
     atr__writer_start();
   unsigned spins = 0;
@@ -125,12 +135,20 @@ ATR_NOINLINE void atr__ring_wait(atr_thread_t *t, uint64_t ts) {
       atr__writer_inline();
       continue;
     }
-    if (++spins < 64) {
+    if (++spins < 4) {
       sched_yield();
-    } else {
-      struct timespec d = {0, 50000};
-      nanosleep(&d, NULL);
+      continue;
     }
+    /* Sleep until the writer has freed half the ring (it sets waiting to 2 and wakes
+     * us): yielding hands the core to the other blocked producers more often than to
+     * the writer (8 threads on 2 cores). The timeout bounds a missed wake. */
+    atomic_store_explicit(&t->waiting, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (h - atomic_load_explicit(&t->tail, memory_order_acquire) < ATR_RING_SIZE)
+      continue;
+    struct timespec d = {0, 200000};
+    syscall(SYS_futex, atr__tail_word(t), FUTEX_WAIT_PRIVATE, (uint32_t)t->cached_tail, &d,
+            NULL, 0);
   }
   atomic_store_explicit(&t->waiting, 0, memory_order_release);
 }

@@ -58,8 +58,32 @@ static inline uint64_t atr__meta(unsigned type, unsigned kind, unsigned align_lo
 #define ATR_META_KIND(m) ((unsigned)((m) >> 40) & 0xff)
 #define ATR_META_ALIGN(m) ((unsigned)((m) >> 48) & 0xff)
 
-#define ATR_RING_SIZE 8192u /* events per thread; power of two */
+#define ATR_RING_SIZE 32768u /* events per thread (1 MiB); power of two: absorbs the
+                               * writer's sleeps and bursts without back-pressure */
 #define ATR_MAX_DEPTH 64
+
+/* Per-thread cache of captured stacks (stack.c): a stack seen before at the same stack
+ * pointer is reused when every stack word its walk depended on still holds the value it
+ * had then. Producer-private; set-associative on the capture's frame address. */
+#define ATR_SC_SETS 16u
+#define ATR_SC_WAYS 4u
+#define ATR_SC_WORDS (2u * (ATR_MAX_DEPTH + 8u) + 2u)
+typedef struct atr_sc_entry {
+  uintptr_t sp;   /* frame address of atr__stack_capture */
+  uint32_t epoch; /* == atr_scache_t.epoch while valid */
+  uint32_t id;    /* the interned stack */
+  uint32_t n;     /* words to check */
+  uint16_t off[ATR_SC_WORDS]; /* word offsets from sp */
+  uintptr_t val[ATR_SC_WORDS];
+} atr_sc_entry_t;
+typedef struct atr_scache {
+  uint32_t epoch;              /* bumped when the thread state is claimed again */
+  uint8_t victim[ATR_SC_SETS]; /* next way to replace */
+  uint8_t mru[ATR_SC_SETS];    /* way that hit last: tried first */
+  uint8_t misses[ATR_SC_SETS]; /* consecutive misses: a thrashing set fills less often */
+  uintptr_t mapped_lo, mapped_hi; /* stack range known readable (libunwind mode) */
+  atr_sc_entry_t e[ATR_SC_SETS][ATR_SC_WAYS];
+} atr_scache_t;
 
 enum atr_thread_status { ATR_THR_FREE = 0, ATR_THR_CLAIMED = 1, ATR_THR_LIVE = 2 };
 
@@ -68,7 +92,7 @@ enum atr_thread_status { ATR_THR_FREE = 0, ATR_THR_CLAIMED = 1, ATR_THR_LIVE = 2
 typedef struct atr_thread {
   _Alignas(64) _Atomic uint64_t head; /* next slot the producer fills */
   _Atomic uint32_t gen;               /* odd while inside a hook */
-  _Atomic uint32_t waiting;           /* producer blocked on a full ring */
+  _Atomic uint32_t waiting;           /* producer blocked on a full ring (2: writer woke it) */
   uint64_t wait_ts;                   /* timestamp of the event it is waiting to push */
   uint64_t cached_tail;
   uint64_t waits; /* times the ring was full */
@@ -89,6 +113,8 @@ typedef struct atr_thread {
   uint64_t w_rfree_ptr;
   uint64_t w_waits_reported;
   int w_dead_checks;
+
+  _Alignas(64) atr_scache_t sc; /* producer-private */
 
   _Alignas(64) atr_event_t ev[ATR_RING_SIZE];
 } atr_thread_t;
@@ -150,6 +176,11 @@ ATR_HIDDEN void atr__ring_wait(atr_thread_t *t, uint64_t ts);
 ATR_HIDDEN atr_thread_t *atr__threads_head(void);
 ATR_HIDDEN void atr__threads_after_fork(atr_thread_t *self);
 ATR_HIDDEN void atr__thread_recycle(atr_thread_t *t);
+
+/* The futex word a producer blocked on a full ring sleeps on: the tail's low half. */
+static inline uint32_t *atr__tail_word(atr_thread_t *t) {
+  return (uint32_t *)&t->tail; /* x86-64 and other little-endian targets */
+}
 
 static inline void atr__hook_enter(atr_thread_t *t) {
   atomic_store_explicit(&t->gen, atomic_load_explicit(&t->gen, memory_order_relaxed) + 1,

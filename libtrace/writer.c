@@ -66,7 +66,8 @@ static struct {
   uint8_t *zbuf;
   size_t zcap;
   int frame_open;
-  atr_map_t live, sites, trie;
+  atr_ptrmap_t live;
+  atr_map_t sites, trie;
   uint8_t *col[ATR_NCOLS]; /* the CHUNK being filled (format.h), one buffer per column */
   size_t clen[ATR_NCOLS];
   atr_lw_t lw;             /* live window: FREE names a block by its rank in it */
@@ -536,7 +537,15 @@ static uint32_t node_for_stack(uint32_t sid) {
   return (uint32_t)parent;
 }
 
-static uint64_t site_for(uint64_t meta, uint64_t size) {
+/* Direct-mapped cache in front of the site map: most events repeat a (stack, size, kind,
+ * align) seen moments ago, and the stack id determines the node. */
+#define SITE_CACHE_BITS 12u
+#define SITE_KEY_MASK 0x00ffff00ffffffffull /* meta: stack, kind, align */
+static struct site_cache {
+  uint64_t key, size, site; /* site 0 = empty */
+} site_cache[1u << SITE_CACHE_BITS];
+
+static ATR_NOINLINE uint64_t site_slow(uint64_t meta, uint64_t size) {
   uint32_t node = node_for_stack(ATR_META_STACK(meta));
   unsigned kind = ATR_META_KIND(meta), align = ATR_META_ALIGN(meta);
   uint64_t key = (uint64_t)node << 16 | kind << 8 | align;
@@ -553,6 +562,21 @@ static uint64_t site_for(uint64_t meta, uint64_t size) {
   p = atr_put_u(p, align ? (uint64_t)1 << (align - 1) : 0);
   commit(p);
   return id;
+}
+
+static inline uint64_t site_for(uint64_t meta, uint64_t size) {
+  uint64_t key = meta & SITE_KEY_MASK;
+  /* sizes of one site are mostly small and close together: the low bits of size plus a
+   * per-(stack, kind, align) offset put them in distinct slots */
+  uint64_t h = size + (key * 0x9E3779B97F4A7C15ull >> 40);
+  struct site_cache *c = &site_cache[h & ((1u << SITE_CACHE_BITS) - 1)];
+  if (ATR_LIKELY(c->site && c->key == key && c->size == size))
+    return c->site;
+  uint64_t site = site_slow(meta, size);
+  c->key = key;
+  c->size = size;
+  c->site = site;
+  return site;
 }
 
 static inline void emit_time(uint64_t ts) {
@@ -632,7 +656,7 @@ static inline void new_ordinal(void) {
 /* A block handed out while the map still holds it live: the order went wrong. Keep the
  * decoder consistent (free the stale one) and count it; tests assert zero. */
 static void live_insert(uint32_t thr, uint64_t ptr) {
-  uint64_t old = atr__map_put(&W.live, ptr, 0, W.ordinal);
+  uint64_t old = atr__ptrmap_put(&W.live, ptr, W.ordinal);
   if (ATR_UNLIKELY(old != 0)) {
     if (old == UINT64_MAX) {
       errno = ENOMEM;
@@ -663,7 +687,7 @@ static void process(atr_thread_t *t, const atr_event_t *e) {
     break;
   }
   case ATR_EV_FREE: {
-    uint64_t o = atr__map_take(&W.live, e->ptr, 0);
+    uint64_t o = atr__ptrmap_take(&W.live, e->ptr);
     if (ATR_LIKELY(o != 0))
       emit_free_of(thr, o);
     else
@@ -672,7 +696,7 @@ static void process(atr_thread_t *t, const atr_event_t *e) {
   }
   case ATR_EV_RFREE: {
     W.events--; /* one realloc call, two ring events */
-    uint64_t o = atr__map_take(&W.live, e->ptr, 0);
+    uint64_t o = atr__ptrmap_take(&W.live, e->ptr);
     if (!o)
       emit_ufree(thr);
     t->w_rfree_ordinal = o;
@@ -687,7 +711,7 @@ static void process(atr_thread_t *t, const atr_event_t *e) {
     if (!e->ptr && e->size) { /* failed: the old block stays live (C11 7.22.3.5) */
       uint64_t site = site_for(e->meta, e->size);
       if (old) {
-        atr__map_put(&W.live, oldptr, 0, old);
+        atr__ptrmap_put(&W.live, oldptr, old);
         put_misc_tag(ATR_TAG_RFAIL);
         col_u(thr);
         col_u(W.ordinal - old);
@@ -800,6 +824,8 @@ static uint64_t watermark(uint64_t now, int final, size_t *nthreads) {
   return w;
 }
 
+#define PREFETCH_AHEAD 8u
+
 static uint64_t drain(int final) {
   size_t nthreads;
   uint64_t now = atr__now_after();
@@ -833,6 +859,9 @@ static uint64_t drain(int final) {
     uint64_t next_other = n ? heap[0].ts : UINT64_MAX;
     /* consume this ring while it stays the oldest */
     do {
+      /* the live-map slot of an event a few ahead: misses overlap with this one's work */
+      if (ATR_LIKELY(head - tail > PREFETCH_AHEAD))
+        atr__ptrmap_prefetch(&W.live, t->ev[(tail + PREFETCH_AHEAD) & (ATR_RING_SIZE - 1)].ptr);
       process(t, &t->ev[tail & (ATR_RING_SIZE - 1)]);
       tail++;
       done++;
@@ -841,6 +870,13 @@ static uint64_t drain(int final) {
     } while (tail != head && t->ev[tail & (ATR_RING_SIZE - 1)].ts < w &&
              t->ev[tail & (ATR_RING_SIZE - 1)].ts <= next_other);
     atomic_store_explicit(&t->tail, tail, memory_order_release);
+    /* a producer asleep on its full ring (ring.c): wake it once half the ring is free */
+    uint32_t one = 1; /* a CAS: the producer may have stopped waiting meanwhile */
+    if (ATR_UNLIKELY(atomic_load_explicit(&t->waiting, memory_order_relaxed) == 1) &&
+        head - tail <= ATR_RING_SIZE / 2 &&
+        atomic_compare_exchange_strong_explicit(&t->waiting, &one, 2, memory_order_relaxed,
+                                                memory_order_relaxed))
+      syscall(SYS_futex, atr__tail_word(t), FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     if (tail != head && t->ev[tail & (ATR_RING_SIZE - 1)].ts < w)
       heap_push(&n, (heap_item){t->ev[tail & (ATR_RING_SIZE - 1)].ts, t});
   }
@@ -1007,7 +1043,7 @@ static int writer_state_init(void) {
     if (!W.col[i])
       return -1;
   }
-  if (!W.cctx || !W.buf || !W.zbuf || atr__map_init(&W.live, 1u << 10) ||
+  if (!W.cctx || !W.buf || !W.zbuf || atr__ptrmap_init(&W.live, 10) ||
       atr__map_init(&W.sites, 1u << 12) || atr__map_init(&W.trie, 1u << 12))
     return -1;
   ZSTD_CCtx_setParameter(W.cctx, ZSTD_c_compressionLevel, atr__cfg.level);
@@ -1023,6 +1059,7 @@ static int writer_state_init(void) {
   W.frame_open = 0;
   W.node_of = NULL;
   W.node_of_cap = 0;
+  memset(site_cache, 0, sizeof(site_cache));
   W.nnodes = W.nsites = W.prev_ip = W.ordinal = W.last_free = 0;
   W.last_us = W.frame_start_us = W.last_rss_us = W.last_reap_us = W.prev_now = 0;
   W.next_time_ts = 0;
