@@ -1,6 +1,7 @@
 /* Stack capture: libunwind's unw_backtrace (default) or a validated frame-pointer walk
- * (ALLOCTRACE_UNWIND=fp), minus the tracer's own frames. The only file that includes
- * libunwind.h. Never allocates outside the guard and never reads outside the stack.
+ * (ALLOCTRACE_UNWIND=fp), minus the tracer's own frames, behind a per-thread cache of the
+ * stacks seen at each frame address. The only file that includes libunwind.h. Never
+ * allocates outside the guard and never reads stack memory not known to be readable.
  */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
