@@ -828,7 +828,7 @@ static uint64_t watermark(uint64_t now, int final, size_t *nthreads) {
 
 static uint64_t drain(int final) {
   size_t nthreads;
-  uint64_t now = atr__now_after();
+  uint64_t now = atr__now();
   uint64_t w = watermark(now, final, &nthreads);
   if (heap_cap < nthreads) {
     size_t cap = nthreads * 2 + 16;
