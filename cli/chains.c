@@ -144,10 +144,10 @@ static int ensure_nodes(atr_chains_t *c, size_t n) {
   return 0;
 }
 
-static thread_t *thread_of(atr_chains_t *c, uint32_t t) {
+static thread_t *thread_grow(atr_chains_t *c, uint32_t t) {
   if (t >= MAX_THREADS)
     return NULL;
-  if (t >= c->nthreads) {
+  {
     size_t cap = c->nthreads ? c->nthreads : 8;
     while (cap <= t)
       cap *= 2;
@@ -161,6 +161,10 @@ static thread_t *thread_of(atr_chains_t *c, uint32_t t) {
     c->nthreads = cap;
   }
   return &c->threads[t];
+}
+
+static inline thread_t *thread_of(atr_chains_t *c, uint32_t t) {
+  return t < c->nthreads ? &c->threads[t] : thread_grow(c, t);
 }
 
 /* ---- chains ---- */
@@ -320,13 +324,13 @@ static void grow(atr_chains_t *c, uint64_t old_ord, uint64_t old_size, uint64_t 
     c->oom = 1;
 }
 
-static void end_chain(atr_chains_t *c, uint64_t ordinal) {
+static inline void end_chain(atr_chains_t *c, uint64_t ordinal) {
   uint32_t idx;
-  if (take_chain(c, ordinal, &idx))
+  if (c->live.count && take_chain(c, ordinal, &idx))
     chain_finish(c, idx);
 }
 
-static void note_alloc(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
+static inline void note_alloc(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
   const atr_rsite_t *s = &tr->sites[ev->site];
   uint64_t live = c->m ? c->m->node[s->node].live : 0;
   if (live > c->node_max[s->node])
@@ -345,15 +349,16 @@ static void note_alloc(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *e
  * no other free on the thread in between, where B was the previous allocation at that
  * stack and came from the same thread: libstdc++'s vector/string growth (allocate, relocate, deallocate) and manual
  * malloc+memcpy+free growth. Returns 1 when it continued a chain. */
-static int copy_growth(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
+static inline int copy_growth(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
   thread_t *t = thread_of(c, ev->thread);
   if (!t)
     return 0;
   const atr_rsite_t *old = &tr->sites[ev->old_site];
   for (unsigned k = 1; k <= RECENT && k <= t->next; k++) {
     recent_t *r = &t->r[(t->next - k) % RECENT];
-    if (r->frees_at != t->frees || r->prev_same != ev->old_ordinal || r->node != old->node ||
-        r->size <= old->size)
+    if (r->frees_at != t->frees) /* older entries are older still */
+      break;
+    if (r->prev_same != ev->old_ordinal || r->node != old->node || r->size <= old->size)
       continue;
     if (!atr_trace_live_site(tr, r->ordinal) || atr_live_find(&c->live, r->ordinal))
       return 0;
@@ -366,7 +371,7 @@ static int copy_growth(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *e
 
 static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   atr_chains_t *c = ctx;
-  if (ensure_nodes(c, tr->nnodes) != 0) {
+  if (tr->nnodes > c->nnodes && ensure_nodes(c, tr->nnodes) != 0) {
     c->oom = 1;
     return;
   }
