@@ -370,7 +370,10 @@ static inline int copy_growth(atr_chains_t *c, const atr_trace_t *tr, const atr_
 }
 
 static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
-  atr_chains_t *c = ctx;
+  atr_chains_event(ctx, tr, ev);
+}
+
+void atr_chains_event(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
   if (tr->nnodes > c->nnodes && ensure_nodes(c, tr->nnodes) != 0) {
     c->oom = 1;
     return;

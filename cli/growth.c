@@ -27,7 +27,8 @@ int atr_growth_load(atr_model_t *m, atr_chains_t **ch, atr_livelog_t *log, atr_s
     snprintf(m->tr.error, sizeof(m->tr.error), "%s: out of memory", path);
     return -1;
   }
-  atr_model_opts_t o = {.chain = atr_chains_visitor(*ch, m),
+  atr_chains_visitor(*ch, m); /* ties the tracker to the model */
+  atr_model_opts_t o = {.chains = *ch,
                         .log = log,
                         .started = warm ? start_warming : NULL,
                         .started_ctx = warm};

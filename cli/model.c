@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "model.h"
 
+#include "chains.h"
+
 #include <stdio.h>
 #define ATR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define ATR_INLINE inline __attribute__((always_inline))
@@ -190,6 +192,8 @@ static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   }
   if (L->chain_event)
     L->chain_event(L->chain_ctx, tr, ev);
+  if (L->o->chains)
+    atr_chains_event(L->o->chains, tr, ev);
 }
 
 /* Everything summed per site during the load, spread to totals, stacks and histograms. */

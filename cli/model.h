@@ -55,8 +55,10 @@ typedef struct {
  * has accounted it. Returns 0 or -1 with m->tr.error set. */
 int atr_model_load(atr_model_t *m, const char *path, const atr_visitor_t *chain);
 /* The same with options: */
+struct atr_chains;
 typedef struct {
   const atr_visitor_t *chain;
+  struct atr_chains *chains; /* chains.h: called directly, after `chain` */
   atr_livelog_t *log; /* kept when not NULL (initialised by the caller; it may drop itself
                          when over its budget, which is not an error) */
   /* called once, before the first event: the modules mapped at start are known */

@@ -86,8 +86,17 @@ typedef struct {
 
 static ATR_INLINE uint64_t get_u(cursor_t *c) {
   uint64_t v = 0;
-  if (__builtin_expect(c->p < c->end && *c->p < 0x80 && !c->bad, 1))
-    return *c->p++; /* one byte: most fields */
+  if (__builtin_expect(c->end - c->p >= 2 && !c->bad, 1)) { /* one or two bytes: most fields */
+    const uint8_t *p = c->p;
+    if (p[0] < 0x80) {
+      c->p = p + 1;
+      return p[0];
+    }
+    if (p[1] < 0x80) {
+      c->p = p + 2;
+      return (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+    }
+  }
   if (c->bad)
     return 0;
   const uint8_t *p = atr_get_u(c->p, c->end, &v);
