@@ -151,7 +151,7 @@ int cmd_plot(int argc, char **argv) {
   atr_model_t m;
   atr_chains_t *ch;
   atr_livelog_t log;
-  atr_livelog_init(&log, ATR_GROWTH_LOG_BYTES);
+  atr_livelog_init(&log, atr_growth_log_budget());
   if (atr_growth_load(&m, &ch, &log, NULL, path) != 0)
     atr_input_error(m.tr.error);
   atr_report_truncated(&m.tr, path);

@@ -207,7 +207,7 @@ int cmd_summary(int argc, char **argv) {
   atr_chains_t *ch;
   atr_livelog_t log;
   atr_sym_warm_t *warm;
-  atr_livelog_init(&log, ATR_GROWTH_LOG_BYTES);
+  atr_livelog_init(&log, atr_growth_log_budget());
   if (atr_growth_load(&m, &ch, &log, &warm, argv[optind]) != 0) {
     atr_sym_warm_drop(warm);
     atr_input_error(m.tr.error);

@@ -13,6 +13,13 @@
 #include "sitemap.h"
 #include "util.h"
 
+size_t atr_growth_log_budget(void) {
+  const char *e = getenv("ALLOCTRACE_GROWTH_LOG_BYTES");
+  char *end;
+  unsigned long long v = e && *e ? strtoull(e, &end, 10) : 0;
+  return e && *e && !*end ? (size_t)v : ATR_GROWTH_LOG_BYTES;
+}
+
 static void start_warming(void *ctx, const atr_trace_t *tr) {
   *(atr_sym_warm_t **)ctx = atr_sym_warm_start(tr);
 }

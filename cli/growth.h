@@ -29,8 +29,10 @@ typedef struct {
   uint64_t duration_us;
 } atr_growth_t;
 
-/* The live-bytes log budget: beyond it the leak-suspect grid takes a second pass. */
+/* The live-bytes log budget: beyond it the leak-suspect grid takes a second pass.
+ * ALLOCTRACE_GROWTH_LOG_BYTES overrides it (tests force the second pass with 0). */
 #define ATR_GROWTH_LOG_BYTES ((size_t)64 << 20)
+size_t atr_growth_log_budget(void);
 
 /* Loads the model with the chain tracker attached (pass 1), keeping `log` when not NULL
  * (atr_livelog_init'ed by the caller, freed with atr_livelog_free) and warming the

@@ -5,7 +5,7 @@
 #define _GNU_SOURCE
 #include "model.h"
 
-#include "chains.h"
+#include "chains_event.h"
 
 #include <stdio.h>
 #define ATR_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -76,6 +76,7 @@ typedef struct {
   void (*started)(void *ctx, const atr_trace_t *tr);
   void (*chain_event)(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev);
   void *chain_ctx;
+  uint64_t time; /* of the last event; UINT64_MAX before the first */
 } load_ctx_t;
 
 static ATR_INLINE void on_alloc(load_ctx_t *L, atr_model_t *m, uint32_t site) {
@@ -147,21 +148,31 @@ static int ensure_tables(load_ctx_t *L) {
   return 0;
 }
 
-static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
-  load_ctx_t *L = ctx;
+/* The rare work before an event: tables grew, the first event, a new timestamp. */
+static __attribute__((noinline)) int event_slow(load_ctx_t *L, const atr_trace_t *tr,
+                                                const atr_ev_t *ev) {
   atr_model_t *m = L->m;
-  if (ATR_UNLIKELY(m->tr.nnodes > L->cap || m->tr.nsites > L->sc_cap) &&
-      ensure_tables(L) != 0) {
+  if ((m->tr.nnodes > L->cap || m->tr.nsites > L->sc_cap) && ensure_tables(L) != 0) {
     L->oom = 1;
-    return;
+    return -1;
   }
-  if (ATR_UNLIKELY(L->started != NULL)) {
+  if (L->started) {
     L->started(L->o->started_ctx, tr);
     L->started = NULL;
   }
   if (m->log && ev->time_us != m->log->time &&
       atr_livelog_flush(m->log, &m->node[0].live, LIVE_STRIDE, ev->time_us) != 0)
     m->log = NULL;
+  L->time = ev->time_us;
+  return 0;
+}
+
+static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
+  load_ctx_t *L = ctx;
+  atr_model_t *m = L->m;
+  if (ATR_UNLIKELY(ev->time_us != L->time || m->tr.nnodes > L->cap || m->tr.nsites > L->sc_cap) &&
+      event_slow(L, tr, ev) != 0)
+    return;
   switch (ev->kind) {
   case ATR_E_ALLOC:
     on_alloc(L, m, ev->site);
@@ -193,7 +204,7 @@ static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   if (L->chain_event)
     L->chain_event(L->chain_ctx, tr, ev);
   if (L->o->chains)
-    atr_chains_event(L->o->chains, tr, ev);
+    atr__chains_event(L->o->chains, tr, ev);
 }
 
 /* Everything summed per site during the load, spread to totals, stacks and histograms. */
@@ -244,7 +255,7 @@ int atr_model_load_ex(atr_model_t *m, const char *path, const atr_model_opts_t *
   memset(m, 0, sizeof(*m));
   m->chain = o->chain;
   m->log = o->log;
-  load_ctx_t L = {.m = m, .o = o, .started = o->started};
+  load_ctx_t L = {.m = m, .o = o, .started = o->started, .time = UINT64_MAX};
   if (o->chain) {
     L.chain_event = o->chain->event;
     L.chain_ctx = o->chain->ctx;
