@@ -161,7 +161,12 @@ struct atr_sym_warm {
   size_t n;
 };
 
-static int worth_warming(const char *cls) {
+/* The modules nearly every allocation stack passes through; the dynamic loader rarely
+ * allocates after start-up, so it stays lazy. */
+static int worth_warming(const atr_trace_t *tr, const char *path) {
+  const char *cls = classify(tr, path);
+  if (strncmp(basename_of(path), "ld-linux", 8) == 0)
+    return 0;
   return strcmp(cls, "program") == 0 || strcmp(cls, "libc") == 0 ||
          strcmp(cls, "libstdc++") == 0 || strcmp(cls, "rust-std") == 0;
 }
@@ -198,7 +203,7 @@ atr_sym_warm_t *atr_sym_warm_start(const atr_trace_t *tr) {
   }
   for (size_t i = 0; i < tr->nmodules; i++) {
     const atr_rmodule_t *rm = &tr->modules[i];
-    if (!rm->path || rm->path[0] != '/' || !worth_warming(classify(tr, rm->path)))
+    if (!rm->path || rm->path[0] != '/' || !worth_warming(tr, rm->path))
       continue;
     w->m[w->n].path = strdup(rm->path);
     w->m[w->n].bias = rm->bias;
