@@ -78,8 +78,8 @@ static inline void note_alloc(atr_chains_t *c, const atr_trace_t *tr, const atr_
  * no other free on the thread in between, where B was the previous allocation at that
  * stack and came from the same thread: libstdc++'s vector/string growth (allocate, relocate, deallocate) and manual
  * malloc+memcpy+free growth. Returns 1 when it continued a chain. */
-static inline int copy_growth(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
-  thread_t *t = thread_of(c, ev->thread);
+static inline int copy_growth(atr_chains_t *c, thread_t *t, const atr_trace_t *tr,
+                              const atr_ev_t *ev) {
   if (!t)
     return 0;
   const atr_rsite_t *old = &tr->sites[ev->old_site];
@@ -110,15 +110,16 @@ static inline void atr__chains_event(atr_chains_t *c, const atr_trace_t *tr,
     note_alloc(c, tr, ev);
     break;
   case ATR_E_FREE:
-    if (!copy_growth(c, tr, ev))
+    t = thread_of(c, ev->thread);
+    if (!copy_growth(c, t, tr, ev))
       end_chain(c, ev->old_ordinal);
-    if ((t = thread_of(c, ev->thread)))
+    if (t)
       t->frees++;
     break;
   case ATR_E_REALLOC:
     if (ev->site) {
-      atr__chains_grow(c, ev->old_ordinal, tr->sites[ev->old_site].size, ev->ordinal, tr->sites[ev->site].size,
-           tr->sites[ev->site].node, ev->moved, 0);
+      atr__chains_grow(c, ev->old_ordinal, tr->sites[ev->old_site].size, ev->ordinal,
+                       tr->sites[ev->site].size, tr->sites[ev->site].node, ev->moved, 0);
       note_alloc(c, tr, ev);
     } else {
       end_chain(c, ev->old_ordinal);

@@ -27,6 +27,8 @@ struct atr_reader_priv {
   uint64_t ext_thread;
   int have_hdr;
   const atr_visitor_t *v;
+  void (*ev_fn)(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev); /* v->event, v->ctx */
+  void *ev_ctx;
 };
 
 const char *atr_kind_name(unsigned kind) {
@@ -141,9 +143,9 @@ static char *get_str(cursor_t *c) {
 static ATR_INLINE void emit(atr_trace_t *tr, atr_ev_t *ev) {
   ev->time_us = tr->time_us;
   ev->index = tr->events++;
-  const atr_visitor_t *v = tr->priv->v;
-  if (__builtin_expect(v && v->event, 1))
-    v->event(v->ctx, tr, ev);
+  struct atr_reader_priv *P = tr->priv;
+  if (__builtin_expect(P->ev_fn != NULL, 1))
+    P->ev_fn(P->ev_ctx, tr, ev);
 }
 
 static ATR_INLINE uint32_t thread_of(atr_trace_t *tr, unsigned tag) {
@@ -567,6 +569,10 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   if (!tr->priv)
     return fail(tr, "out of memory");
   tr->priv->v = v;
+  if (v) {
+    tr->priv->ev_fn = v->event;
+    tr->priv->ev_ctx = v->ctx;
+  }
   if (RESERVE(tr, nodes, cap_nodes, 0) || RESERVE(tr, sites, cap_sites, 0))
     return fail(tr, "out of memory");
   tr->nnodes = 1; /* root */
