@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chains_event.h"
 #include "livemap.h"
 
-typedef struct {
+struct atr_chain {
   uint32_t node; /* stack of the first growth step */
   uint32_t nsizes, cap_sizes;
   uint64_t stride;
@@ -20,44 +21,14 @@ typedef struct {
   uint64_t ratio_steps; /* steps with both sizes > 0 (the ones in log_sum) */
   double log_sum;
   uint64_t *sizes; /* grows to ATR_CHAIN_SIZES_MAX + 1 slots (one for the final size) */
-} chain_t;
+};
 
-typedef struct {
+struct atr_chain_agg {
   uint64_t chains, steps, realloc_steps, copy_steps, grow_steps, moves, copied, max_size;
   uint64_t ratio_steps;
   double log_sum;
   chain_t best; /* the representative chain (see better()), sizes owned */
   int has_best;
-} agg_t;
-
-/* Recent allocations of one thread, to recognise alloc-bigger + copy + free-old growth. */
-#define RECENT 4
-typedef struct {
-  uint64_t ordinal, prev_same, frees_at, size;
-  uint32_t node;
-} recent_t;
-typedef struct {
-  recent_t r[RECENT];
-  unsigned next;
-  uint64_t frees;
-} thread_t;
-
-/* Thread indices come from the trace; beyond this the copy heuristic is not applied. */
-#define MAX_THREADS 65536u
-
-struct atr_chains {
-  atr_visitor_t v;
-  const atr_model_t *m;
-  atr_livemap_t live; /* ordinal -> pool index + 1 */
-  chain_t *pool;
-  uint32_t npool, cap_pool, free_head; /* free list through chain_t.node, +1 */
-  agg_t **agg;                         /* per node, lazily */
-  uint64_t *node_max, *node_last; /* per node: highest live bytes, newest block */
-  uint32_t *node_last_thr;         /* per node: the thread that allocated node_last */
-  size_t nnodes;
-  thread_t *threads;
-  size_t nthreads;
-  int oom;
 };
 
 static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev);
@@ -114,7 +85,7 @@ uint64_t atr_chains_node_max(const atr_chains_t *c, uint32_t node) {
 
 /* ---- per-node arrays, grown with the trace's node table ---- */
 
-static int ensure_nodes(atr_chains_t *c, size_t n) {
+int atr__chains_ensure_nodes(atr_chains_t *c, size_t n) {
   if (n <= c->nnodes)
     return 0;
   size_t cap = c->nnodes ? c->nnodes : 1024;
@@ -144,10 +115,10 @@ static int ensure_nodes(atr_chains_t *c, size_t n) {
   return 0;
 }
 
-static thread_t *thread_of(atr_chains_t *c, uint32_t t) {
+thread_t *atr__chains_thread_grow(atr_chains_t *c, uint32_t t) {
   if (t >= MAX_THREADS)
     return NULL;
-  if (t >= c->nthreads) {
+  {
     size_t cap = c->nthreads ? c->nthreads : 8;
     while (cap <= t)
       cap *= 2;
@@ -304,8 +275,7 @@ static chain_t *take_chain(atr_chains_t *c, uint64_t ordinal, uint32_t *idx) {
   return &c->pool[*idx];
 }
 
-/* Block `old_ord` (old_size) is replaced by `new_ord` (new_size, at node `node`). */
-static void grow(atr_chains_t *c, uint64_t old_ord, uint64_t old_size, uint64_t new_ord,
+void atr__chains_grow(atr_chains_t *c, uint64_t old_ord, uint64_t old_size, uint64_t new_ord,
                  uint64_t new_size, uint32_t node, int moved, int copy) {
   uint32_t idx;
   chain_t *ch = take_chain(c, old_ord, &idx);
@@ -320,81 +290,18 @@ static void grow(atr_chains_t *c, uint64_t old_ord, uint64_t old_size, uint64_t 
     c->oom = 1;
 }
 
-static void end_chain(atr_chains_t *c, uint64_t ordinal) {
+void atr__chains_end(atr_chains_t *c, uint64_t ordinal) {
   uint32_t idx;
   if (take_chain(c, ordinal, &idx))
     chain_finish(c, idx);
 }
 
-static void note_alloc(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
-  const atr_rsite_t *s = &tr->sites[ev->site];
-  uint64_t live = c->m ? c->m->node[s->node].live : 0;
-  if (live > c->node_max[s->node])
-    c->node_max[s->node] = live;
-  thread_t *t = thread_of(c, ev->thread);
-  if (t) {
-    recent_t *r = &t->r[t->next++ % RECENT];
-    uint64_t prev = c->node_last_thr[s->node] == ev->thread ? c->node_last[s->node] : 0;
-    *r = (recent_t){ev->ordinal, prev, t->frees, s->size, s->node};
-  }
-  c->node_last[s->node] = ev->ordinal;
-  c->node_last_thr[s->node] = ev->thread;
-}
-
-/* A free of block B right after an allocation A at the same stack, bigger than B, with
- * no other free on the thread in between, where B was the previous allocation at that
- * stack and came from the same thread: libstdc++'s vector/string growth (allocate, relocate, deallocate) and manual
- * malloc+memcpy+free growth. Returns 1 when it continued a chain. */
-static int copy_growth(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
-  thread_t *t = thread_of(c, ev->thread);
-  if (!t)
-    return 0;
-  const atr_rsite_t *old = &tr->sites[ev->old_site];
-  for (unsigned k = 1; k <= RECENT && k <= t->next; k++) {
-    recent_t *r = &t->r[(t->next - k) % RECENT];
-    if (r->frees_at != t->frees || r->prev_same != ev->old_ordinal || r->node != old->node ||
-        r->size <= old->size)
-      continue;
-    if (!atr_trace_live_site(tr, r->ordinal) || atr_live_find(&c->live, r->ordinal))
-      return 0;
-    grow(c, ev->old_ordinal, old->size, r->ordinal, r->size, r->node, 1, 1);
-    r->prev_same = 0;
-    return 1;
-  }
-  return 0;
-}
-
 static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
-  atr_chains_t *c = ctx;
-  if (ensure_nodes(c, tr->nnodes) != 0) {
-    c->oom = 1;
-    return;
-  }
-  thread_t *t;
-  switch (ev->kind) {
-  case ATR_E_ALLOC:
-    note_alloc(c, tr, ev);
-    break;
-  case ATR_E_FREE:
-    if (!copy_growth(c, tr, ev))
-      end_chain(c, ev->old_ordinal);
-    if ((t = thread_of(c, ev->thread)))
-      t->frees++;
-    break;
-  case ATR_E_REALLOC:
-    if (ev->site) {
-      grow(c, ev->old_ordinal, tr->sites[ev->old_site].size, ev->ordinal, tr->sites[ev->site].size,
-           tr->sites[ev->site].node, ev->moved, 0);
-      note_alloc(c, tr, ev);
-    } else {
-      end_chain(c, ev->old_ordinal);
-    }
-    if ((t = thread_of(c, ev->thread)))
-      t->frees++;
-    break;
-  default:
-    break;
-  }
+  atr__chains_event(ctx, tr, ev);
+}
+
+void atr_chains_event(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
+  atr__chains_event(c, tr, ev);
 }
 
 /* ---- grouping by call site ---- */

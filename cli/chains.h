@@ -25,6 +25,9 @@ void atr_chains_free(atr_chains_t *c);
  * tracker reads its running per-stack live bytes). */
 const atr_visitor_t *atr_chains_visitor(atr_chains_t *c, const atr_model_t *m);
 
+/* What the visitor does for one event (for callers that call it directly). */
+void atr_chains_event(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev);
+
 /* Nonzero when the tracker ran out of memory (the analysis is then incomplete). */
 int atr_chains_failed(const atr_chains_t *c);
 

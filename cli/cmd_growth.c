@@ -42,21 +42,27 @@ int cmd_growth(int argc, char **argv) {
   const char *path = argv[optind];
   atr_model_t m;
   atr_chains_t *ch;
-  if (atr_growth_load(&m, &ch, path) != 0)
+  atr_livelog_t log;
+  atr_sym_warm_t *warm;
+  atr_livelog_init(&log, atr_growth_log_budget());
+  if (atr_growth_load(&m, &ch, &log, &warm, path) != 0) {
+    atr_sym_warm_drop(warm);
     atr_input_error(m.tr.error);
+  }
   atr_report_truncated(&m.tr, path);
-  atr_symbolizer_t *sym = atr_sym_new(&m.tr);
+  atr_symbolizer_t *sym = atr_sym_new_warm(&m.tr, warm);
   if (!sym)
     atr_input_error("out of memory");
   atr_growth_t g;
   char err[600];
-  if (atr_growth_analyze(&g, path, &m, sym, ch, err, sizeof(err)) != 0)
+  if (atr_growth_analyze(&g, path, &m, sym, ch, &log, err, sizeof(err)) != 0)
     atr_input_error(err);
   if (json)
     atr_json_print(atr_growth_json(&g, &m, sym, top));
   else
     atr_growth_print(stdout, &g, &m, sym, top);
   atr_growth_free(&g);
+  atr_livelog_free(&log);
   atr_chains_free(ch);
   atr_sym_free(sym);
   atr_model_free(&m);

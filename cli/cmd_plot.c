@@ -150,7 +150,9 @@ int cmd_plot(int argc, char **argv) {
 
   atr_model_t m;
   atr_chains_t *ch;
-  if (atr_growth_load(&m, &ch, path) != 0)
+  atr_livelog_t log;
+  atr_livelog_init(&log, atr_growth_log_budget());
+  if (atr_growth_load(&m, &ch, &log, NULL, path) != 0)
     atr_input_error(m.tr.error);
   atr_report_truncated(&m.tr, path);
   /* after reading the trace, so a bad trace is reported as such on any machine */
@@ -169,7 +171,7 @@ int cmd_plot(int argc, char **argv) {
     atr_input_error("out of memory");
   atr_growth_t g;
   char err[600];
-  if (atr_growth_analyze(&g, path, &m, sym, ch, err, sizeof(err)) != 0)
+  if (atr_growth_analyze(&g, path, &m, sym, ch, &log, err, sizeof(err)) != 0)
     atr_input_error(err);
   if (mkdir(dir, 0777) != 0 && errno != EEXIST)
     atr_usage_error("%s: cannot create directory: %s", dir, strerror(errno));
@@ -189,6 +191,7 @@ int cmd_plot(int argc, char **argv) {
   json_decref(gj);
   close_or_die(f, gr_path);
   atr_growth_free(&g);
+  atr_livelog_free(&log);
   atr_chains_free(ch);
   atr_sym_free(sym);
   atr_model_free(&m);

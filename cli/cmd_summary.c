@@ -205,15 +205,20 @@ int cmd_summary(int argc, char **argv) {
     atr_usage_error("summary needs exactly one trace file (usage: alloctrace summary [--json] TRACE)");
   atr_model_t m;
   atr_chains_t *ch;
-  if (atr_growth_load(&m, &ch, argv[optind]) != 0)
+  atr_livelog_t log;
+  atr_sym_warm_t *warm;
+  atr_livelog_init(&log, atr_growth_log_budget());
+  if (atr_growth_load(&m, &ch, &log, &warm, argv[optind]) != 0) {
+    atr_sym_warm_drop(warm);
     atr_input_error(m.tr.error);
+  }
   atr_report_truncated(&m.tr, argv[optind]);
-  atr_symbolizer_t *sym = atr_sym_new(&m.tr);
+  atr_symbolizer_t *sym = atr_sym_new_warm(&m.tr, warm);
   if (!sym)
     atr_input_error("out of memory");
   atr_growth_t g; /* the GROWTH lines: growth chains and leak suspects (growth.h) */
   char err[600];
-  if (atr_growth_analyze(&g, argv[optind], &m, sym, ch, err, sizeof(err)) != 0)
+  if (atr_growth_analyze(&g, argv[optind], &m, sym, ch, &log, err, sizeof(err)) != 0)
     atr_input_error(err);
   if (json) {
     json_t *root = atr_summary_json(&m, sym, top);
@@ -224,6 +229,7 @@ int cmd_summary(int argc, char **argv) {
     atr_growth_print_summary(stdout, &g, 3);
   }
   atr_growth_free(&g);
+  atr_livelog_free(&log);
   atr_chains_free(ch);
   atr_sym_free(sym);
   atr_model_free(&m);

@@ -53,7 +53,7 @@ int cmd_timeline(int argc, char **argv) {
   const char *path = argv[optind];
   atr_model_t m;
   atr_chains_t *ch;
-  if (atr_growth_load(&m, &ch, path) != 0)
+  if (atr_growth_load(&m, &ch, NULL, NULL, path) != 0)
     atr_input_error(m.tr.error);
   atr_report_truncated(&m.tr, path);
   atr_symbolizer_t *sym = atr_sym_new(&m.tr);

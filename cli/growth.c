@@ -13,14 +13,33 @@
 #include "sitemap.h"
 #include "util.h"
 
-int atr_growth_load(atr_model_t *m, atr_chains_t **ch, const char *path) {
+size_t atr_growth_log_budget(void) {
+  const char *e = getenv("ALLOCTRACE_GROWTH_LOG_BYTES");
+  char *end;
+  unsigned long long v = e && *e ? strtoull(e, &end, 10) : 0;
+  return e && *e && !*end ? (size_t)v : ATR_GROWTH_LOG_BYTES;
+}
+
+static void start_warming(void *ctx, const atr_trace_t *tr) {
+  *(atr_sym_warm_t **)ctx = atr_sym_warm_start(tr);
+}
+
+int atr_growth_load(atr_model_t *m, atr_chains_t **ch, atr_livelog_t *log, atr_sym_warm_t **warm,
+                    const char *path) {
+  if (warm)
+    *warm = NULL;
   *ch = atr_chains_new();
   if (!*ch) {
     memset(m, 0, sizeof(*m));
     snprintf(m->tr.error, sizeof(m->tr.error), "%s: out of memory", path);
     return -1;
   }
-  if (atr_model_load(m, path, atr_chains_visitor(*ch, m)) != 0)
+  atr_chains_visitor(*ch, m); /* ties the tracker to the model */
+  atr_model_opts_t o = {.chains = *ch,
+                        .log = log,
+                        .started = warm ? start_warming : NULL,
+                        .started_ctx = warm};
+  if (atr_model_load_ex(m, path, &o) != 0)
     return -1;
   if (atr_chains_failed(*ch)) {
     snprintf(m->tr.error, sizeof(m->tr.error), "%s: out of memory tracking growth chains", path);
@@ -30,7 +49,8 @@ int atr_growth_load(atr_model_t *m, atr_chains_t **ch, const char *path) {
 }
 
 int atr_growth_analyze(atr_growth_t *g, const char *path, const atr_model_t *m,
-                       atr_symbolizer_t *sym, atr_chains_t *ch, char *err, size_t errlen) {
+                       atr_symbolizer_t *sym, atr_chains_t *ch, const atr_livelog_t *log,
+                       char *err, size_t errlen) {
   memset(g, 0, sizeof(*g));
   g->duration_us = m->t.duration_us;
   g->ncs = atr_model_callsites(m, sym, ATR_M_PEAK, &g->cs);
@@ -50,7 +70,12 @@ int atr_growth_analyze(atr_growth_t *g, const char *path, const atr_model_t *m,
     goto oom;
   for (unsigned j = 0; j < ATR_LEAK_GRID; j++)
     g->grid_t[j] = atr_series_grid_us(g->duration_us, ATR_LEAK_GRID, j);
-  if (g->nsuspects) {
+  if (g->nsuspects && log && !log->dropped) {
+    g->grid = malloc((size_t)ATR_LEAK_GRID * g->nsuspects * sizeof(*g->grid));
+    if (!g->grid || atr_livelog_grid(log, g->node_site, m->tr.nnodes, g->grid_col, g->ncs,
+                                     g->nsuspects, g->grid_t, ATR_LEAK_GRID, g->grid) != 0)
+      goto oom;
+  } else if (g->nsuspects) {
     atr_series_t s = {.node_site = g->node_site,
                       .nnodes = m->tr.nnodes,
                       .nsites = g->ncs,
@@ -63,6 +88,8 @@ int atr_growth_analyze(atr_growth_t *g, const char *path, const atr_model_t *m,
       return -1;
     }
     g->grid = s.grid_vals;
+  }
+  if (g->nsuspects) {
     for (size_t i = 0; i < g->ncs; i++) {
       if (g->grid_col[i] < 0)
         continue;

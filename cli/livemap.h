@@ -119,10 +119,16 @@ static inline void atr_liveset_free(atr_liveset_t *l) {
   free(l->old.s);
 }
 
+/* The block leaving the window is still live: it moves to the hash map. */
+static __attribute__((noinline)) int atr_liveset_evict(atr_liveset_t *l, uint64_t ordinal,
+                                                       uint32_t site) {
+  return atr_live_put(&l->old, ordinal - (l->mask + 1), site);
+}
+
 /* ordinal must be last + 1 */
 static inline int atr_liveset_add(atr_liveset_t *l, uint64_t ordinal, uint32_t site) {
   uint32_t *slot = &l->win[ordinal & l->mask];
-  if (*slot && atr_live_put(&l->old, ordinal - (l->mask + 1), *slot) != 0)
+  if (__builtin_expect(*slot != 0, 0) && atr_liveset_evict(l, ordinal, *slot) != 0)
     return -1;
   *slot = site;
   l->last = ordinal;

@@ -5,8 +5,11 @@
 #define _GNU_SOURCE
 #include "model.h"
 
+#include "chains_event.h"
+
 #include <stdio.h>
 #define ATR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define ATR_INLINE inline __attribute__((always_inline))
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,43 +47,58 @@ static inline void touch(atr_model_t *m, atr_cost_t *c) {
   }
 }
 
+#define LIVE_STRIDE (sizeof(atr_cost_t) / sizeof(uint64_t))
+
 static inline unsigned size_bucket(uint64_t size) {
   unsigned b = size ? 64 - (unsigned)__builtin_clzll(size) : 0; /* 0, [1], [2,3], [4,7] ... */
   return b < ATR_SIZE_BUCKETS ? b : ATR_SIZE_BUCKETS - 1;
 }
 
-static void on_alloc(atr_model_t *m, uint32_t site) {
+/* Records that a stack's live bytes change at the current timestamp. */
+static inline void log_touch(atr_model_t *m, atr_cost_t *c, uint32_t node) {
+  if (m->log && atr_livelog_touch(m->log, &c->log_mark, node) != 0)
+    m->log = NULL;
+}
+
+/* Per-site counters of the load; everything that depends only on a block's site (call
+ * counts, bytes, kinds, histograms, per-stack totals) is summed from them at the end. */
+typedef struct {
+  uint64_t allocs, temporary;
+} site_count_t;
+
+typedef struct {
+  atr_model_t *m;
+  size_t cap;
+  site_count_t *sc;
+  size_t sc_cap;
+  int oom;
+  const atr_model_opts_t *o; /* `started` is cleared once called */
+  void (*started)(void *ctx, const atr_trace_t *tr);
+  void (*chain_event)(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev);
+  void *chain_ctx;
+  uint64_t time; /* of the last event; UINT64_MAX before the first */
+} load_ctx_t;
+
+static ATR_INLINE void on_alloc(load_ctx_t *L, atr_model_t *m, uint32_t site) {
   const atr_rsite_t *s = &m->tr.sites[site];
   atr_cost_t *c = &m->node[s->node];
   touch(m, c);
-  c->allocations++;
-  c->allocated += s->size;
+  log_touch(m, c, s->node);
+  L->sc[site].allocs++;
   c->live += s->size;
   c->live_blocks++;
-  m->t.allocations++;
-  m->t.allocated_bytes += s->size;
-  m->t.kinds[s->kind]++;
   m->t.live_bytes += s->size;
   m->t.live_blocks++;
-  unsigned b = size_bucket(s->size);
-  m->size_count[b]++;
-  m->size_bytes[b] += s->size;
-  if (s->align) {
-    unsigned l = (unsigned)__builtin_ctzll(s->align);
-    if (l > 15)
-      l = 15;
-    m->aligns[l].align = s->align;
-    m->aligns[l].count++;
-    m->aligns[l].padding += s->align > 16 ? s->align - 16 : 0;
-  }
-  m->layers_seen |= atr_kind_layer(s->kind);
+  if (ATR_UNLIKELY(s->align >= (1u << 15))) /* bucket 15 shows the latest such align */
+    m->aligns[15].align = s->align;
   m->last_site = site;
 }
 
-static void on_release(atr_model_t *m, uint32_t site) {
+static ATR_INLINE void on_release(atr_model_t *m, uint32_t site) {
   const atr_rsite_t *s = &m->tr.sites[site];
   atr_cost_t *c = &m->node[s->node];
   touch(m, c);
+  log_touch(m, c, s->node);
   c->live -= s->size;
   c->live_blocks--;
   m->t.live_bytes -= s->size;
@@ -90,16 +108,14 @@ static void on_release(atr_model_t *m, uint32_t site) {
 /* heaptrack's definition, so the numbers cross-check: a free is temporary when the
  * block has the same site (stack and size) as the most recent allocation and nothing
  * was freed since (heaptrack's AccumulatedTraceData::read, lastAllocationPtr). */
-static void on_free(atr_model_t *m, uint32_t site) {
-  if (site == m->last_site) {
-    m->t.temporary++;
-    m->node[m->tr.sites[site].node].temporary++;
-  }
+static ATR_INLINE void on_free(load_ctx_t *L, atr_model_t *m, uint32_t site) {
+  if (site == m->last_site)
+    L->sc[site].temporary++;
   m->last_site = 0;
   on_release(m, site);
 }
 
-static void check_peak(atr_model_t *m, uint64_t time_us) {
+static ATR_INLINE void check_peak(atr_model_t *m, uint64_t time_us) {
   if (m->t.live_bytes > m->t.peak_bytes) {
     m->t.peak_bytes = m->t.live_bytes;
     m->t.peak_time_us = time_us;
@@ -107,49 +123,70 @@ static void check_peak(atr_model_t *m, uint64_t time_us) {
   }
 }
 
-static int ensure_nodes(atr_model_t *m, size_t *cap) {
-  if (m->tr.nnodes <= *cap)
-    return 0;
+static int grow_zeroed(void **arr, size_t *cap, size_t n, size_t elem) {
   size_t c = *cap ? *cap : 1024;
-  while (c < m->tr.nnodes)
+  while (c < n)
     c *= 2;
-  atr_cost_t *n = realloc(m->node, c * sizeof(atr_cost_t));
-  if (!n)
+  void *p = realloc(*arr, c * elem);
+  if (!p)
     return -1;
-  memset(n + *cap, 0, (c - *cap) * sizeof(atr_cost_t));
-  m->node = n;
+  memset((char *)p + *cap * elem, 0, (c - *cap) * elem);
+  *arr = p;
   *cap = c;
   return 0;
 }
 
-typedef struct {
-  atr_model_t *m;
-  size_t cap;
-  int oom;
-} load_ctx_t;
+/* Per-node and per-site arrays follow the trace's tables as they grow. */
+static int ensure_tables(load_ctx_t *L) {
+  atr_model_t *m = L->m;
+  if (m->tr.nnodes > L->cap && grow_zeroed((void **)&m->node, &L->cap, m->tr.nnodes,
+                                            sizeof(atr_cost_t)) != 0)
+    return -1;
+  if (m->tr.nsites > L->sc_cap &&
+      grow_zeroed((void **)&L->sc, &L->sc_cap, m->tr.nsites, sizeof(site_count_t)) != 0)
+    return -1;
+  return 0;
+}
+
+/* The rare work before an event: tables grew, the first event, a new timestamp. */
+static __attribute__((noinline)) int event_slow(load_ctx_t *L, const atr_trace_t *tr,
+                                                const atr_ev_t *ev) {
+  atr_model_t *m = L->m;
+  if ((m->tr.nnodes > L->cap || m->tr.nsites > L->sc_cap) && ensure_tables(L) != 0) {
+    L->oom = 1;
+    return -1;
+  }
+  if (L->started) {
+    L->started(L->o->started_ctx, tr);
+    L->started = NULL;
+  }
+  if (m->log && ev->time_us != m->log->time &&
+      atr_livelog_flush(m->log, &m->node[0].live, LIVE_STRIDE, ev->time_us) != 0)
+    m->log = NULL;
+  L->time = ev->time_us;
+  return 0;
+}
 
 static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   load_ctx_t *L = ctx;
   atr_model_t *m = L->m;
-  (void)tr;
-  if (ATR_UNLIKELY(m->tr.nnodes > L->cap) && ensure_nodes(m, &L->cap) != 0) {
-    L->oom = 1;
+  if (ATR_UNLIKELY(ev->time_us != L->time || m->tr.nnodes > L->cap || m->tr.nsites > L->sc_cap) &&
+      event_slow(L, tr, ev) != 0)
     return;
-  }
   switch (ev->kind) {
   case ATR_E_ALLOC:
-    on_alloc(m, ev->site);
+    on_alloc(L, m, ev->site);
     check_peak(m, ev->time_us);
     break;
   case ATR_E_FREE:
     m->t.frees++;
-    on_free(m, ev->old_site);
+    on_free(L, m, ev->old_site);
     break;
   case ATR_E_REALLOC:
     m->t.reallocs++;
-    on_free(m, ev->old_site);
+    on_free(L, m, ev->old_site);
     if (ev->site) {
-      on_alloc(m, ev->site);
+      on_alloc(L, m, ev->site);
       check_peak(m, ev->time_us);
     }
     break;
@@ -164,8 +201,43 @@ static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
     m->t.unknown_frees++;
     break;
   }
-  if (m->chain && m->chain->event)
-    m->chain->event(m->chain->ctx, tr, ev);
+  if (L->chain_event)
+    L->chain_event(L->chain_ctx, tr, ev);
+  if (L->o->chains)
+    atr__chains_event(L->o->chains, tr, ev);
+}
+
+/* Everything summed per site during the load, spread to totals, stacks and histograms. */
+static void finish_sites(load_ctx_t *L) {
+  atr_model_t *m = L->m;
+  for (size_t i = 1; i < m->tr.nsites && i < L->sc_cap; i++) {
+    const site_count_t *sc = &L->sc[i];
+    const atr_rsite_t *s = &m->tr.sites[i];
+    atr_cost_t *c = &m->node[s->node];
+    c->temporary += sc->temporary;
+    m->t.temporary += sc->temporary;
+    if (!sc->allocs)
+      continue;
+    uint64_t n = sc->allocs, bytes = n * s->size;
+    c->allocations += n;
+    c->allocated += bytes;
+    m->t.allocations += n;
+    m->t.allocated_bytes += bytes;
+    m->t.kinds[s->kind] += n;
+    unsigned b = size_bucket(s->size);
+    m->size_count[b] += n;
+    m->size_bytes[b] += bytes;
+    if (s->align) {
+      unsigned l = (unsigned)__builtin_ctzll(s->align);
+      if (l > 15)
+        l = 15;
+      else
+        m->aligns[l].align = s->align;
+      m->aligns[l].count += n;
+      m->aligns[l].padding += s->align > 16 ? n * (s->align - 16) : 0;
+    }
+    m->layers_seen |= atr_kind_layer(s->kind);
+  }
 }
 
 static void model_rss(void *ctx, const atr_trace_t *tr, uint64_t time_us, uint64_t bytes) {
@@ -175,16 +247,34 @@ static void model_rss(void *ctx, const atr_trace_t *tr, uint64_t time_us, uint64
 }
 
 int atr_model_load(atr_model_t *m, const char *path, const atr_visitor_t *chain) {
+  atr_model_opts_t o = {.chain = chain};
+  return atr_model_load_ex(m, path, &o);
+}
+
+int atr_model_load_ex(atr_model_t *m, const char *path, const atr_model_opts_t *o) {
   memset(m, 0, sizeof(*m));
-  m->chain = chain;
-  load_ctx_t L = {m, 0, 0};
+  m->chain = o->chain;
+  m->log = o->log;
+  load_ctx_t L = {.m = m, .o = o, .started = o->started, .time = UINT64_MAX};
+  if (o->chain) {
+    L.chain_event = o->chain->event;
+    L.chain_ctx = o->chain->ctx;
+  }
   atr_visitor_t v = {&L, model_event, model_rss};
-  if (atr_trace_read(&m->tr, path, &v) != 0)
+  if (atr_trace_read(&m->tr, path, &v) != 0) {
+    free(L.sc);
     return -1;
-  if (L.oom || ensure_nodes(m, &L.cap) != 0) {
+  }
+  if (L.oom || ensure_tables(&L) != 0) {
+    free(L.sc);
     snprintf(m->tr.error, sizeof(m->tr.error), "%s: out of memory", path);
     return -1;
   }
+  finish_sites(&L);
+  free(L.sc);
+  if (m->log)
+    atr_livelog_flush(m->log, &m->node[0].live, LIVE_STRIDE, m->tr.time_us);
+  m->log = NULL;
   for (size_t i = 0; i < m->tr.nnodes; i++) {
     atr_cost_t *c = &m->node[i];
     c->peak_bytes = c->saved_for == m->peak_id ? c->saved : c->live;

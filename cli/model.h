@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "livelog.h"
 #include "reader.h"
 #include "symbolize.h"
 
@@ -16,6 +17,7 @@ typedef struct {
   uint64_t allocations, allocated, temporary, leaked_bytes, leaked_blocks, peak_bytes;
   uint64_t live, live_blocks; /* running */
   uint64_t saved, saved_for; /* live at the peak, captured lazily */
+  uint64_t log_mark;         /* livelog.h: changed at the log's current timestamp */
 } atr_cost_t;
 
 enum atr_metric { ATR_M_PEAK, ATR_M_LEAKED, ATR_M_ALLOCATED, ATR_M_ALLOCATIONS, ATR_M_TEMPORARY,
@@ -46,11 +48,24 @@ typedef struct {
   uint64_t peak_id;
   uint32_t last_site; /* site of the latest allocation, 0 after a free */
   const atr_visitor_t *chain; /* called after the model for every event / rss */
+  atr_livelog_t *log;         /* per-node live bytes over time (NULL: not kept) */
 } atr_model_t;
 
 /* Reads and analyses the trace; `chain` (may be NULL) sees every event after the model
  * has accounted it. Returns 0 or -1 with m->tr.error set. */
 int atr_model_load(atr_model_t *m, const char *path, const atr_visitor_t *chain);
+/* The same with options: */
+struct atr_chains;
+typedef struct {
+  const atr_visitor_t *chain;
+  struct atr_chains *chains; /* chains.h: called directly, after `chain` */
+  atr_livelog_t *log; /* kept when not NULL (initialised by the caller; it may drop itself
+                         when over its budget, which is not an error) */
+  /* called once, before the first event: the modules mapped at start are known */
+  void (*started)(void *ctx, const atr_trace_t *tr);
+  void *started_ctx;
+} atr_model_opts_t;
+int atr_model_load_ex(atr_model_t *m, const char *path, const atr_model_opts_t *o);
 void atr_model_free(atr_model_t *m);
 
 /* Site size, 64-bit safe. */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 
 #include "livemap.h"
 
+#define ATR_INLINE inline __attribute__((always_inline))
+
 struct atr_reader_priv {
   atr_liveset_t live;
   size_t cap_modules, cap_nodes, cap_sites, cap_threads, cap_notes;
@@ -26,6 +29,8 @@ struct atr_reader_priv {
   void *lw_mem;
   int have_hdr;
   const atr_visitor_t *v;
+  void (*ev_fn)(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev); /* v->event, v->ctx */
+  void *ev_ctx;
 };
 
 const char *atr_kind_name(unsigned kind) {
@@ -83,8 +88,19 @@ typedef struct {
   int bad;
 } cursor_t;
 
-static inline uint64_t get_u(cursor_t *c) {
+static ATR_INLINE uint64_t get_u(cursor_t *c) {
   uint64_t v = 0;
+  if (__builtin_expect(c->end - c->p >= 2 && !c->bad, 1)) { /* one or two bytes: most fields */
+    const uint8_t *p = c->p;
+    if (p[0] < 0x80) {
+      c->p = p + 1;
+      return p[0];
+    }
+    if (p[1] < 0x80) {
+      c->p = p + 2;
+      return (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+    }
+  }
   if (c->bad)
     return 0;
   const uint8_t *p = atr_get_u(c->p, c->end, &v);
@@ -96,7 +112,7 @@ static inline uint64_t get_u(cursor_t *c) {
   return v;
 }
 
-static inline int64_t get_s(cursor_t *c) {
+static ATR_INLINE int64_t get_s(cursor_t *c) {
   int64_t v = 0;
   if (c->bad)
     return 0;
@@ -126,16 +142,16 @@ static char *get_str(cursor_t *c) {
   return s;
 }
 
-static void emit(atr_trace_t *tr, atr_ev_t *ev) {
+static ATR_INLINE void emit(atr_trace_t *tr, atr_ev_t *ev) {
   ev->time_us = tr->time_us;
   ev->index = tr->events++;
-  const atr_visitor_t *v = tr->priv->v;
-  if (v && v->event)
-    v->event(v->ctx, tr, ev);
+  struct atr_reader_priv *P = tr->priv;
+  if (__builtin_expect(P->ev_fn != NULL, 1))
+    P->ev_fn(P->ev_ctx, tr, ev);
 }
 
 /* Takes block `ordinal` out of the live table and the live window; its site in *site. */
-static int take_block(atr_trace_t *tr, uint64_t ordinal, uint32_t *site) {
+static ATR_INLINE int take_block(atr_trace_t *tr, uint64_t ordinal, uint32_t *site) {
   struct atr_reader_priv *P = tr->priv;
   if (ordinal == 0 || ordinal > tr->last_ordinal)
     return -1;
@@ -148,7 +164,7 @@ static int take_block(atr_trace_t *tr, uint64_t ordinal, uint32_t *site) {
   return 0;
 }
 
-static int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
+static ATR_INLINE int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
   if (site == 0 || site >= tr->nsites)
     return -1;
   ev->site = (uint32_t)site;
@@ -163,7 +179,7 @@ typedef struct {
   cursor_t misc;
 } columns_t;
 
-static inline uint64_t get_plane(const uint8_t **lo, const uint8_t **hi, const uint8_t *end,
+static ATR_INLINE uint64_t get_plane(const uint8_t **lo, const uint8_t **hi, const uint8_t *end,
                                  cursor_t *misc) {
   if (*lo >= end) {
     misc->bad = 1;
@@ -174,7 +190,7 @@ static inline uint64_t get_plane(const uint8_t **lo, const uint8_t **hi, const u
 }
 
 /* The block a FREE's rank names, or 0. */
-static inline uint64_t ranked(atr_trace_t *tr, uint64_t r) {
+static ATR_INLINE uint64_t ranked(atr_trace_t *tr, uint64_t r) {
   return r < ATR_LW_SIZE ? atr_lw_select(&tr->priv->lw, r, tr->last_ordinal) : 0;
 }
 
@@ -486,6 +502,127 @@ static void resolve_modules(atr_trace_t *tr) {
   }
 }
 
+/* ---- frame source: the file's zstd frames, decompressed whole, one at a time ---- */
+
+typedef struct {
+  int fd;
+  ZSTD_DCtx *dctx;
+  uint8_t *in;
+  size_t in_cap;
+  ZSTD_inBuffer zin;
+  size_t last_ret;  /* zstd's last answer: 0 when the last frame ended cleanly */
+  int first;        /* nothing read yet */
+  int out_full;     /* the last call filled the output: zstd may still hold data */
+  uint64_t frames;  /* frames completed so far */
+  uint64_t compressed_bytes;
+} src_t;
+
+typedef struct {
+  uint8_t *buf;
+  size_t len, cap;
+  int status; /* 1: a whole frame in buf[0, len); 0: end of file; -1: error in msg */
+  char msg[400];
+} slot_t;
+
+/* Decompresses the next whole frame into sl (its buffer grows by doubling). */
+static void src_next(src_t *s, slot_t *sl) {
+  sl->len = 0;
+  for (;;) {
+    if (s->zin.pos == s->zin.size && !s->out_full) {
+      ssize_t got = read(s->fd, s->in, s->in_cap);
+      if (got < 0) {
+        if (errno == EINTR)
+          continue;
+        snprintf(sl->msg, sizeof(sl->msg), "read error: %s", strerror(errno));
+        sl->status = -1;
+        return;
+      }
+      if (got == 0) {
+        sl->status = 0;
+        return;
+      }
+      if (s->first) {
+        s->first = 0;
+        if (got < 4 || memcmp(s->in, "\x28\xb5\x2f\xfd", 4) != 0) {
+          snprintf(sl->msg, sizeof(sl->msg), "not an alloctrace trace (not zstd-compressed)");
+          sl->status = -1;
+          return;
+        }
+      }
+      s->compressed_bytes += (uint64_t)got;
+      s->zin = (ZSTD_inBuffer){s->in, (size_t)got, 0};
+      continue;
+    }
+    if (sl->len == sl->cap) {
+      if (sl->cap >= ((size_t)1 << 32)) {
+        snprintf(sl->msg, sizeof(sl->msg), "corrupt trace: frame larger than 4 GiB");
+        sl->status = -1;
+        return;
+      }
+      size_t cap = sl->cap ? sl->cap * 2 : 64u << 10;
+      uint8_t *f = realloc(sl->buf, cap);
+      if (!f) {
+        snprintf(sl->msg, sizeof(sl->msg), "out of memory");
+        sl->status = -1;
+        return;
+      }
+      sl->buf = f;
+      sl->cap = cap;
+    }
+    ZSTD_outBuffer zout = {sl->buf, sl->cap, sl->len};
+    size_t ret = ZSTD_decompressStream(s->dctx, &zout, &s->zin);
+    sl->len = zout.pos;
+    s->out_full = zout.pos == zout.size;
+    if (ZSTD_isError(ret)) {
+      snprintf(sl->msg, sizeof(sl->msg), "corrupt trace: zstd frame %llu: %s",
+               (unsigned long long)s->frames + 1, ZSTD_getErrorName(ret));
+      sl->status = -1;
+      return;
+    }
+    s->last_ret = ret;
+    if (ret == 0) { /* a whole frame */
+      s->out_full = 0;
+      s->frames++;
+      sl->status = 1;
+      return;
+    }
+  }
+}
+
+/* Decompression runs on a second thread, NSLOTS frames ahead of the parser, so both
+ * cores work; frames still reach the parser strictly in file order. */
+#define NSLOTS 4
+
+typedef struct {
+  src_t src;
+  slot_t slot[NSLOTS];
+  uint64_t produced, consumed; /* frames handed over / given back */
+  int stop;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} pipe_t;
+
+static void *producer(void *arg) {
+  pipe_t *P = arg;
+  for (;;) {
+    pthread_mutex_lock(&P->mu);
+    while (P->produced - P->consumed == NSLOTS && !P->stop)
+      pthread_cond_wait(&P->cv, &P->mu);
+    int stop = P->stop;
+    slot_t *sl = &P->slot[P->produced % NSLOTS];
+    pthread_mutex_unlock(&P->mu);
+    if (stop)
+      return NULL;
+    src_next(&P->src, sl);
+    pthread_mutex_lock(&P->mu);
+    P->produced++;
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+    if (sl->status != 1)
+      return NULL;
+  }
+}
+
 int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   memset(tr, 0, sizeof(*tr));
   tr->file = path;
@@ -493,6 +630,10 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   if (!tr->priv)
     return fail(tr, "out of memory");
   tr->priv->v = v;
+  if (v) {
+    tr->priv->ev_fn = v->event;
+    tr->priv->ev_ctx = v->ctx;
+  }
   if (RESERVE(tr, nodes, cap_nodes, 0) || RESERVE(tr, sites, cap_sites, 0))
     return fail(tr, "out of memory");
   tr->nnodes = 1; /* root */
@@ -521,74 +662,63 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
     close(fd);
     return fail(tr, "out of memory");
   }
-  /* small traces get small buffers: the frame buffer grows by doubling as needed */
-  size_t in_cap = st.st_size < (1 << 20) ? (size_t)st.st_size : 1u << 20;
-  size_t frame_cap = 64u << 10, frame_len = 0;
-  uint8_t *in = malloc(in_cap), *frame = malloc(frame_cap);
-  ZSTD_DCtx *dctx = ZSTD_createDCtx();
-  int rc = 0, first = 1;
-  size_t last_ret = 0;
-  if (!in || !frame || !dctx) {
+  pipe_t *P = calloc(1, sizeof(*P));
+  if (!P) {
+    close(fd);
+    return fail(tr, "out of memory");
+  }
+  /* small traces get small buffers: frame buffers grow by doubling as needed */
+  P->src.fd = fd;
+  P->src.first = 1;
+  P->src.in_cap = st.st_size < (1 << 20) ? (size_t)st.st_size : 1u << 20;
+  P->src.in = malloc(P->src.in_cap);
+  P->src.dctx = ZSTD_createDCtx();
+  pthread_mutex_init(&P->mu, NULL);
+  pthread_cond_init(&P->cv, NULL);
+  int rc = 0, threaded = 0;
+  pthread_t thr;
+  if (!P->src.in || !P->src.dctx) {
     rc = fail(tr, "out of memory");
     goto out;
   }
+  /* without a thread (pthread_create failed) the same source runs inline */
+  threaded = pthread_create(&thr, NULL, producer, P) == 0;
   for (;;) {
-    ssize_t got = read(fd, in, in_cap);
-    if (got < 0) {
-      if (errno == EINTR)
-        continue;
-      rc = fail(tr, "read error: %s", strerror(errno));
+    slot_t *sl = &P->slot[P->consumed % NSLOTS];
+    if (threaded) {
+      pthread_mutex_lock(&P->mu);
+      while (P->produced == P->consumed)
+        pthread_cond_wait(&P->cv, &P->mu);
+      pthread_mutex_unlock(&P->mu);
+    } else {
+      src_next(&P->src, sl);
+    }
+    if (sl->status < 0) {
+      rc = fail(tr, "%s", sl->msg);
       goto out;
     }
-    if (got == 0)
+    if (sl->status == 0)
       break;
-    if (first) {
-      first = 0;
-      if (got < 4 || memcmp(in, "\x28\xb5\x2f\xfd", 4) != 0) {
-        rc = fail(tr, "not an alloctrace trace (not zstd-compressed)");
-        goto out;
-      }
+    tr->frames++;
+    tr->raw_bytes += sl->len;
+    if (parse_frame(tr, sl->buf, sl->len) != 0) {
+      rc = -1;
+      goto out;
     }
-    tr->compressed_bytes += (uint64_t)got;
-    ZSTD_inBuffer zin = {in, (size_t)got, 0};
-    while (zin.pos < zin.size) {
-      if (frame_len == frame_cap) {
-        if (frame_cap >= ((size_t)1 << 32)) {
-          rc = fail(tr, "corrupt trace: frame larger than 4 GiB");
-          goto out;
-        }
-        uint8_t *f = realloc(frame, frame_cap * 2);
-        if (!f) {
-          rc = fail(tr, "out of memory");
-          goto out;
-        }
-        frame = f;
-        frame_cap *= 2;
-      }
-      ZSTD_outBuffer zout = {frame, frame_cap, frame_len};
-      last_ret = ZSTD_decompressStream(dctx, &zout, &zin);
-      frame_len = zout.pos;
-      if (ZSTD_isError(last_ret)) {
-        rc = fail(tr, "corrupt trace: zstd frame %llu: %s", (unsigned long long)tr->frames + 1,
-                  ZSTD_getErrorName(last_ret));
-        goto out;
-      }
-      if (last_ret == 0) { /* a whole frame */
-        tr->frames++;
-        tr->raw_bytes += frame_len;
-        if (parse_frame(tr, frame, frame_len) != 0) {
-          rc = -1;
-          goto out;
-        }
-        frame_len = 0;
-      }
+    if (threaded) {
+      pthread_mutex_lock(&P->mu);
+      P->consumed++;
+      pthread_cond_broadcast(&P->cv);
+      pthread_mutex_unlock(&P->mu);
+    } else {
+      P->consumed++;
     }
   }
-  if (first) {
+  if (P->src.first) {
     rc = fail(tr, "empty file");
     goto out;
   }
-  if (last_ret != 0 || frame_len != 0)
+  if (P->src.last_ret != 0 || P->slot[P->consumed % NSLOTS].len != 0)
     tr->truncated = 1;
   if (tr->frames == 0) {
     rc = fail(tr, "truncated trace: not even one complete frame");
@@ -600,9 +730,21 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   }
   resolve_modules(tr);
 out:
-  ZSTD_freeDCtx(dctx);
-  free(in);
-  free(frame);
+  if (threaded) {
+    pthread_mutex_lock(&P->mu);
+    P->stop = 1;
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+    pthread_join(thr, NULL);
+  }
+  tr->compressed_bytes = P->src.compressed_bytes;
+  pthread_mutex_destroy(&P->mu);
+  pthread_cond_destroy(&P->cv);
+  ZSTD_freeDCtx(P->src.dctx);
+  free(P->src.in);
+  for (int i = 0; i < NSLOTS; i++)
+    free(P->slot[i].buf);
+  free(P);
   close(fd);
   return rc;
 }

@@ -9,6 +9,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <libiberty/demangle.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,120 @@ static Dwfl_Module *module_dwfl(atr_symbolizer_t *s, int m) {
   sm->mod = dwfl_report_elf(sm->dwfl, sm->base, rm->path, -1, rm->bias, false);
   dwfl_report_end(sm->dwfl, NULL, NULL);
   return sm->mod;
+}
+
+/* ---- warming: the same Dwfl per module, opened early on another thread ---- */
+
+typedef struct {
+  char *path;
+  uint64_t bias;
+  Dwfl *dwfl;
+  Dwfl_Module *mod;
+} warm_module_t;
+
+struct atr_sym_warm {
+  pthread_t thr;
+  warm_module_t *m;
+  size_t n;
+};
+
+/* The modules nearly every allocation stack passes through; the dynamic loader rarely
+ * allocates after start-up, so it stays lazy. */
+static int worth_warming(const atr_trace_t *tr, const char *path) {
+  const char *cls = classify(tr, path);
+  if (strncmp(basename_of(path), "ld-linux", 8) == 0)
+    return 0;
+  return strcmp(cls, "program") == 0 || strcmp(cls, "libc") == 0 ||
+         strcmp(cls, "libstdc++") == 0 || strcmp(cls, "rust-std") == 0;
+}
+
+/* What module_dwfl does, plus loading the DWARF (libdw decompresses the debug sections
+ * there: the slow part) and the symbol table. */
+static void *warm_main(void *arg) {
+  atr_sym_warm_t *w = arg;
+  for (size_t i = 0; i < w->n; i++) {
+    warm_module_t *wm = &w->m[i];
+    struct stat st;
+    if (stat(wm->path, &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    wm->dwfl = dwfl_begin(&callbacks);
+    if (!wm->dwfl)
+      continue;
+    dwfl_report_begin(wm->dwfl);
+    wm->mod = dwfl_report_elf(wm->dwfl, basename_of(wm->path), wm->path, -1, wm->bias, false);
+    dwfl_report_end(wm->dwfl, NULL, NULL);
+    if (wm->mod) {
+      Dwarf_Addr bias;
+      dwfl_module_getdwarf(wm->mod, &bias);
+      dwfl_module_getsymtab(wm->mod);
+    }
+  }
+  return NULL;
+}
+
+atr_sym_warm_t *atr_sym_warm_start(const atr_trace_t *tr) {
+  atr_sym_warm_t *w = calloc(1, sizeof(*w));
+  if (!w || !(w->m = calloc(tr->nmodules + 1, sizeof(*w->m)))) {
+    free(w);
+    return NULL;
+  }
+  for (size_t i = 0; i < tr->nmodules; i++) {
+    const atr_rmodule_t *rm = &tr->modules[i];
+    if (!rm->path || rm->path[0] != '/' || !worth_warming(tr, rm->path))
+      continue;
+    w->m[w->n].path = strdup(rm->path);
+    w->m[w->n].bias = rm->bias;
+    if (w->m[w->n].path)
+      w->n++;
+  }
+  if (!w->n || pthread_create(&w->thr, NULL, warm_main, w) != 0) {
+    for (size_t i = 0; i < w->n; i++)
+      free(w->m[i].path);
+    free(w->m);
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+void atr_sym_warm_drop(atr_sym_warm_t *w) {
+  if (!w)
+    return;
+  pthread_join(w->thr, NULL);
+  for (size_t i = 0; i < w->n; i++) {
+    if (w->m[i].dwfl)
+      dwfl_end(w->m[i].dwfl);
+    free(w->m[i].path);
+  }
+  free(w->m);
+  free(w);
+}
+
+atr_symbolizer_t *atr_sym_new_warm(const atr_trace_t *tr, atr_sym_warm_t *w) {
+  if (w)
+    pthread_join(w->thr, NULL);
+  atr_symbolizer_t *s = atr_sym_new(tr);
+  for (size_t i = 0; w && i < w->n; i++) {
+    warm_module_t *wm = &w->m[i];
+    for (size_t k = 0; s && wm->dwfl && k < tr->nmodules; k++) {
+      const atr_rmodule_t *rm = &tr->modules[k];
+      if (s->mods[k].tried || !rm->path || rm->bias != wm->bias || strcmp(rm->path, wm->path))
+        continue;
+      s->mods[k].tried = 1;
+      s->mods[k].dwfl = wm->dwfl;
+      s->mods[k].mod = wm->mod;
+      wm->dwfl = NULL;
+      break;
+    }
+    if (wm->dwfl)
+      dwfl_end(wm->dwfl);
+    free(wm->path);
+  }
+  if (w) {
+    free(w->m);
+    free(w);
+  }
+  return s;
 }
 
 /* C++ and Rust (legacy and v0) names; Rust legacy hashes are dropped by libiberty. */

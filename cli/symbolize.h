@@ -23,6 +23,16 @@ typedef struct atr_symbolizer atr_symbolizer_t;
 atr_symbolizer_t *atr_sym_new(const atr_trace_t *tr);
 void atr_sym_free(atr_symbolizer_t *s);
 
+/* Warming: loads the debug information of the modules the trace has mapped so far (the
+ * program and the C/C++/Rust runtimes) on a background thread while the trace is still
+ * being read; atr_sym_new_warm waits for it and adopts what it loaded. Only speed
+ * depends on it. atr_sym_warm_start returns NULL when it cannot start (not an error). */
+typedef struct atr_sym_warm atr_sym_warm_t;
+atr_sym_warm_t *atr_sym_warm_start(const atr_trace_t *tr);
+/* Both consume w (may be NULL); drop when no symbolizer is wanted after all. */
+atr_symbolizer_t *atr_sym_new_warm(const atr_trace_t *tr, atr_sym_warm_t *w);
+void atr_sym_warm_drop(atr_sym_warm_t *w);
+
 /* Frames for one stack node (innermost first, inlined frames expanded); returns the
  * count, valid until atr_sym_free. */
 int atr_sym_node(atr_symbolizer_t *s, uint32_t node, const atr_frame_t **frames);

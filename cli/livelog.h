@@ -1,0 +1,54 @@
+/* Live bytes per stack node at every timestamp, kept as a change log while the model
+ * loads, so the leak-suspect grid (whose points depend on the trace's duration, known only
+ * at the end) is sampled exactly without reading the trace twice. Bounded by a byte
+ * budget: past it the log drops itself and callers fall back to a second pass.
+ * Never reads traces; never changes a value the model reports.
+ */
+#ifndef ATR_LIVELOG_H
+#define ATR_LIVELOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct atr_livelog {
+  /* entries: node's live bytes after all events of its group */
+  uint32_t *node;
+  uint64_t *live;
+  size_t n, cap;
+  /* groups: one per timestamp with changes, entries [gend[g-1], gend[g]) */
+  uint64_t *gtime;
+  size_t *gend;
+  size_t ng, capg;
+  uint32_t *dirty; /* nodes changed at the current timestamp */
+  size_t ndirty, capd;
+  uint64_t time;    /* the current timestamp */
+  uint64_t mark;    /* a node is in dirty[] when its mark equals this */
+  size_t max_bytes; /* budget for entries + groups */
+  int dropped;      /* over budget or out of memory: the log is empty and unusable */
+} atr_livelog_t;
+
+void atr_livelog_init(atr_livelog_t *l, size_t max_bytes);
+void atr_livelog_free(atr_livelog_t *l);
+
+/* Marks `node` changed at the current timestamp (its mark lives in the caller's per-node
+ * array). Returns 0, or -1 when the log dropped itself. */
+int atr_livelog__push(atr_livelog_t *l, uint32_t node);
+static inline int atr_livelog_touch(atr_livelog_t *l, uint64_t *mark, uint32_t node) {
+  if (*mark == l->mark)
+    return 0;
+  *mark = l->mark;
+  return atr_livelog__push(l, node);
+}
+
+/* Closes the current timestamp: logs every marked node's live bytes (live[node * stride]
+ * in units of uint64_t), then moves on to `time`. Returns 0 or -1 (dropped). */
+int atr_livelog_flush(atr_livelog_t *l, const uint64_t *live, size_t stride, uint64_t time);
+
+/* Fills out[j * ncols + col] (zeroed here) with the summed live bytes of the nodes of each
+ * call site that has a column (site_col[node_site[node]] >= 0), after every event with a
+ * timestamp <= t[j]. Returns 0 or -1 when out of memory. */
+int atr_livelog_grid(const atr_livelog_t *l, const uint32_t *node_site, size_t nnodes,
+                     const int32_t *site_col, size_t nsites, size_t ncols, const uint64_t *t,
+                     unsigned grid, uint64_t *out);
+
+#endif
