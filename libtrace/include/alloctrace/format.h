@@ -212,9 +212,10 @@ static inline const uint8_t *atr_get_s(const uint8_t *p, const uint8_t *end, int
 #define ATR_LW_GROUPS (ATR_LW_SIZE / 4096)
 
 typedef struct {
-  uint64_t *w; /* ATR_LW_WORDS words of bits */
-  uint16_t *b; /* set bits per 512-bit block */
-  uint16_t *g; /* set bits per 4096-bit group */
+  uint64_t *w;   /* ATR_LW_WORDS words of bits */
+  uint16_t *b;   /* set bits per 512-bit block */
+  uint16_t *g;   /* set bits per 4096-bit group */
+  uint64_t live; /* set bits in all */
 } atr_lw_t;
 
 static inline size_t atr_lw_bytes(void) {
@@ -224,6 +225,7 @@ static inline void atr_lw_attach(atr_lw_t *lw, void *mem) {
   lw->w = (uint64_t *)mem;
   lw->b = (uint16_t *)(lw->w + ATR_LW_WORDS);
   lw->g = lw->b + ATR_LW_BLOCKS;
+  lw->live = 0;
 }
 /* Is ordinal o (<= newest n) inside the window? */
 static inline int atr_lw_inside(uint64_t o, uint64_t n) {
@@ -237,6 +239,7 @@ static inline int atr_lw_clear(atr_lw_t *lw, uint64_t o) {
   lw->w[i >> 6] &= ~m;
   lw->b[i >> 9]--;
   lw->g[i >> 12]--;
+  lw->live--;
   return 1;
 }
 /* Allocation of the new newest ordinal o: o - ATR_LW_SIZE (same slot) leaves the window. */
@@ -247,6 +250,7 @@ static inline void atr_lw_push(atr_lw_t *lw, uint64_t o) {
   lw->w[i >> 6] |= m;
   lw->b[i >> 9]++;
   lw->g[i >> 12]++;
+  lw->live++;
 }
 /* Live window blocks newer than o, with n the newest ordinal (o inside the window). */
 static inline uint64_t atr_lw_rank(const atr_lw_t *lw, uint64_t o, uint64_t n) {
@@ -269,47 +273,60 @@ static inline uint64_t atr_lw_rank(const atr_lw_t *lw, uint64_t o, uint64_t n) {
   }
   return cnt;
 }
-/* Position of the j-th lowest set bit of w (j < popcount(w)): halves, then bits. */
+/* Position of the j-th lowest set bit of w (j < popcount(w)), without branches: halve
+ * the word six times, keeping the half that holds the bit. */
 static inline uint64_t atr_lw_select_bit(uint64_t w, uint64_t j) {
   uint64_t pos = 0;
-  for (unsigned half = 32; half >= 8; half /= 2) {
+  for (unsigned half = 32; half >= 1; half /= 2) {
     uint64_t c = (uint64_t)__builtin_popcountll(w & ((1ull << half) - 1));
-    if (j >= c) {
-      j -= c;
-      w >>= half;
-      pos += half;
-    }
+    uint64_t up = 0 - (uint64_t)(j >= c); /* all ones: the bit is in the upper half */
+    j -= c & up;
+    pos += half & up;
+    w >>= half & up;
   }
-  for (; j; j--)
-    w &= w - 1;
-  return pos + (uint64_t)__builtin_ctzll(w);
+  return pos;
 }
 /* The live window block with r newer live blocks, n the newest ordinal: its ordinal,
- * or 0 when there is none (a corrupt trace). Walks down from n. */
+ * or 0 when there is none (a corrupt trace). Walks down from n: the rest of n's word and
+ * block, then whole blocks to a group boundary, whole groups, and down into the group,
+ * block and word that hold the block. Bits outside the window are clear, so with
+ * r < live the walk ends inside it. */
 static inline uint64_t atr_lw_select(const atr_lw_t *lw, uint64_t r, uint64_t n) {
-  uint64_t left = n < ATR_LW_SIZE ? n : ATR_LW_SIZE, pos = n;
-  while (left) {
-    uint64_t i = pos & ATR_LW_MASK;
-    if ((i & 4095) == 4095 && left >= 4096 && lw->g[i >> 12] <= r) {
-      r -= lw->g[i >> 12];
-      pos -= 4096;
-      left -= 4096;
-    } else if ((i & 511) == 511 && left >= 512 && lw->b[i >> 9] <= r) {
-      r -= lw->b[i >> 9];
-      pos -= 512;
-      left -= 512;
-    } else { /* bits bit+1-take .. bit of one word */
-      uint64_t bit = i & 63, take = bit + 1 < left ? bit + 1 : left;
-      uint64_t w = lw->w[i >> 6] << (63 - bit) >> (64 - take) << (bit + 1 - take);
-      uint64_t c = (uint64_t)__builtin_popcountll(w);
-      if (r < c)
-        return pos - (bit - atr_lw_select_bit(w, c - 1 - r));
-      r -= c;
-      pos -= take;
-      left -= take;
-    }
+  const uint64_t wmask = ATR_LW_WORDS - 1, bmask = ATR_LW_BLOCKS - 1, gmask = ATR_LW_GROUPS - 1;
+  if (r >= lw->live)
+    return 0;
+  uint64_t i = n & ATR_LW_MASK, wi = i >> 6, bi, gi, w, c;
+  w = lw->w[wi] & (~0ull >> (63 - (i & 63)));
+  c = (uint64_t)__builtin_popcountll(w);
+  if (r < c)
+    goto found;
+  r -= c;
+  for (wi = (wi - 1) & wmask; (wi & 7) != 7; wi = (wi - 1) & wmask) {
+    w = lw->w[wi];
+    c = (uint64_t)__builtin_popcountll(w);
+    if (r < c)
+      goto found;
+    r -= c;
   }
-  return 0;
+  for (bi = wi >> 3; (bi & 7) != 7; bi = (bi - 1) & bmask) {
+    if (r < lw->b[bi])
+      goto in_block;
+    r -= lw->b[bi];
+  }
+  for (gi = bi >> 3; r >= lw->g[gi]; gi = (gi - 1) & gmask)
+    r -= lw->g[gi];
+  for (bi = gi * 8 + 7; r >= lw->b[bi]; bi--)
+    r -= lw->b[bi];
+in_block:
+  for (wi = bi * 8 + 7;; wi--) {
+    w = lw->w[wi];
+    c = (uint64_t)__builtin_popcountll(w);
+    if (r < c)
+      break;
+    r -= c;
+  }
+found:
+  return n - ((i - (wi * 64 + atr_lw_select_bit(w, c - 1 - r))) & ATR_LW_MASK);
 }
 
 /* Plane values (site and free columns): lo | hi << 8, hi 0xFF = escaped to misc. */
