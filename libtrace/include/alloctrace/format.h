@@ -252,26 +252,34 @@ static inline void atr_lw_push(atr_lw_t *lw, uint64_t o) {
   lw->g[i >> 12]++;
   lw->live++;
 }
-/* Live window blocks newer than o, with n the newest ordinal (o inside the window). */
-static inline uint64_t atr_lw_rank(const atr_lw_t *lw, uint64_t o, uint64_t n) {
-  uint64_t len = n - o, a = (o + 1) & ATR_LW_MASK, cnt = 0;
-  while (len) {
-    if ((a & 4095) == 0 && len >= 4096) {
-      cnt += lw->g[a >> 12];
-      a = (a + 4096) & ATR_LW_MASK;
-      len -= 4096;
-    } else if ((a & 511) == 0 && len >= 512) {
-      cnt += lw->b[a >> 9];
-      a = (a + 512) & ATR_LW_MASK;
-      len -= 512;
-    } else { /* bits a .. a+take-1 of one word */
-      uint64_t bit = a & 63, take = 64 - bit < len ? 64 - bit : len;
-      cnt += (uint64_t)__builtin_popcountll(lw->w[a >> 6] >> bit << (64 - take));
-      a = (a + take) & ATR_LW_MASK;
-      len -= take;
-    }
-  }
+/* Set bits in k whole words going down from word wi: words to a block boundary, blocks
+ * to a group boundary, groups, then blocks and words again. */
+static inline uint64_t atr_lw_words_down(const atr_lw_t *lw, uint64_t wi, uint64_t k) {
+  const uint64_t wmask = ATR_LW_WORDS - 1;
+  uint64_t cnt = 0;
+  for (; k && (wi & 7) != 7; k--, wi = (wi - 1) & wmask)
+    cnt += (uint64_t)__builtin_popcountll(lw->w[wi]);
+  for (; k >= 8 && (wi & 63) != 63; k -= 8, wi = (wi - 8) & wmask)
+    cnt += lw->b[wi >> 3];
+  for (; k >= 64; k -= 64, wi = (wi - 64) & wmask)
+    cnt += lw->g[wi >> 6];
+  for (; k >= 8; k -= 8, wi = (wi - 8) & wmask)
+    cnt += lw->b[wi >> 3];
+  for (; k; k--, wi = (wi - 1) & wmask)
+    cnt += (uint64_t)__builtin_popcountll(lw->w[wi]);
   return cnt;
+}
+/* Live window blocks newer than o, with n the newest ordinal (o inside the window):
+ * the set bits of slots o+1 .. n. */
+static inline uint64_t atr_lw_rank(const atr_lw_t *lw, uint64_t o, uint64_t n) {
+  uint64_t i = n & ATR_LW_MASK, s = o & ATR_LW_MASK, len = n - o;
+  uint64_t top = lw->w[i >> 6] & (~0ull >> (63 - (i & 63))); /* bits 0 .. i of n's word */
+  if (len <= (i & 63)) /* o's slot lies below n's in the same word */
+    return (uint64_t)__builtin_popcountll(top >> (s & 63) >> 1);
+  uint64_t mid = ((i >> 6) - (s >> 6) - 1) & (ATR_LW_WORDS - 1);
+  return (uint64_t)__builtin_popcountll(top) +
+         atr_lw_words_down(lw, ((i >> 6) - 1) & (ATR_LW_WORDS - 1), mid) +
+         (uint64_t)__builtin_popcountll(lw->w[s >> 6] >> (s & 63) >> 1);
 }
 /* Position of the j-th lowest set bit of w (j < popcount(w)), without branches: halve
  * the word six times, keeping the half that holds the bit. */
