@@ -18,7 +18,7 @@ usage: bench/run.sh [--runs N] [--quick] [--build DIR] [--workloads a,b,c] [--sc
                     churn1,deep40,churn2,churn8,cxx,cxxdeep,rust
   --scale F         workload scale factor passed as argv[1] (default 1.0)
 
-Configurations: untraced; alloctrace run (libunwind); alloctrace run
+Configurations: untraced; alloctrace run -q (libunwind); alloctrace run -q
 --unwind=fp; heaptrack (columns show n/a when heaptrack is not installed).
 The rust workload is built with rustc (PATH, then ~/.cargo/bin) into the
 temporary directory, and skipped when rustc is not found.
@@ -195,8 +195,8 @@ for w in "${selected[@]}"; do
             trace=""
             case "$m" in
                 base) cmd=("$p" "$scale") ;;
-                atr) trace=$tmp/trace.zst; cmd=("$atr" run -o "$trace" -- "$p" "$scale") ;;
-                fp) trace=$tmp/trace.zst; cmd=("$atr" run --unwind=fp -o "$trace" -- "$p" "$scale") ;;
+                atr) trace=$tmp/trace.zst; cmd=("$atr" run -q -o "$trace" -- "$p" "$scale") ;;
+                fp) trace=$tmp/trace.zst; cmd=("$atr" run -q --unwind=fp -o "$trace" -- "$p" "$scale") ;;
                 ht)
                     [ "$have_ht" = 1 ] || continue
                     cmd=(heaptrack -o "$tmp/ht" "$p" "$scale") ;;
@@ -367,7 +367,7 @@ header=(
 )
 notes=(
     "events = allocation calls + frees (totals.allocations + totals.frees of alloctrace summary --json; ~ = estimated as 2 x heaptrack's allocation calls)"
-    "(x) = traced wall / untraced wall; ns/event = (traced wall - untraced wall) / events; bytes/event = trace file size / events"
+    "(x) = traced wall / untraced wall (alloctrace run -q: the end-of-run summary is analysis, timed in the summary column; heaptrack: its interpreter process included); ns/event = (traced wall - untraced wall) / events; bytes/event = trace file size / events"
     "summary / heaptrack_print ns/event = wall time of 'alloctrace summary T' / 'heaptrack_print H' (output to /dev/null) / events"
     "peak RSS = max RSS of any process of the run (heaptrack: includes heaptrack_interpret), minus the untraced program's"
     "ratios < 1 mean alloctrace (libunwind) is cheaper / smaller / faster than heaptrack"
