@@ -159,16 +159,20 @@ expect_exit "bad repeat" 2 "$ATR" replay --repeat 0 "$T/known.zst"
 expect_exit "bad order" 2 "$ATR" replay --order random "$T/known.zst"
 expect_exit "replayer on a non-op file" 2 "$REPLAYER" "$TESTS/lib.sh"
 
-# truncated trace: the complete frames are replayed and the cut is reported
-size=$(stat -c %s "$T/demo.zst")
-head -c $((size * 2 / 3)) "$T/demo.zst" >"$T/cut.zst"
+# truncated trace: the complete frames are replayed and the cut is reported (phases ends
+# a frame after each of its 8 bursts: a cut at 2/3 leaves complete frames of events)
+"$ATR" run -q -o "$T/phases.zst" -- "$PROGS/phases" 8 || not_ok "phases traced"
+"$ATR" summary --json "$T/phases.zst" >"$T/phases.json"
+size=$(stat -c %s "$T/phases.zst")
+head -c $((size * 2 / 3)) "$T/phases.zst" >"$T/cut.zst"
 "$ATR" summary --json "$T/cut.zst" >"$T/cut.json" 2>/dev/null
 "$ATR" replay --json --repeat 1 --allocator glibc "$T/cut.zst" >"$T/cut_rp.json" 2>"$T/cut_rp.err"
 expect_eq "truncated trace replays" "$?" 0
 expect_match "truncation reported" "$(cat "$T/cut_rp.err")" "truncated.*replaying the [0-9,]+ complete events"
 expect_eq "truncated flag" "$(jget "$T/cut_rp.json" truncated)" true
 expect_eq "the complete part is replayed" "$(jget "$T/cut_rp.json" allocations)" "$(jget "$T/cut.json" totals.allocations)"
-expect_eq "less than the whole trace" "$(( $(jget "$T/cut_rp.json" allocations) < $(jget $T/demo.json totals.allocations) ))" 1
+expect_eq "less than the whole trace" "$(( $(jget "$T/cut_rp.json" allocations) < $(jget "$T/phases.json" totals.allocations) ))" 1
+expect_eq "more than nothing" "$(( $(jget "$T/cut_rp.json" allocations) > 0 ))" 1
 head -c 64 "$T/demo.zst" >"$T/stub.zst"
 expect_exit "no complete frame" 2 "$ATR" replay "$T/stub.zst"
 expect_match "no complete frame message" "$OUT" "stub.zst: truncated trace"
