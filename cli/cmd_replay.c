@@ -357,16 +357,6 @@ int cmd_replay(int argc, char **argv) {
   if (!save && atr_replayer_find(replayer, sizeof(replayer)) != 0)
     atr_usage_error("cannot find alloctrace-replayer next to this alloctrace (set "
                     "ALLOCTRACE_REPLAYER)");
-  if (!save && ncols == 0) {
-    for (int i = 0; atr_allocator_names[i]; i++) {
-      char err[1024];
-      if (atr_allocator_find(atr_allocator_names[i], &cols[ncols].a, err, sizeof(err)) == 0)
-        ncols++;
-      else
-        fprintf(stderr, "%s: skipped: %s\n", atr_cmd, err);
-    }
-  }
-
   atr_replay_info_t info;
   char err[1024];
   const char *ops = save;
@@ -388,6 +378,16 @@ int cmd_replay(int argc, char **argv) {
             atr_cmd, atr_count(a, sizeof(a), info.ops), (unsigned long long)info.threads, save,
             save);
     return 0;
+  }
+
+  /* after the trace was read: a bad file gets its one-line error and nothing else */
+  if (ncols == 0) {
+    for (int i = 0; atr_allocator_names[i]; i++) {
+      if (atr_allocator_find(atr_allocator_names[i], &cols[ncols].a, err, sizeof(err)) == 0)
+        ncols++;
+      else
+        fprintf(stderr, "%s: skipped: %s\n", atr_cmd, err);
+    }
   }
 
   int progress = isatty(2);
