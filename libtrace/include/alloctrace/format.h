@@ -283,16 +283,20 @@ static inline uint64_t atr_lw_rank(const atr_lw_t *lw, uint64_t o, uint64_t n) {
 }
 /* Position of the j-th lowest set bit of w (j < popcount(w)), without branches: halve
  * the word six times, keeping the half that holds the bit. */
+static inline uint64_t atr_lw_halve(uint64_t *w, uint64_t *j, unsigned half) {
+  uint64_t c = (uint64_t)__builtin_popcountll(*w & ((1ull << half) - 1));
+  uint64_t up = 0 - (uint64_t)(*j >= c); /* all ones: the bit is in the upper half */
+  *j -= c & up;
+  *w >>= half & up;
+  return half & up;
+}
 static inline uint64_t atr_lw_select_bit(uint64_t w, uint64_t j) {
-  uint64_t pos = 0;
-  for (unsigned half = 32; half >= 1; half /= 2) {
-    uint64_t c = (uint64_t)__builtin_popcountll(w & ((1ull << half) - 1));
-    uint64_t up = 0 - (uint64_t)(j >= c); /* all ones: the bit is in the upper half */
-    j -= c & up;
-    pos += half & up;
-    w >>= half & up;
-  }
-  return pos;
+  uint64_t pos = atr_lw_halve(&w, &j, 32);
+  pos += atr_lw_halve(&w, &j, 16);
+  pos += atr_lw_halve(&w, &j, 8);
+  pos += atr_lw_halve(&w, &j, 4);
+  pos += atr_lw_halve(&w, &j, 2);
+  return pos + atr_lw_halve(&w, &j, 1);
 }
 /* The live window block with r newer live blocks, n the newest ordinal: its ordinal,
  * or 0 when there is none (a corrupt trace). Walks down from n: the rest of n's word and
