@@ -123,27 +123,14 @@ static ATR_INLINE void check_peak(atr_model_t *m, uint64_t time_us) {
   }
 }
 
-static int grow_zeroed(void **arr, size_t *cap, size_t n, size_t elem) {
-  size_t c = *cap ? *cap : 1024;
-  while (c < n)
-    c *= 2;
-  void *p = realloc(*arr, c * elem);
-  if (!p)
-    return -1;
-  memset((char *)p + *cap * elem, 0, (c - *cap) * elem);
-  *arr = p;
-  *cap = c;
-  return 0;
-}
-
 /* Per-node and per-site arrays follow the trace's tables as they grow. */
 static int ensure_tables(load_ctx_t *L) {
   atr_model_t *m = L->m;
-  if (m->tr.nnodes > L->cap && grow_zeroed((void **)&m->node, &L->cap, m->tr.nnodes,
-                                            sizeof(atr_cost_t)) != 0)
+  if (m->tr.nnodes > L->cap && atr_array_reserve((void **)&m->node, &L->cap, m->tr.nnodes - 1,
+                                                  sizeof(atr_cost_t)) != 0)
     return -1;
-  if (m->tr.nsites > L->sc_cap &&
-      grow_zeroed((void **)&L->sc, &L->sc_cap, m->tr.nsites, sizeof(site_count_t)) != 0)
+  if (m->tr.nsites > L->sc_cap && atr_array_reserve((void **)&L->sc, &L->sc_cap, m->tr.nsites - 1,
+                                                    sizeof(site_count_t)) != 0)
     return -1;
   return 0;
 }

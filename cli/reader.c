@@ -65,8 +65,7 @@ static int fail(atr_trace_t *tr, const char *fmt, ...) {
   return -1;
 }
 
-/* grow an array to hold n+1 elements */
-static int reserve(void **arr, size_t *cap, size_t n, size_t elem) {
+int atr_array_reserve(void **arr, size_t *cap, size_t n, size_t elem) {
   if (n < *cap)
     return 0;
   size_t c = *cap ? *cap * 2 : 64;
@@ -81,7 +80,7 @@ static int reserve(void **arr, size_t *cap, size_t n, size_t elem) {
   return 0;
 }
 #define RESERVE(tr, field, capfield, n)                                                  \
-  reserve((void **)&(tr)->field, &(tr)->priv->capfield, (n), sizeof(*(tr)->field))
+  atr_array_reserve((void **)&(tr)->field, &(tr)->priv->capfield, (n), sizeof(*(tr)->field))
 
 typedef struct {
   const uint8_t *p, *end;
@@ -191,7 +190,7 @@ static ATR_INLINE uint64_t get_plane(const uint8_t **lo, const uint8_t **hi, con
 
 /* The block a FREE's rank names, or 0. */
 static ATR_INLINE uint64_t ranked(atr_trace_t *tr, uint64_t r) {
-  return r < ATR_LW_SIZE ? atr_lw_select(&tr->priv->lw, r, tr->last_ordinal) : 0;
+  return atr_lw_select(&tr->priv->lw, r, tr->last_ordinal);
 }
 
 static inline uint32_t thread_of(const struct atr_reader_priv *P, unsigned t, unsigned ext) {

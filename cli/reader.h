@@ -110,6 +110,11 @@ uint32_t atr_trace_live_site(const atr_trace_t *tr, uint64_t ordinal);
 /* Frames of a node from leaf (the allocating call) to root; returns the count. */
 size_t atr_trace_stack(const atr_trace_t *tr, uint32_t node, uint32_t *out, size_t max);
 
+/* Grows *arr (capacity *cap elements of elem bytes, doubling) to hold element n; the new
+ * elements are zeroed. Returns 0, or -1 when out of memory (*arr unchanged). For the
+ * tables that follow the trace's as it is read. */
+int atr_array_reserve(void **arr, size_t *cap, size_t n, size_t elem);
+
 const char *atr_kind_name(unsigned kind);
 unsigned atr_kind_layer(unsigned kind);
 

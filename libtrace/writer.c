@@ -456,11 +456,16 @@ static inline void col_plane(int lo, uint64_t v) {
   }
 }
 
-/* Starts an event: room for its columns (at most 2 tags, 1 site, 1 free value and 40
- * bytes of misc), then its tag. */
-static inline void put_tag(unsigned base, uint32_t thread) {
+/* Before an event: room for its columns (at most 2 tags, 1 site, 1 free value and 40
+ * bytes of misc). */
+static inline void chunk_room(void) {
   if (ATR_UNLIKELY(W.clen[COL_TAG] >= CHUNK_EVENTS || W.clen[COL_MISC] >= MISC_CAP))
     chunk_flush();
+}
+
+/* Starts an event with a thread in its tag. */
+static inline void put_tag(unsigned base, uint32_t thread) {
+  chunk_room();
   unsigned ext = base == ATR_TAG_FREED ? ATR_TAG_FREED_EXT : ATR_THREAD_INLINE_MAX;
   if (ATR_LIKELY(thread < ext)) {
     col_byte(COL_TAG, base | thread);
@@ -474,9 +479,9 @@ static inline void put_tag(unsigned base, uint32_t thread) {
   col_byte(COL_TAG, base | ext);
 }
 
+/* Starts an event whose fields are all in misc. */
 static inline void put_misc_tag(unsigned tag) {
-  if (ATR_UNLIKELY(W.clen[COL_TAG] >= CHUNK_EVENTS || W.clen[COL_MISC] >= MISC_CAP))
-    chunk_flush();
+  chunk_room();
   col_byte(COL_TAG, tag);
 }
 
