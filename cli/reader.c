@@ -23,7 +23,7 @@
 struct atr_reader_priv {
   atr_liveset_t live;
   size_t cap_modules, cap_nodes, cap_sites, cap_threads, cap_notes;
-  uint64_t seq, prev_ip, last_free;
+  uint64_t seq, prev_ip, last_free, last_rank;
   uint64_t ext_thread;
   atr_lw_t lw; /* the live window (format.h): FREE's rank -> ordinal */
   void *lw_mem;
@@ -193,10 +193,6 @@ static ATR_INLINE uint64_t ranked(atr_trace_t *tr, uint64_t r) {
   return atr_lw_select(&tr->priv->lw, r, tr->last_ordinal);
 }
 
-static inline uint32_t thread_of(const struct atr_reader_priv *P, unsigned t, unsigned ext) {
-  return t == ext ? (uint32_t)P->ext_thread : t;
-}
-
 /* Decodes the events of one CHUNK; c is past its tag. Returns 0 or -1 (error set). */
 static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
   struct atr_reader_priv *P = tr->priv;
@@ -218,34 +214,52 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
     unsigned tag = *t;
     const char *what = NULL;
     atr_ev_t ev = {0};
-    if (tag >= ATR_TAG_FREE) {
-      ev.thread = thread_of(P, tag & 0x3f, ATR_THREAD_INLINE_MAX);
-      if ((tag & 0xC0) == ATR_TAG_ALLOC) {
+    unsigned kind = tag >> 4;
+    if (kind) {
+      unsigned ti = tag & 15;
+      ev.thread = ti == ATR_THREAD_INLINE_MAX ? (uint32_t)P->ext_thread : ti;
+      uint64_t r = P->last_rank, v;
+      switch (kind) {
+      case ATR_CK_ALLOC:
         ev.kind = ATR_E_ALLOC;
         if (new_block(tr, get_plane(&k.slo, &k.shi, k.send, &k.misc), &ev) != 0)
           what = "allocation";
-      } else if ((tag & 0xC0) == ATR_TAG_FREE) {
+        break;
+      case ATR_CK_REALLOC:
+        v = get_plane(&k.slo, &k.shi, k.send, &k.misc); /* the new block's site */
+        r = get_plane(&k.flo, &k.fhi, k.fend, &k.misc);
+        ev.kind = ATR_E_REALLOC;
+        ev.moved = (int)(r & 1);
+        if (r >> 1)
+          ev.old_ordinal = ranked(tr, P->last_rank = (r >> 1) - 1);
+        else
+          ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
+        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0 || (v && new_block(tr, v, &ev) != 0))
+          what = "realloc";
+        break;
+      case ATR_CK_FREED:
         ev.kind = ATR_E_FREE;
-        ev.old_ordinal = ranked(tr, get_plane(&k.flo, &k.fhi, k.fend, &k.misc));
+        ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
         if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0)
           what = "free";
-      } else {
-        uint64_t site = get_plane(&k.slo, &k.shi, k.send, &k.misc);
-        uint64_t v = get_plane(&k.flo, &k.fhi, k.fend, &k.misc);
-        ev.kind = ATR_E_REALLOC;
-        ev.moved = (int)(v & 1);
-        ev.old_ordinal =
-            v >> 1 ? ranked(tr, (v >> 1) - 1) : P->last_free + (uint64_t)get_s(&k.misc);
-        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0 ||
-            (site && new_block(tr, site, &ev) != 0))
-          what = "realloc";
+        break;
+      default: /* FREE by rank: r from the kind, or the free column */
+        switch (kind) {
+        case ATR_CK_FREE_0: r = 0; break;
+        case ATR_CK_FREE_NEXT: r = r - 1; break; /* r_prev = 0: UINT64_MAX, no block */
+        case ATR_CK_FREE_SAME: break;
+        case ATR_CK_FREE_BACK: r = r + 1; break;
+        case ATR_CK_FREE_1: r = 1; break;
+        case ATR_CK_FREE: r = get_plane(&k.flo, &k.fhi, k.fend, &k.misc); break;
+        default:
+          return fail(tr, "corrupt trace: unknown event tag 0x%02x in the chunk at byte %zu of "
+                          "frame %llu", tag, off, (unsigned long long)tr->frames);
+        }
+        ev.kind = ATR_E_FREE;
+        ev.old_ordinal = ranked(tr, P->last_rank = r);
+        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0)
+          what = "free";
       }
-    } else if (tag >= ATR_TAG_FREED) {
-      ev.kind = ATR_E_FREE;
-      ev.thread = thread_of(P, tag - ATR_TAG_FREED, ATR_TAG_FREED_EXT);
-      ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
-      if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0)
-        what = "free";
     } else {
       switch (tag) {
       case ATR_TAG_TIME:
@@ -306,8 +320,7 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     P->seq++;
     if (!P->have_hdr && tag != ATR_TAG_HDR)
       return fail(tr, "not an alloctrace trace (no header record)");
-    if (tag >= ATR_TAG_FREED || (tag >= ATR_TAG_AFAIL && tag <= ATR_TAG_TEXT) ||
-        tag == ATR_TAG_TIME)
+    if ((tag >= ATR_TAG_AFAIL && tag <= ATR_TAG_TEXT) || tag == ATR_TAG_TIME)
       return fail(tr, "corrupt trace: event tag 0x%02x outside a chunk at byte %zu of frame %llu",
                   tag, off, (unsigned long long)tr->frames);
     switch (tag) {

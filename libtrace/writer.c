@@ -74,7 +74,7 @@ static struct {
   uint32_t *node_of;
   size_t node_of_cap;
   uint64_t nnodes, nsites, prev_ip;
-  uint64_t ordinal, last_free;
+  uint64_t ordinal, last_free, last_rank;
   uint64_t last_us, frame_start_us, last_rss_us, last_reap_us;
   uint64_t prev_now, next_time_ts;
   uint32_t nthreads, ext_thread;
@@ -463,12 +463,11 @@ static inline void chunk_room(void) {
     chunk_flush();
 }
 
-/* Starts an event with a thread in its tag. */
-static inline void put_tag(unsigned base, uint32_t thread) {
+/* Starts an event of kind (ATR_CK_*) with a thread in its tag. */
+static inline void put_tag(unsigned kind, uint32_t thread) {
   chunk_room();
-  unsigned ext = base == ATR_TAG_FREED ? ATR_TAG_FREED_EXT : ATR_THREAD_INLINE_MAX;
-  if (ATR_LIKELY(thread < ext)) {
-    col_byte(COL_TAG, base | thread);
+  if (ATR_LIKELY(thread < ATR_THREAD_INLINE_MAX)) {
+    col_byte(COL_TAG, kind << 4 | thread);
     return;
   }
   if (W.ext_thread != thread) {
@@ -476,7 +475,7 @@ static inline void put_tag(unsigned base, uint32_t thread) {
     col_u(thread);
     W.ext_thread = thread;
   }
-  col_byte(COL_TAG, base | ext);
+  col_byte(COL_TAG, kind << 4 | ATR_THREAD_INLINE_MAX);
 }
 
 /* Starts an event whose fields are all in misc. */
@@ -597,25 +596,36 @@ static inline void emit_time(uint64_t ts) {
 }
 
 /* The freed block `ordinal` leaves the live window; returns its rank there, or
- * UINT64_MAX when it had left the window already (named by FREED's delta instead).
- * A block freed next to the previous one (containers torn down in order) also takes the
- * delta: +1, +1, ... compresses to nothing where ranks count down. */
+ * UINT64_MAX when it had left the window already (named by FREED's delta instead). */
 static inline uint64_t free_rank(uint64_t ordinal) {
   if (!atr_lw_inside(ordinal, W.ordinal))
     return UINT64_MAX;
   uint64_t r = atr_lw_rank(&W.lw, ordinal, W.ordinal);
   atr_lw_clear(&W.lw, ordinal);
-  int64_t d = (int64_t)(ordinal - W.last_free);
-  return (d == 1 || d == -1) && r >= 16 ? UINT64_MAX : r;
+  return r;
+}
+
+/* The FREE kind that names rank r without a free value (format.h), or ATR_CK_FREE. */
+static inline unsigned free_kind(uint64_t r) {
+  uint64_t p = W.last_rank;
+  return r == 0 ? ATR_CK_FREE_0
+       : r + 1 == p ? ATR_CK_FREE_NEXT
+       : r == p ? ATR_CK_FREE_SAME
+       : r == p + 1 ? ATR_CK_FREE_BACK
+       : r == 1 ? ATR_CK_FREE_1
+       : ATR_CK_FREE;
 }
 
 static void emit_free_of(uint32_t thr, uint64_t ordinal) {
   uint64_t r = free_rank(ordinal);
   if (ATR_LIKELY(r != UINT64_MAX)) {
-    put_tag(ATR_TAG_FREE, thr);
-    col_plane(COL_FLO, r);
+    unsigned kind = free_kind(r);
+    put_tag(kind, thr);
+    if (kind == ATR_CK_FREE)
+      col_plane(COL_FLO, r);
+    W.last_rank = r;
   } else {
-    put_tag(ATR_TAG_FREED, thr);
+    put_tag(ATR_CK_FREED, thr);
     col_s((int64_t)(ordinal - W.last_free));
   }
   W.last_free = ordinal;
@@ -629,7 +639,7 @@ static void emit_ufree(uint32_t thr) {
 }
 
 static inline void emit_alloc(uint32_t thr, uint64_t site) {
-  put_tag(ATR_TAG_ALLOC, thr);
+  put_tag(ATR_CK_ALLOC, thr);
   col_plane(COL_SLO, site);
 }
 
@@ -642,10 +652,11 @@ static void emit_realloc(uint32_t thr, uint64_t old, int moved, uint64_t site) {
     return;
   }
   uint64_t r = free_rank(old);
-  put_tag(ATR_TAG_REALLOC, thr);
+  put_tag(ATR_CK_REALLOC, thr);
   col_plane(COL_SLO, site);
   if (ATR_LIKELY(r != UINT64_MAX)) {
     col_plane(COL_FLO, (r + 1) << 1 | (unsigned)moved);
+    W.last_rank = r;
   } else {
     col_plane(COL_FLO, (unsigned)moved);
     col_s((int64_t)(old - W.last_free));
@@ -1065,7 +1076,7 @@ static int writer_state_init(void) {
   W.node_of = NULL;
   W.node_of_cap = 0;
   memset(site_cache, 0, sizeof(site_cache));
-  W.nnodes = W.nsites = W.prev_ip = W.ordinal = W.last_free = 0;
+  W.nnodes = W.nsites = W.prev_ip = W.ordinal = W.last_free = W.last_rank = 0;
   W.last_us = W.frame_start_us = W.last_rss_us = W.last_reap_us = W.prev_now = 0;
   W.next_time_ts = 0;
   W.nthreads = 0;

@@ -33,7 +33,7 @@ def string(b):
     return u(len(b)) + b
 
 
-def HDR(version=3, magic=b'ALLOCTRC'):
+def HDR(version=4, magic=b'ALLOCTRC'):
     return b'\x01' + magic + u(version)
 
 
@@ -80,7 +80,7 @@ def LAYER(mask):
 
 
 class S:
-    """A record stream whose events (Ev) are gathered into CHUNK records (format v3)."""
+    """A record stream whose events (Ev) are gathered into CHUNK records (format.h)."""
 
     def __init__(self, parts):
         self.parts = parts
@@ -162,22 +162,31 @@ def TEXT(thread):
     return ev(Ev(0x0f, misc=u(thread)))
 
 
-def FREE(r, t=0):  # format v3: the live block with r newer live blocks
-    return ev(Ev(0x40 | t, free=r))
+# format v4 event tags: kind << 4 | t, t the thread (15: the last TEXT's)
+def FREE(r, t=0):  # the live block with r newer live blocks, r in the free column
+    return ev(Ev(0x80 | t, free=r))
+
+
+# FREE kinds that carry no field: r = 0, r_prev - 1, r_prev, r_prev + 1, 1
+FREE_KIND = {'0': 0x30, 'next': 0x40, 'same': 0x50, 'back': 0x60, '1': 0x70}
+
+
+def FREEK(kind, t=0):
+    return ev(Ev(FREE_KIND[kind] | t))
 
 
 def FREED(delta, t=0):  # the block last_freed + delta (last_freed 0 at the start)
-    return ev(Ev(0x20 | t, misc=s(delta)))
+    return ev(Ev(0x90 | t, misc=s(delta)))
 
 
 def ALLOC(site, t=0):
-    return ev(Ev(0x80 | t, site=site))
+    return ev(Ev(0x10 | t, site=site))
 
 
 def REALLOC(r, site, moved=1, t=0, delta=None):  # r: rank of the old block, or delta
     if delta is not None:
-        return ev(Ev(0xC0 | t, site=site, free=moved, misc=s(delta)))
-    return ev(Ev(0xC0 | t, site=site, free=(r + 1) << 1 | moved))
+        return ev(Ev(0x20 | t, site=site, free=moved, misc=s(delta)))
+    return ev(Ev(0x20 | t, site=site, free=(r + 1) << 1 | moved))
 
 
 def zst(data):
@@ -214,8 +223,8 @@ RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*
     'realloc-bad-site': BASE + ALLOC(1) + REALLOC(0, 9),
     'rfail-freed-block': BASE + ALLOC(1) + RFAIL(0, 0, 1) + FREE(0) + RFAIL(0, 0, 1),
     'afail-bad-site': BASE + AFAIL(0, 0),
-    'ext-thread': BASE + THR(1000, 4242, 'worker') + TEXT(1000) + ALLOC(1, 63) + FREE(0, 63) +
-                 TEXT(2**64 - 1) + ALLOC(2, 63),
+    'ext-thread': BASE + THR(1000, 4242, 'worker') + TEXT(1000) + ALLOC(1, 15) + FREE(0, 15) +
+                 TEXT(2**64 - 1) + ALLOC(2, 15),
     'thread-index-too-big': BASE + THR(2**24 + 1, 1),
     'varint-overlong': BASE + b'\x81' + b'\xff' * 10 + b'\x01',
     'record-cut-at-frame-end': BASE + b'\x07\x01\x80',
@@ -228,20 +237,28 @@ RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*
     'version-too-new': HDR(version=99),
     'bad-magic': HDR(magic=b'ALLOCTRX'),
     'unknown-tag': BASE + b'\x12',
-    'event-outside-chunk': BASE + b'\x80\x01',
-    'chunk-columns-too-long': BASE + CHUNK([Ev(0x80, site=1)], lens=(1, 1, 0, 200)),
-    'chunk-columns-left-over': BASE + CHUNK([Ev(0x80, site=1)], lens=(1, 2, 0, 0)) + b'\x00\x00',
-    'chunk-plane-missing': BASE + CHUNK([Ev(0x80)], lens=(1, 0, 0, 0)),
-    'chunk-escape-without-misc': BASE + CHUNK([Ev(0x80, site=0xFFFF)], lens=(1, 1, 0, 0)),
+    'event-outside-chunk': BASE + b'\x0c\x00\x01',
+    'chunk-columns-too-long': BASE + CHUNK([Ev(0x10, site=1)], lens=(1, 1, 0, 200)),
+    'chunk-columns-left-over': BASE + CHUNK([Ev(0x10, site=1)], lens=(1, 2, 0, 0)) + b'\x00\x00',
+    'chunk-plane-missing': BASE + CHUNK([Ev(0x10)], lens=(1, 0, 0, 0)),
+    'chunk-escape-without-misc': BASE + CHUNK([Ev(0x10, site=0xFFFF)], lens=(1, 1, 0, 0)),
     'chunk-unknown-event-tag': BASE + CHUNK([Ev(0x09)]),
+    'chunk-unknown-event-kind': BASE + ALLOC(1) + CHUNK([Ev(0xA0)]),
+    'free-next-at-start': BASE + ALLOC(1) + FREEK('next'),
+    'free-back-past-live': BASE + ALLOC(1) + FREEK('back'),
+    'free-1-alone': BASE + ALLOC(1) + FREEK('1'),
+    # 6 blocks freed by every FREE kind: blocks 4, 5, 3, 1, 2, 6 (tests/cli/format.sh)
+    'free-kinds': BASE + ALLOC(1) + ALLOC(1) + ALLOC(1) + ALLOC(2) + ALLOC(2) + ALLOC(2) + FREE(2) + FREEK('next') + FREEK('same') +
+                 FREEK('back') + FREEK('1', 15) + FREEK('0', 14) + END(events=12),
     'chunk-empty': BASE + CHUNK([]),
     'rank-past-live': BASE + ALLOC(1) + ALLOC(2) + FREE(2),
     'rank-huge': BASE + ALLOC(1) + FREE(2**40),
     'realloc-by-delta': BASE + ALLOC(1) + ALLOC(2) + REALLOC(0, 1, delta=1) + FREED(1) + FREE(0),
-    'freed-ext-thread': BASE + TEXT(77) + ALLOC(1, 63) + FREED(1, 31),
+    'freed-ext-thread': BASE + TEXT(77) + ALLOC(1, 15) + FREED(1, 15),
     'version-2': HDR(version=2) + BASE[len(HDR()):] + b'\x80\x01',
+    'version-3': HDR(version=3) + BASE[len(HDR()):] + ALLOC(1) + FREE(0),
     'unknown-tag-3f': BASE + b'\x3f',
-    'freed-valid': BASE + ALLOC(1) + ALLOC(1) + ALLOC(2) + FREED(2) + FREED(-1) + FREED(2, 30),
+    'freed-valid': BASE + ALLOC(1) + ALLOC(1) + ALLOC(2) + FREED(2) + FREED(-1) + FREED(2, 14),
     'freed-zero-at-start': BASE + ALLOC(1) + FREED(0),
     'freed-past-last': BASE + ALLOC(1) + FREED(5),
     'freed-negative-wrap': BASE + ALLOC(1) + FREED(-1),

@@ -38,20 +38,27 @@
  * after every column, so each column gets its own entropy tables: that is what makes a
  * 9-bit site number cost 9 bits instead of two mixed bytes (v3 is ~35% smaller than v2).
  * A plane value is lo | hi << 8; hi = 0xFF means the value is the next varint in misc
- * (values >= 0xFF00). Events and their columns:
+ * (values >= 0xFF00).
+ *
+ * An event tag is kind << 4 | t, t the thread index (0..14; 15 means "the index of the
+ * last TEXT"); tags 0x00..0x0F carry no thread. (Tags inside a CHUNK are their own name
+ * space: 0x10 there is an ALLOC, not a LAYER record.) Events and their columns:
  *
  *   tag        site column   free column            misc column          meaning
- *   0x80|t     site                                                      ALLOC: new block,
+ *   0x10|t     site                                                      ALLOC: new block,
  *                                                                        ordinal + 1
- *   0x40|t                   r                                           FREE: the live block
- *                                                                        with r newer live
- *                                                                        blocks in the window
- *   0x20|t                                          s:delta              FREED: block
+ *   0x20|t     site (0: no   (r+1)<<1 | moved, or   s:delta if the free  REALLOC: old block
+ *              new block)    moved when the old     value >> 1 is 0      (rank r, or FREED's
+ *                            block is named by                           delta) freed, new
+ *                            delta (FREED rule)                          block
+ *   0x30|t                                                               FREE, r = 0
+ *   0x40|t                                                               FREE, r = r_prev - 1
+ *   0x50|t                                                               FREE, r = r_prev
+ *   0x60|t                                                               FREE, r = r_prev + 1
+ *   0x70|t                                                               FREE, r = 1
+ *   0x80|t                   r                                           FREE, r as given
+ *   0x90|t                                          s:delta              FREED: block
  *                                                                        last_freed + delta
- *   0xC0|t     site (0: no   (r+1)<<1 | moved, or   s:delta if the free  REALLOC: old block
- *              new block)    moved when the old     value >> 1 is 0      freed, new block
- *                            block is named by
- *                            delta (FREED rule)
  *   0x08 TIME                                       u:delta_us           now += delta (us
  *                                                                        since start)
  *   0x0C AFAIL                                      u:thread u:site      allocation returned
@@ -61,11 +68,15 @@
  *                                                                        stays live
  *   0x0E UFREE                                      u:thread u:kind      free of a pointer
  *                                                                        never seen allocated
- *   0x0F TEXT                                       u:thread             thread idx of the
+ *   0x0F TEXT                                       u:thread             thread index of the
  *                                                                        next events whose
- *                                                                        t is 63
- * t (0..62; FREED 0..30) is the thread index; 63 (FREED: 31) means "the index of the last
- * TEXT".
+ *                                                                        t is 15
+ * A FREE frees the live window block with r newer live blocks there (0 = the newest).
+ * r_prev is the r of the last free that had one (FREE or REALLOC by rank; 0 at the start
+ * of a file): containers torn down in order free neighbours, r_prev - 1 or r_prev, and
+ * the tag alone says so, which compresses far better than the ranks (v4: 10% smaller
+ * C++ traces than v3). The writer picks the first that fits of 0x30, 0x40, 0x50, 0x60,
+ * 0x70, then 0x80; a reader accepts any that names a live block.
  * Every free form sets last_freed to the freed ordinal (0 at the start of a file).
  *
  * The live window (atr_lw_* below) is the set of live blocks among the newest
@@ -85,7 +96,8 @@
 #include <stdint.h>
 
 #define ATR_FORMAT_MAGIC "ALLOCTRC"
-#define ATR_FORMAT_VERSION 3u /* 3: columnar CHUNKs, FREE by rank in the live window */
+#define ATR_FORMAT_VERSION 4u /* 3: columnar CHUNKs, FREE by rank in the live window;
+                                 4: FREE kinds relative to the last rank */
 
 enum atr_tag {
   ATR_TAG_HDR = 0x01,
@@ -105,14 +117,22 @@ enum atr_tag {
   ATR_TAG_TEXT = 0x0F,
   ATR_TAG_LAYER = 0x10,
   ATR_TAG_CHUNK = 0x11,
-  ATR_TAG_FREED = 0x20, /* 0x20..0x3F */
-  ATR_TAG_FREE = 0x40,
-  ATR_TAG_ALLOC = 0x80,
-  ATR_TAG_REALLOC = 0xC0,
 };
 
-#define ATR_THREAD_INLINE_MAX 63u /* t == 63: use the TEXT index */
-#define ATR_TAG_FREED_EXT 31u /* FREED's t == 31: use the TEXT index */
+/* Event kinds inside a CHUNK (tag >> 4; tag & 15 is the thread). */
+enum atr_chunk_kind {
+  ATR_CK_ALLOC = 0x1,
+  ATR_CK_REALLOC = 0x2,
+  ATR_CK_FREE_0 = 0x3,    /* r = 0 */
+  ATR_CK_FREE_NEXT = 0x4, /* r = r_prev - 1 */
+  ATR_CK_FREE_SAME = 0x5, /* r = r_prev */
+  ATR_CK_FREE_BACK = 0x6, /* r = r_prev + 1 */
+  ATR_CK_FREE_1 = 0x7,    /* r = 1 */
+  ATR_CK_FREE = 0x8,      /* r in the free column */
+  ATR_CK_FREED = 0x9,     /* last_freed + delta */
+};
+
+#define ATR_THREAD_INLINE_MAX 15u /* t == 15: use the TEXT index */
 
 /* The allocation function a site was reached through. Values are stable. */
 #define ATR_KIND_LIST(X)                                                                 \
