@@ -33,8 +33,11 @@
 #define RSS_US 10000u       /* RSS sample period */
 #define TIME_STEP_US 100u   /* TIME resolution */
 #define MARGIN_US 50u       /* slack for store-buffer and TSC skew (DESIGN.md) */
-#define CHUNK_EVENTS 32768u /* events per CHUNK: columns of 32 KiB get their own zstd blocks */
-#define MISC_CAP (CHUNK_EVENTS * 8u)
+/* events per CHUNK: each column is one zstd block (at most 128 KiB) with its own entropy
+ * tables; longer chunks spread the tables over more events (32 Ki events: 4% larger
+ * C++ traces) */
+#define CHUNK_EVENTS 130048u
+#define MISC_CAP 131072u /* a CHUNK ends early when misc fills */
 
 /* CHUNK columns, in file order (format.h) */
 enum { COL_TAG, COL_SLO, COL_SHI, COL_FLO, COL_FHI, COL_MISC, ATR_NCOLS };
