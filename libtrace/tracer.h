@@ -94,7 +94,7 @@ typedef struct atr_thread {
   _Atomic uint32_t gen;               /* odd while inside a hook */
   _Atomic uint32_t waiting;           /* producer blocked on a full ring (2: writer woke it) */
   uint64_t wait_ts;                   /* timestamp of the event it is waiting to push */
-  uint64_t cached_tail;
+  uint64_t check_at; /* head at which the producer looks at the writer's tail (ring.c) */
   uint64_t waits; /* times the ring was full */
   uintptr_t stack_lo, stack_hi;
   uint32_t tid;
@@ -166,7 +166,7 @@ ATR_HIDDEN void atr__config_load(void);
 
 /* ---- threads and rings (ring.c) ---- */
 ATR_HIDDEN atr_thread_t *atr__thread_register(void);
-ATR_HIDDEN void atr__ring_wait(atr_thread_t *t, uint64_t ts);
+ATR_HIDDEN void atr__ring_check(atr_thread_t *t, uint64_t h, uint64_t ts);
 ATR_HIDDEN atr_thread_t *atr__threads_head(void);
 ATR_HIDDEN void atr__threads_after_fork(atr_thread_t *self);
 ATR_HIDDEN void atr__thread_recycle(atr_thread_t *t);
@@ -188,11 +188,8 @@ static inline void atr__hook_leave(atr_thread_t *t) {
 static inline void atr__push(atr_thread_t *t, uint64_t ts, uint64_t ptr, uint64_t size,
                              uint64_t meta) {
   uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
-  if (ATR_UNLIKELY(h - t->cached_tail >= ATR_RING_SIZE)) {
-    t->cached_tail = atomic_load_explicit(&t->tail, memory_order_acquire);
-    if (h - t->cached_tail >= ATR_RING_SIZE)
-      atr__ring_wait(t, ts);
-  }
+  if (ATR_UNLIKELY(h >= t->check_at))
+    atr__ring_check(t, h, ts);
   atr_event_t *e = &t->ev[h & (ATR_RING_SIZE - 1)];
   e->ts = ts;
   e->ptr = ptr;
