@@ -64,6 +64,7 @@ json_t *atr_summary_json(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
   json_object_set_new(rec, "truncated", json_boolean(m->tr.truncated));
   json_object_set_new(rec, "ring_waits", atr_json_u64(m->tr.end.waits));
   json_object_set_new(rec, "inconsistencies", atr_json_u64(m->tr.end.inconsistent));
+  json_object_set_new(rec, "reordered", atr_json_u64(m->tr.end.reordered));
   json_object_set_new(rec, "stack_drops", atr_json_u64(m->tr.end.stack_drops));
   json_object_set_new(rec, "frames", atr_json_u64(m->tr.frames));
   json_object_set_new(rec, "compressed_bytes", atr_json_u64(m->tr.compressed_bytes));
@@ -140,10 +141,13 @@ static void print_text(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
                atr_bytes(a, sizeof(a), (double)m->aligns[i].padding));
     printf("\n");
   }
-  printf("  recorder:                       %s events%s, %llu ring waits, %llu inconsistencies\n",
+  printf("  recorder:                       %s events%s, %llu ring waits, %llu inconsistencies",
          atr_count(a, sizeof(a), m->tr.events),
          m->tr.truncated ? " (last frame truncated)" : m->tr.has_end ? "" : " (no end record)",
          (unsigned long long)m->tr.end.waits, (unsigned long long)m->tr.end.inconsistent);
+  if (m->tr.end.reordered)
+    printf(" (%llu handoffs reordered)", (unsigned long long)m->tr.end.reordered);
+  printf("\n");
   for (size_t i = 0; i < m->tr.nnotes; i++)
     printf("  note: %s\n", m->tr.notes[i]);
 

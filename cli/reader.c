@@ -447,6 +447,7 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       tr->end.stack_drops = get_u(&c);
       tr->end.peak_rss = get_u(&c);
       tr->end.flags = get_u(&c);
+      tr->end.reordered = get_u(&c);
       if (c.bad)
         BAD("end");
       tr->has_end = 1;

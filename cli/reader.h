@@ -91,7 +91,7 @@ struct atr_trace {
   uint64_t last_ordinal;
   int has_end;
   struct {
-    uint64_t events, waits, inconsistent, unknown_frees, stack_drops, peak_rss, flags;
+    uint64_t events, waits, inconsistent, unknown_frees, stack_drops, peak_rss, flags, reordered;
   } end;
   int truncated; /* the last frame was cut off and skipped */
   uint64_t frames, compressed_bytes, raw_bytes;

@@ -126,20 +126,19 @@ static inline uint64_t atr__mono_ns(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
-/* Event timestamps: lfence waits until every earlier instruction has completed, so the
- * timestamp is never taken before what made the event possible (DESIGN.md "A correct
- * global order"). For an acquisition (a block just returned) that is the allocator's
- * work. For a release (free, realloc's old block) it is the load that got the pointer:
- * a plain rdtsc may execute speculatively before it, so a thread freeing a block another
- * thread handed it a few nanoseconds ago could stamp its free before that block's
- * allocation (seen: 5-20 unknown frees per run of tests/cli/replay.sh's deps replay once
- * the allocation hook got fast). Later stores, the real free's included, never become
- * visible before rdtsc retires. rdtscp would do the same but not every VM exposes it. */
+/* Event timestamps: a plain rdtsc (7 ns here; lfence before it cost 10-15 ns per event,
+ * a quarter of the tracer's cost on bench/churn1). It may execute a few instructions
+ * before what made the event possible: a thread freeing a block another thread handed it
+ * nanoseconds ago can stamp its free before that block's allocation, a malloc reusing
+ * memory just freed by another thread before that free (DESIGN.md "A correct global
+ * order"). The event it depends on is in the other thread's ring by then, and the writer
+ * runs that ring up to it first (writer.c pending(); counted as reordered in END).
+ * Later stores, the real free's included, never become visible before rdtsc retires. */
 static inline uint64_t atr__now(void) {
 #if defined(__x86_64__)
   if (ATR_LIKELY(atr__clock_tsc)) {
     uint32_t lo, hi;
-    __asm__ volatile("lfence\n\trdtsc" : "=a"(lo), "=d"(hi)::"memory");
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
     return ((uint64_t)hi << 32) | lo;
   }
 #endif

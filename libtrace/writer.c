@@ -81,7 +81,9 @@ static struct {
   uint64_t last_us, frame_start_us, last_rss_us, last_reap_us;
   uint64_t prev_now, next_time_ts;
   uint32_t nthreads, ext_thread;
-  uint64_t events, inconsistent, unknown_frees, waits;
+  uint64_t events, inconsistent, unknown_frees, waits, repaired;
+  atr_thread_t *draining; /* the ring drain() is consuming */
+  int repairing;
   uint32_t mod_gen;
   unsigned layers, layers_emitted;
   int ready;
@@ -672,19 +674,79 @@ static inline void new_ordinal(void) {
   atr_lw_push(&W.lw, W.ordinal);
 }
 
-/* A block handed out while the map still holds it live: the order went wrong. Keep the
- * decoder consistent (free the stale one) and count it; tests assert zero. */
-static void live_insert(uint32_t thr, uint64_t ptr) {
-  uint64_t old = atr__ptrmap_put(&W.live, ptr, W.ordinal);
-  if (ATR_UNLIKELY(old != 0)) {
-    if (old == UINT64_MAX) {
-      errno = ENOMEM;
-      fail("out of memory for the live-block map");
-      return;
+/* ---- repairing the order of a handoff ----
+ * Timestamps are a plain rdtsc (tracer.h), which may execute a few instructions ahead of
+ * the load that handed its thread a pointer: a free can be stamped before the malloc in
+ * another thread that it follows, a malloc before the free (in another thread) whose
+ * memory it reuses. The event it depends on is then in the other thread's ring already
+ * (pushed before the pointer changed hands) and stamped at most a few ticks later.
+ * pending() finds it and runs that ring up to it first; only a miss is an inconsistency.
+ * Never touches the ring drain() is consuming (its tail is in drain's hands), and never
+ * nests. */
+#define TYPES_ALLOC (1u << ATR_EV_ALLOC | 1u << ATR_EV_RALLOC)
+#define TYPES_FREE (1u << ATR_EV_FREE | 1u << ATR_EV_RFREE)
+
+static void process(atr_thread_t *t, const atr_event_t *e);
+
+static ATR_NOINLINE int pending(uint64_t ptr, unsigned types, uint64_t ts) {
+  if (W.repairing)
+    return 0;
+  uint64_t lim = ts + atr__us_to_ticks(MARGIN_US);
+  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+    if (t == W.draining || atomic_load_explicit(&t->status, memory_order_acquire) != ATR_THR_LIVE ||
+        t->w_incarnation != t->incarnation)
+      continue;
+    uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&t->head, memory_order_acquire);
+    for (uint64_t i = tail; i != head; i++) {
+      const atr_event_t *e = &t->ev[i & (ATR_RING_SIZE - 1)];
+      if (e->ts > lim)
+        break;
+      if (e->ptr != ptr || !(types >> ATR_META_TYPE(e->meta) & 1))
+        continue;
+      W.repairing = 1;
+      for (; tail <= i; tail++)
+        process(t, &t->ev[tail & (ATR_RING_SIZE - 1)]);
+      atomic_store_explicit(&t->tail, tail, memory_order_release);
+      W.repairing = 0;
+      W.repaired++;
+      return 1;
     }
-    W.inconsistent++;
-    emit_free_of(thr, old);
   }
+  return 0;
+}
+
+/* The block at ptr, taken out of the live map: 0 when it is not live (yet). */
+static inline uint64_t live_take(uint64_t ptr, uint64_t ts) {
+  uint64_t o = atr__ptrmap_take(&W.live, ptr);
+  if (ATR_UNLIKELY(o == 0) && pending(ptr, TYPES_ALLOC, ts))
+    o = atr__ptrmap_take(&W.live, ptr);
+  return o;
+}
+
+/* A block handed out while the map still holds `old` live at its address: first the
+ * pending free of `old`; failing that the order went wrong. Keep the decoder consistent
+ * (free the stale one) and count it; tests assert zero. */
+static ATR_NOINLINE void live_conflict(uint32_t thr, uint64_t ptr, uint64_t old, uint64_t ts) {
+  if (old == UINT64_MAX) {
+    errno = ENOMEM;
+    fail("out of memory for the live-block map");
+    return;
+  }
+  uint64_t mine = W.ordinal;
+  atr__ptrmap_put(&W.live, ptr, old); /* for the pending free to take */
+  int ran = pending(ptr, TYPES_FREE, ts);
+  uint64_t left = atr__ptrmap_put(&W.live, ptr, mine);
+  if (ran && left == 0)
+    return;
+  W.inconsistent++;
+  emit_free_of(thr, left ? left : old);
+}
+
+static inline void live_insert(uint32_t thr, uint64_t ptr, uint64_t ts) {
+  uint64_t old = atr__ptrmap_put(&W.live, ptr, W.ordinal);
+  if (ATR_UNLIKELY(old != 0))
+    live_conflict(thr, ptr, old, ts);
 }
 
 static void process(atr_thread_t *t, const atr_event_t *e) {
@@ -702,11 +764,11 @@ static void process(atr_thread_t *t, const atr_event_t *e) {
     }
     emit_alloc(thr, site);
     new_ordinal();
-    live_insert(thr, e->ptr);
+    live_insert(thr, e->ptr, e->ts);
     break;
   }
   case ATR_EV_FREE: {
-    uint64_t o = atr__ptrmap_take(&W.live, e->ptr);
+    uint64_t o = live_take(e->ptr, e->ts);
     if (ATR_LIKELY(o != 0))
       emit_free_of(thr, o);
     else
@@ -715,7 +777,7 @@ static void process(atr_thread_t *t, const atr_event_t *e) {
   }
   case ATR_EV_RFREE: {
     W.events--; /* one realloc call, two ring events */
-    uint64_t o = atr__ptrmap_take(&W.live, e->ptr);
+    uint64_t o = live_take(e->ptr, e->ts);
     if (!o)
       emit_ufree(thr);
     t->w_rfree_ordinal = o;
@@ -747,7 +809,7 @@ static void process(atr_thread_t *t, const atr_event_t *e) {
     }
     emit_realloc(thr, old, e->ptr != oldptr, site_for(e->meta, e->size));
     new_ordinal();
-    live_insert(thr, e->ptr);
+    live_insert(thr, e->ptr, e->ts);
     break;
   }
   case ATR_EV_MODULES:
@@ -876,6 +938,10 @@ static uint64_t drain(int final) {
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t next_other = n ? heap[0].ts : UINT64_MAX;
+    /* pending() may have run this ring past what the heap knew */
+    if (ATR_UNLIKELY(tail == head || t->ev[tail & (ATR_RING_SIZE - 1)].ts >= w))
+      continue;
+    W.draining = t;
     /* consume this ring while it stays the oldest */
     do {
       /* the live-map slot of an event a few ahead: misses overlap with this one's work */
@@ -889,6 +955,7 @@ static uint64_t drain(int final) {
     } while (tail != head && t->ev[tail & (ATR_RING_SIZE - 1)].ts < w &&
              t->ev[tail & (ATR_RING_SIZE - 1)].ts <= next_other);
     atomic_store_explicit(&t->tail, tail, memory_order_release);
+    W.draining = NULL;
     /* a producer asleep on its full ring (ring.c): wake it once half the ring is free */
     uint32_t one = 1; /* a CAS: the producer may have stopped waiting meanwhile */
     if (ATR_UNLIKELY(atomic_load_explicit(&t->waiting, memory_order_relaxed) == 1) &&
@@ -968,7 +1035,8 @@ static void emit_end(unsigned flags) {
   p = atr_put_u(p, W.unknown_frees);
   p = atr_put_u(p, atr__stack_dropped());
   p = atr_put_u(p, read_rss("VmHWM:"));
-  commit(atr_put_u(p, flags));
+  p = atr_put_u(p, flags);
+  commit(atr_put_u(p, W.repaired));
 }
 
 static uint64_t now_us(void) {
@@ -1084,7 +1152,7 @@ static int writer_state_init(void) {
   W.next_time_ts = 0;
   W.nthreads = 0;
   W.ext_thread = UINT32_MAX;
-  W.events = W.inconsistent = W.unknown_frees = W.waits = 0;
+  W.events = W.inconsistent = W.unknown_frees = W.waits = W.repaired = 0;
   W.mod_gen = 0;
   W.layers_emitted = 0;
   atomic_store(&notes_emitted, 0);

@@ -67,8 +67,9 @@ def RSS(b):
     return b'\x09' + u(b)
 
 
-def END(events=0, waits=0, inconsistent=0, unknown=0, drops=0, peak_rss=0, flags=1):
-    return b'\x0a' + b''.join(u(x) for x in (events, waits, inconsistent, unknown, drops, peak_rss, flags))
+def END(events=0, waits=0, inconsistent=0, unknown=0, drops=0, peak_rss=0, flags=1, reordered=0):
+    return b'\x0a' + b''.join(u(x) for x in (events, waits, inconsistent, unknown, drops, peak_rss, flags,
+                                             reordered))
 
 
 def NOTE(text):

@@ -22,8 +22,10 @@
  *                                                              ids 1,2,...; align 0 = none
  *   0x09 RSS   u:rss_bytes                                    resident set sample
  *   0x0A END   u:events u:waits u:inconsistent u:unknown_frees recorder flushed at exit,
- *              u:stack_drops u:peak_rss u:flags                exec or _exit (records may
- *                                                              follow: late frees at exit)
+ *              u:stack_drops u:peak_rss u:flags u:reordered    exec or _exit (records may
+ *                                                              follow: late frees at exit);
+ *                                                              reordered: handoffs whose
+ *                                                              stamps the writer put right
  *   0x0B NOTE  str:text                                       recorder remark (patch
  *                                                              refused, table full, ...)
  *   0x10 LAYER u:mask                                         recording layers active
