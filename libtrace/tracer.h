@@ -16,6 +16,7 @@
 #define ATR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define ATR_HIDDEN __attribute__((visibility("hidden")))
 #define ATR_NOINLINE __attribute__((noinline))
+#define ATR_INLINE inline __attribute__((always_inline))
 #define ATR_TLS __attribute__((tls_model("initial-exec")))
 
 /* ---- per-thread guard: any allocation made while guard != 0 passes straight through ---- */

@@ -686,7 +686,7 @@ static inline void new_ordinal(void) {
 #define TYPES_ALLOC (1u << ATR_EV_ALLOC | 1u << ATR_EV_RALLOC)
 #define TYPES_FREE (1u << ATR_EV_FREE | 1u << ATR_EV_RFREE)
 
-static void process(atr_thread_t *t, const atr_event_t *e);
+static ATR_INLINE void process(atr_thread_t *t, const atr_event_t *e);
 
 static ATR_NOINLINE int pending(uint64_t ptr, unsigned types, uint64_t ts) {
   if (W.repairing)
@@ -717,7 +717,7 @@ static ATR_NOINLINE int pending(uint64_t ptr, unsigned types, uint64_t ts) {
 }
 
 /* The block at ptr, taken out of the live map: 0 when it is not live (yet). */
-static inline uint64_t live_take(uint64_t ptr, uint64_t ts) {
+static ATR_INLINE uint64_t live_take(uint64_t ptr, uint64_t ts) {
   uint64_t o = atr__ptrmap_take(&W.live, ptr);
   if (ATR_UNLIKELY(o == 0) && pending(ptr, TYPES_ALLOC, ts))
     o = atr__ptrmap_take(&W.live, ptr);
@@ -749,7 +749,7 @@ static inline void live_insert(uint32_t thr, uint64_t ptr, uint64_t ts) {
     live_conflict(thr, ptr, old, ts);
 }
 
-static void process(atr_thread_t *t, const atr_event_t *e) {
+static ATR_INLINE void process(atr_thread_t *t, const atr_event_t *e) {
   uint32_t thr = t->w_idx;
   emit_time(e->ts);
   W.events++;
