@@ -165,6 +165,10 @@ expect_exit "replayer on a non-op file" 2 "$REPLAYER" "$TESTS/lib.sh"
 "$ATR" summary --json "$T/phases.zst" >"$T/phases.json"
 size=$(stat -c %s "$T/phases.zst")
 head -c $((size * 2 / 3)) "$T/phases.zst" >"$T/cut.zst"
+# a cut exactly on a frame boundary (1 in ~57 runs) is a complete shorter trace: one byte less
+if ! "$ATR" summary "$T/cut.zst" 2>&1 >/dev/null | grep -q truncated; then
+  head -c $((size * 2 / 3 - 1)) "$T/phases.zst" >"$T/cut.zst"
+fi
 "$ATR" summary --json "$T/cut.zst" >"$T/cut.json" 2>/dev/null
 "$ATR" replay --json --repeat 1 --allocator glibc "$T/cut.zst" >"$T/cut_rp.json" 2>"$T/cut_rp.err"
 expect_eq "truncated trace replays" "$?" 0
