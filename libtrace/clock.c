@@ -48,6 +48,13 @@ static int tsc_usable(void) {
   return strstr(flags, " constant_tsc") && strstr(flags, " nonstop_tsc");
 }
 
+uint64_t atr__skew[2];
+
+static uint64_t skew_ticks(int us) {
+  uint64_t t = atr__us_to_ticks((uint64_t)(us < 0 ? -us : us));
+  return us < 0 ? 0 - t : t;
+}
+
 void atr__clock_init(void) {
 #if defined(__x86_64__)
   atr__clock_tsc = tsc_usable();
@@ -56,6 +63,8 @@ void atr__clock_init(void) {
   tick0 = atr__now();
   if (!atr__clock_tsc) {
     us_per_tick = 0.001;
+    atr__skew[0] = skew_ticks(atr__cfg.skew_us[0]);
+    atr__skew[1] = skew_ticks(atr__cfg.skew_us[1]);
     return;
   }
   /* a first rate from a 50 us spin; refine() sharpens it as the run goes on */
@@ -66,6 +75,8 @@ void atr__clock_init(void) {
   uint64_t t = atr__now();
   if (t > tick0)
     us_per_tick = (double)(m - mono0) / 1000.0 / (double)(t - tick0);
+  atr__skew[0] = skew_ticks(atr__cfg.skew_us[0]);
+  atr__skew[1] = skew_ticks(atr__cfg.skew_us[1]);
 }
 
 /* Writer only: refine the TSC rate from the time elapsed so far. */

@@ -30,6 +30,14 @@ static void set_patch(const char *v) {
   atr__cfg.patch = strcmp(v, "0") == 0 ? 0 : strcmp(v, "abs") == 0 ? 2 : 1;
 }
 
+/* tests only: stamps shifted by up to 40 us (the writer looks MARGIN_US = 50 us ahead) */
+static int skew_us(const char *v) {
+  int us = atoi(v);
+  return us < -40 ? -40 : us > 40 ? 40 : us;
+}
+static void set_skew_alloc(const char *v) { atr__cfg.skew_us[0] = skew_us(v); }
+static void set_skew_free(const char *v) { atr__cfg.skew_us[1] = skew_us(v); }
+
 static const struct {
   const char *name;
   void (*set)(const char *);
@@ -42,6 +50,10 @@ static const struct {
     {"ALLOCTRACE_ROOT_PID", set_root}, /* pid that writes ALLOCTRACE_OUTPUT exactly */
     {"ALLOCTRACE_PATCH", set_patch},   /* 1 (default) | 0 | abs: patch Rust shims and static
                                           allocators; abs: only with 14-byte jumps */
+    /* tests only: microseconds added to the stamps of acquisitions / releases, so that
+     * handoffs arrive out of order and the writer's repair (writer.c pending()) runs */
+    {"ALLOCTRACE_TEST_SKEW_ALLOC_US", set_skew_alloc},
+    {"ALLOCTRACE_TEST_SKEW_FREE_US", set_skew_free},
 };
 
 void atr__config_load(void) {

@@ -147,6 +147,7 @@ static inline uint64_t atr__now(void) {
   return atr__mono_ns();
 }
 ATR_HIDDEN void atr__clock_init(void);
+extern uint64_t atr__skew[2]; /* ticks added to acquisition / release stamps: 0 but in tests */
 ATR_HIDDEN uint64_t atr__ticks_to_us(uint64_t ticks); /* since atr__clock_init */
 ATR_HIDDEN uint64_t atr__us_to_ticks(uint64_t us);
 
@@ -157,6 +158,7 @@ struct atr_config {
   int follow;
   int depth;
   int level; /* zstd level */
+  int skew_us[2]; /* tests only: added to acquisition / release stamps (config.c) */
   char output[4096];
   int root_pid;
   int patch; /* patch Rust shims and static jemalloc/mimalloc (patch_scan.c): 0 no, 1 yes,

@@ -688,6 +688,13 @@ static inline void new_ordinal(void) {
 
 static ATR_INLINE void process(atr_thread_t *t, const atr_event_t *e);
 
+/* Is event i of t's ring the RFREE of a realloc of ptr that kept its place? */
+static int in_place(atr_thread_t *t, uint64_t i, uint64_t ptr) {
+  const atr_event_t *f = &t->ev[i & (ATR_RING_SIZE - 1)], *a = &t->ev[(i + 1) & (ATR_RING_SIZE - 1)];
+  return ATR_META_TYPE(f->meta) == ATR_EV_RFREE && f->ptr == ptr &&
+         ATR_META_TYPE(a->meta) == ATR_EV_RALLOC && a->ptr == ptr;
+}
+
 static ATR_NOINLINE int pending(uint64_t ptr, unsigned types, uint64_t ts) {
   if (W.repairing)
     return 0;
@@ -703,6 +710,14 @@ static ATR_NOINLINE int pending(uint64_t ptr, unsigned types, uint64_t ts) {
       if (e->ts > lim)
         break;
       if (e->ptr != ptr || !(types >> ATR_META_TYPE(e->meta) & 1))
+        continue;
+      /* a realloc in place (RFREE then RALLOC of ptr) neither frees the block nor makes
+       * it: an allocation reallocated in place is wanted after its last such realloc,
+       * a free is not such an RFREE */
+      if (types == TYPES_ALLOC)
+        while (head - i > 2 && in_place(t, i + 1, ptr))
+          i += 2;
+      else if (head - i > 1 && in_place(t, i, ptr))
         continue;
       W.repairing = 1;
       for (; tail <= i; tail++)

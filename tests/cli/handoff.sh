@@ -35,4 +35,44 @@ for unwind in libunwind fp; do
   expect_eq "$unwind: inconsistencies" "$i" 0
   expect_eq "$unwind: leaked blocks = baseline's" "$l" "$bl"
 done
+
+# The same through realloc: the producer grows every odd block before handing it over,
+# the consumer shrinks every third before freeing it (N/2 + (N+2)/3 reallocs more).
+"$ATR" run -q -o "$T/rbase.zst" -- "$P" 0 realloc >/dev/null || not_ok "realloc baseline run"
+"$ATR" summary --json "$T/rbase.zst" >"$T/rbase.json"
+read -r rba rbf _ _ rbl _ < <(facts "$T/rbase.json")
+rc=0
+timeout 100 "$ATR" run -q -o "$T/realloc.zst" -- "$P" "$N" realloc >"$T/realloc.out" || rc=$?
+expect_eq "realloc: exit status (124 would be a hang)" "$rc" 0
+"$ATR" summary --json "$T/realloc.zst" >"$T/realloc.json"
+read -r a f u i l r < <(facts "$T/realloc.json")
+expect_eq "realloc: calls beyond the baseline (mallocs + reallocs)" $((a - rba)) $((N + N / 2 + (N + 2) / 3))
+expect_eq "realloc: reallocs" "$(jget "$T/realloc.json" totals.reallocs)" $((N / 2 + (N + 2) / 3))
+expect_eq "realloc: frees beyond the baseline" $((f - rbf)) "$N"
+expect_eq "realloc: unknown frees" "$u" 0
+expect_eq "realloc: inconsistencies" "$i" 0
+expect_eq "realloc: leaked blocks = baseline's" "$l" "$rbl"
+echo "# realloc: $r handoffs stamped out of order and put right by the writer"
+
+# Forced: frees stamped 20 us early put nearly every free before its allocation;
+# allocations stamped 20 us early put a reused block's allocation before the other
+# thread's free of it. The writer must put each right (without the repair: ~850,000
+# unknown frees and inconsistencies in either run).
+for side in FREE ALLOC; do
+  rc=0
+  env ALLOCTRACE_TEST_SKEW_${side}_US=-20 timeout 100 "$ATR" run -q -o "$T/skew.zst" -- "$P" "$N" \
+    >"$T/skew.out" || rc=$?
+  expect_eq "$side stamps 20 us early: exit status" "$rc" 0
+  "$ATR" summary --json "$T/skew.zst" >"$T/skew.json"
+  read -r a f u i l r < <(facts "$T/skew.json")
+  expect_eq "$side early: allocations beyond the baseline" $((a - ba)) "$N"
+  expect_eq "$side early: frees beyond the baseline" $((f - bf)) "$N"
+  expect_eq "$side early: unknown frees" "$u" 0
+  expect_eq "$side early: inconsistencies" "$i" 0
+  expect_eq "$side early: leaked blocks = baseline's" "$l" "$bl"
+  # FREE: ~950,000 of 1,000,000 handoffs; ALLOC: ~490,000 (blocks glibc hands back)
+  want=$([ $side = FREE ] && echo 500000 || echo 100000)
+  if [ "$r" -ge "$want" ]; then ok "$side early: $r handoffs reordered (>= $want)"
+  else not_ok "$side early: only $r handoffs reordered, want >= $want"; fi
+done
 finish

@@ -3,6 +3,9 @@
  * the producer makes the next. N handoffs (argv[1], default 300000) of 16 + (k % 64)
  * bytes, nothing leaked. The tightest cross-thread order a tracer can be asked for: a
  * free stamped before the load that got its pointer shows as an unknown free.
+ * With argv[2] = "realloc" the producer grows every odd block with realloc before
+ * publishing it and the consumer shrinks every third one before freeing it: N / 2 +
+ * (N + 2) / 3 reallocs more, the handoffs then also pass through realloc's two halves.
  * Must never print more than its one result line.
  */
 #include <pthread.h>
@@ -12,6 +15,7 @@
 
 static _Atomic(unsigned char *) slot;
 static long n = 300000;
+static int use_realloc;
 
 static void *consumer(void *arg) {
   (void)arg;
@@ -22,6 +26,11 @@ static void *consumer(void *arg) {
       ;
     sum += p[0];
     atomic_store_explicit(&slot, NULL, memory_order_relaxed);
+    if (use_realloc && k % 3 == 0) {
+      unsigned char *q = realloc(p, 8);
+      if (q)
+        p = q;
+    }
     free(p);
   }
   return (void *)sum;
@@ -30,6 +39,7 @@ static void *consumer(void *arg) {
 int main(int argc, char **argv) {
   if (argc > 1)
     n = atol(argv[1]);
+  use_realloc = argc > 2 && argv[2][0] == 'r';
   pthread_t t;
   if (pthread_create(&t, NULL, consumer, NULL) != 0)
     return 1;
@@ -37,6 +47,12 @@ int main(int argc, char **argv) {
     while (atomic_load_explicit(&slot, memory_order_relaxed))
       ;
     unsigned char *p = malloc(16 + (size_t)(k % 64));
+    if (use_realloc && k % 2) {
+      unsigned char *q = p ? realloc(p, 100 + (size_t)(k % 64)) : NULL;
+      if (!q)
+        return 1;
+      p = q;
+    }
     if (!p)
       return 1;
     p[0] = (unsigned char)k;
