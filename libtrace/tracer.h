@@ -113,6 +113,9 @@ typedef struct atr_thread {
   uint64_t w_bound;
   uint64_t w_rfree_ordinal;   /* pending realloc: ordinal of the old block, 0 = none */
   uint64_t w_rfree_ptr;
+  uint64_t w_block_tail;      /* ring position last refused as out of order (writer.c) */
+  uint64_t w_block_since;     /* when (ticks) it was first refused there */
+  uint32_t w_block_pass;      /* drain pass of the last refusal there */
   uint64_t w_waits_reported;
   int w_dead_checks;
 
@@ -134,7 +137,8 @@ static inline uint64_t atr__mono_ns(void) {
  * nanoseconds ago can stamp its free before that block's allocation, a malloc reusing
  * memory just freed by another thread before that free (DESIGN.md "A correct global
  * order"). The event it depends on is in the other thread's ring by then, and the writer
- * runs that ring up to it first (writer.c pending(); counted as reordered in END).
+ * holds the event back until its merge is past that one (writer.c pending(); counted as
+ * reordered in END).
  * Later stores, the real free's included, never become visible before rdtsc retires. */
 static inline uint64_t atr__now(void) {
 #if defined(__x86_64__)

@@ -82,8 +82,8 @@ static struct {
   uint64_t prev_now, next_time_ts;
   uint32_t nthreads, ext_thread;
   uint64_t events, inconsistent, unknown_frees, waits, repaired;
-  atr_thread_t *draining; /* the ring drain() is consuming */
-  int repairing;
+  uint64_t block_key; /* pending(): latest stamp of the other ring up to its event */
+  uint32_t pass;      /* drain() calls */
   uint32_t mod_gen;
   unsigned layers, layers_emitted;
   int ready;
@@ -679,95 +679,94 @@ static inline void new_ordinal(void) {
  * the load that handed its thread a pointer: a free can be stamped before the malloc in
  * another thread that it follows, a malloc before the free (in another thread) whose
  * memory it reuses. The event it depends on is then in the other thread's ring already
- * (pushed before the pointer changed hands) and stamped at most a few ticks later.
- * pending() finds it and runs that ring up to it first; only a miss is an inconsistency.
- * Never touches the ring drain() is consuming (its tail is in drain's hands), and never
- * nests. */
+ * (pushed before the pointer changed hands), stamped at most a few ticks later.
+ * process() then refuses the event without touching anything (BLOCKED) and names the
+ * latest stamp of that ring up to the event wanted; drain() takes the ring up again once
+ * the merge has gone past that stamp. Rings are only ever consumed in their own order.
+ * A ring refused where it was for 20 ms, or in the final drain, goes on: the stale block
+ * is freed and counted as an inconsistency (tests assert zero). */
 #define TYPES_ALLOC (1u << ATR_EV_ALLOC | 1u << ATR_EV_RALLOC)
 #define TYPES_FREE (1u << ATR_EV_FREE | 1u << ATR_EV_RFREE)
-
-static ATR_INLINE void process(atr_thread_t *t, const atr_event_t *e);
+#define BLOCKED 1
+#define BLOCK_US 20000u /* longest wait of a refused event */
 
 /* Is event i of t's ring the RFREE of a realloc of ptr that kept its place? */
 static int in_place(atr_thread_t *t, uint64_t i, uint64_t ptr) {
-  const atr_event_t *f = &t->ev[i & (ATR_RING_SIZE - 1)], *a = &t->ev[(i + 1) & (ATR_RING_SIZE - 1)];
+  const atr_event_t *f = &t->ev[i & (ATR_RING_SIZE - 1)];
+  const atr_event_t *a = &t->ev[(i + 1) & (ATR_RING_SIZE - 1)];
   return ATR_META_TYPE(f->meta) == ATR_EV_RFREE && f->ptr == ptr &&
          ATR_META_TYPE(a->meta) == ATR_EV_RALLOC && a->ptr == ptr;
 }
 
-static ATR_NOINLINE int pending(uint64_t ptr, unsigned types, uint64_t ts) {
-  if (W.repairing)
-    return 0;
+/* Another ring's event of one of `types` on ptr, stamped at most MARGIN_US after ts:
+ * 1 and W.block_key = the latest stamp in that ring up to it, or 0. */
+static ATR_NOINLINE int pending(const atr_thread_t *self, uint64_t ptr, unsigned types,
+                                uint64_t ts) {
   uint64_t lim = ts + atr__us_to_ticks(MARGIN_US);
   for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
-    if (t == W.draining || atomic_load_explicit(&t->status, memory_order_acquire) != ATR_THR_LIVE ||
+    if (t == self || atomic_load_explicit(&t->status, memory_order_acquire) != ATR_THR_LIVE ||
         t->w_incarnation != t->incarnation)
       continue;
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&t->head, memory_order_acquire);
+    uint64_t key = 0;
     for (uint64_t i = tail; i != head; i++) {
       const atr_event_t *e = &t->ev[i & (ATR_RING_SIZE - 1)];
       if (e->ts > lim)
         break;
+      if (e->ts > key)
+        key = e->ts;
       if (e->ptr != ptr || !(types >> ATR_META_TYPE(e->meta) & 1))
         continue;
       /* a realloc in place (RFREE then RALLOC of ptr) neither frees the block nor makes
        * it: an allocation reallocated in place is wanted after its last such realloc,
        * a free is not such an RFREE */
-      if (types == TYPES_ALLOC)
-        while (head - i > 2 && in_place(t, i + 1, ptr))
+      if (types == TYPES_ALLOC) {
+        while (head - i > 2 && in_place(t, i + 1, ptr)) {
           i += 2;
-      else if (head - i > 1 && in_place(t, i, ptr))
+          for (int k = -1; k <= 0; k++) {
+            uint64_t ts2 = t->ev[(i + (uint64_t)k) & (ATR_RING_SIZE - 1)].ts;
+            key = ts2 > key ? ts2 : key;
+          }
+        }
+      } else if (head - i > 1 && in_place(t, i, ptr)) {
         continue;
-      W.repairing = 1;
-      for (; tail <= i; tail++)
-        process(t, &t->ev[tail & (ATR_RING_SIZE - 1)]);
-      atomic_store_explicit(&t->tail, tail, memory_order_release);
-      W.repairing = 0;
-      W.repaired++;
+      }
+      W.block_key = key;
       return 1;
     }
   }
   return 0;
 }
 
-/* The block at ptr, taken out of the live map: 0 when it is not live (yet). */
-static ATR_INLINE uint64_t live_take(uint64_t ptr, uint64_t ts) {
-  uint64_t o = atr__ptrmap_take(&W.live, ptr);
-  if (ATR_UNLIKELY(o == 0) && pending(ptr, TYPES_ALLOC, ts))
-    o = atr__ptrmap_take(&W.live, ptr);
-  return o;
-}
-
-/* A block handed out while the map still holds `old` live at its address: first the
- * pending free of `old`; failing that the order went wrong. Keep the decoder consistent
- * (free the stale one) and count it; tests assert zero. */
-static ATR_NOINLINE void live_conflict(uint32_t thr, uint64_t ptr, uint64_t old, uint64_t ts) {
+/* The allocation of the new block at ptr (ordinal W.ordinal + 1 to be): its place in the
+ * live map; BLOCKED (nothing changed) while another thread's free of what the map still
+ * holds there is pending. */
+static ATR_INLINE int live_claim(atr_thread_t *t, const atr_event_t *e, int may_block,
+                                 uint64_t *stale) {
+  uint64_t old = atr__ptrmap_put(&W.live, e->ptr, W.ordinal + 1);
+  *stale = 0;
+  if (ATR_LIKELY(old == 0))
+    return 0;
   if (old == UINT64_MAX) {
     errno = ENOMEM;
     fail("out of memory for the live-block map");
-    return;
+    return 0;
   }
-  uint64_t mine = W.ordinal;
-  atr__ptrmap_put(&W.live, ptr, old); /* for the pending free to take */
-  int ran = pending(ptr, TYPES_FREE, ts);
-  uint64_t left = atr__ptrmap_put(&W.live, ptr, mine);
-  if (ran && left == 0)
-    return;
+  if (may_block && pending(t, e->ptr, TYPES_FREE, e->ts)) {
+    atr__ptrmap_put(&W.live, e->ptr, old);
+    return BLOCKED;
+  }
   W.inconsistent++;
-  emit_free_of(thr, left ? left : old);
+  *stale = old;
+  return 0;
 }
 
-static inline void live_insert(uint32_t thr, uint64_t ptr, uint64_t ts) {
-  uint64_t old = atr__ptrmap_put(&W.live, ptr, W.ordinal);
-  if (ATR_UNLIKELY(old != 0))
-    live_conflict(thr, ptr, old, ts);
-}
-
-static ATR_INLINE void process(atr_thread_t *t, const atr_event_t *e) {
+/* One ring event: 0, or BLOCKED with nothing done (see above). */
+static ATR_INLINE int process(atr_thread_t *t, const atr_event_t *e, int may_block) {
   uint32_t thr = t->w_idx;
+  uint64_t stale;
   emit_time(e->ts);
-  W.events++;
   switch (ATR_META_TYPE(e->meta)) {
   case ATR_EV_ALLOC: {
     uint64_t site = site_for(e->meta, e->size);
@@ -777,35 +776,42 @@ static ATR_INLINE void process(atr_thread_t *t, const atr_event_t *e) {
       col_u(site);
       break;
     }
+    if (ATR_UNLIKELY(live_claim(t, e, may_block, &stale)))
+      return BLOCKED;
     emit_alloc(thr, site);
     new_ordinal();
-    live_insert(thr, e->ptr, e->ts);
+    if (ATR_UNLIKELY(stale))
+      emit_free_of(thr, stale);
     break;
   }
   case ATR_EV_FREE: {
-    uint64_t o = live_take(e->ptr, e->ts);
-    if (ATR_LIKELY(o != 0))
-      emit_free_of(thr, o);
-    else
+    uint64_t o = atr__ptrmap_take(&W.live, e->ptr);
+    if (ATR_UNLIKELY(o == 0)) {
+      if (may_block && pending(t, e->ptr, TYPES_ALLOC, e->ts))
+        return BLOCKED;
       emit_ufree(thr);
+      break;
+    }
+    emit_free_of(thr, o);
     break;
   }
   case ATR_EV_RFREE: {
-    W.events--; /* one realloc call, two ring events */
-    uint64_t o = live_take(e->ptr, e->ts);
-    if (!o)
+    uint64_t o = atr__ptrmap_take(&W.live, e->ptr);
+    if (ATR_UNLIKELY(o == 0)) {
+      if (may_block && pending(t, e->ptr, TYPES_ALLOC, e->ts))
+        return BLOCKED;
       emit_ufree(thr);
+    }
     t->w_rfree_ordinal = o;
     t->w_rfree_ptr = e->ptr;
-    break;
+    return 0; /* one realloc call, two ring events: counted with RALLOC */
   }
   case ATR_EV_RALLOC: {
     uint64_t old = t->w_rfree_ordinal;
     uint64_t oldptr = t->w_rfree_ptr;
-    t->w_rfree_ordinal = 0;
-    t->w_rfree_ptr = 0;
     if (!e->ptr && e->size) { /* failed: the old block stays live (C11 7.22.3.5) */
       uint64_t site = site_for(e->meta, e->size);
+      t->w_rfree_ordinal = t->w_rfree_ptr = 0;
       if (old) {
         atr__ptrmap_put(&W.live, oldptr, old);
         put_misc_tag(ATR_TAG_RFAIL);
@@ -819,23 +825,29 @@ static ATR_INLINE void process(atr_thread_t *t, const atr_event_t *e) {
       break;
     }
     if (!e->ptr) { /* realloc(p, 0) freed p */
+      t->w_rfree_ordinal = t->w_rfree_ptr = 0;
       emit_realloc(thr, old, 0, 0);
       break;
     }
-    emit_realloc(thr, old, e->ptr != oldptr, site_for(e->meta, e->size));
+    uint64_t site = site_for(e->meta, e->size);
+    if (ATR_UNLIKELY(live_claim(t, e, may_block, &stale)))
+      return BLOCKED;
+    t->w_rfree_ordinal = t->w_rfree_ptr = 0;
+    emit_realloc(thr, old, e->ptr != oldptr, site);
     new_ordinal();
-    live_insert(thr, e->ptr, e->ts);
+    if (ATR_UNLIKELY(stale))
+      emit_free_of(thr, stale);
     break;
   }
   case ATR_EV_MODULES:
-    W.events--;
     emit_modules((uint32_t)e->size);
-    break;
+    return 0;
   case ATR_EV_NAME:
-    W.events--;
     emit_thread(t);
-    break;
+    return 0;
   }
+  W.events++;
+  return 0;
 }
 
 /* ---------------- merging ---------------- */
@@ -922,8 +934,33 @@ static uint64_t watermark(uint64_t now, int final, size_t *nthreads) {
 
 #define PREFETCH_AHEAD 8u
 
+/* process() refused ring t's event at tail (it waits for another ring's event, stamped
+ * up to W.block_key). WAIT: back in the merge after that stamp; NEXT_PASS: refused here
+ * in this pass already (the other ring is held up too): back in the next drain(); FORCE:
+ * in the final drain, or refused there for BLOCK_US (a cycle no real order makes),
+ * process it as it is. */
+enum { WAIT = 1, NEXT_PASS, FORCE };
+static ATR_NOINLINE int refused(atr_thread_t *t, uint64_t tail, uint64_t now, int final) {
+  if (t->w_block_tail != tail + 1) { /* + 1: 0 means none */
+    t->w_block_tail = tail + 1;
+    t->w_block_since = now;
+    t->w_block_pass = W.pass;
+    W.repaired++;
+    return WAIT;
+  }
+  if (final || now - t->w_block_since > atr__us_to_ticks(BLOCK_US)) {
+    t->w_block_tail = 0;
+    return FORCE;
+  }
+  if (t->w_block_pass == W.pass)
+    return NEXT_PASS;
+  t->w_block_pass = W.pass;
+  return WAIT;
+}
+
 static uint64_t drain(int final) {
   size_t nthreads;
+  W.pass++;
   uint64_t now = atr__now();
   uint64_t w = watermark(now, final, &nthreads);
   if (heap_cap < nthreads) {
@@ -953,16 +990,22 @@ static uint64_t drain(int final) {
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t next_other = n ? heap[0].ts : UINT64_MAX;
-    /* pending() may have run this ring past what the heap knew */
-    if (ATR_UNLIKELY(tail == head || t->ev[tail & (ATR_RING_SIZE - 1)].ts >= w))
-      continue;
-    W.draining = t;
+    int blocked = 0;
     /* consume this ring while it stays the oldest */
     do {
       /* the live-map slot of an event a few ahead: misses overlap with this one's work */
       if (ATR_LIKELY(head - tail > PREFETCH_AHEAD))
         atr__ptrmap_prefetch(&W.live, t->ev[(tail + PREFETCH_AHEAD) & (ATR_RING_SIZE - 1)].ptr);
-      process(t, &t->ev[tail & (ATR_RING_SIZE - 1)]);
+      const atr_event_t *e = &t->ev[tail & (ATR_RING_SIZE - 1)];
+      if (ATR_UNLIKELY(process(t, e, 1))) {
+        blocked = refused(t, tail, now, final);
+        if (blocked != FORCE) {
+          if (e->ts > W.block_key)
+            W.block_key = e->ts;
+          break;
+        }
+        process(t, e, 0);
+      }
       tail++;
       done++;
       if ((tail & 255) == 0)
@@ -970,7 +1013,11 @@ static uint64_t drain(int final) {
     } while (tail != head && t->ev[tail & (ATR_RING_SIZE - 1)].ts < w &&
              t->ev[tail & (ATR_RING_SIZE - 1)].ts <= next_other);
     atomic_store_explicit(&t->tail, tail, memory_order_release);
-    W.draining = NULL;
+    if (ATR_UNLIKELY(blocked && blocked != FORCE)) {
+      if (blocked == WAIT && W.block_key < w)
+        heap_push(&n, (heap_item){W.block_key + 1, t});
+      continue;
+    }
     /* a producer asleep on its full ring (ring.c): wake it once half the ring is free */
     uint32_t one = 1; /* a CAS: the producer may have stopped waiting meanwhile */
     if (ATR_UNLIKELY(atomic_load_explicit(&t->waiting, memory_order_relaxed) == 1) &&
