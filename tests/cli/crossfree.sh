@@ -44,32 +44,39 @@ expect_eq "baseline run (no pairs)" "$rc" 0
 facts "$T/base.json" >"$T/base.facts"
 B=$T/base.facts
 
-for unwind in libunwind fp; do
-  J=$T/$unwind.facts
+# free-early / alloc-early: stamps of frees / allocations forced 20 us early, so that
+# cross-thread frees and reuses arrive out of order and the writer must hold them back
+for run in libunwind fp free-early alloc-early; do
+  case $run in
+    free-early) unwind=libunwind; skew=ALLOCTRACE_TEST_SKEW_FREE_US=-20 ;;
+    alloc-early) unwind=fp; skew=ALLOCTRACE_TEST_SKEW_ALLOC_US=-20 ;;
+    *) unwind=$run; skew=ALLOCTRACE_TEST_SKEW_FREE_US=0 ;;
+  esac
+  J=$T/$run.facts
   start=$(date +%s%N)
   rc=0
-  timeout 100 "$ATR" run -q --unwind=$unwind -o "$T/$unwind.zst" -- "$P" "$THREADS" "$PAIRS" \
-    >"$T/$unwind.out" 2>"$T/$unwind.err" || rc=$?
+  env "$skew" timeout 100 "$ATR" run -q --unwind=$unwind -o "$T/$run.zst" -- "$P" "$THREADS" \
+    "$PAIRS" >"$T/$run.out" 2>"$T/$run.err" || rc=$?
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
-  expect_eq "$unwind: exit status (124 would be a hang)" "$rc" 0
-  expect_eq "$unwind: program output" "$(cat "$T/$unwind.out")" "$WANT_OUT"
-  "$ATR" summary --json "$T/$unwind.zst" >"$T/$unwind.json" 2>>"$T/$unwind.err"
-  facts "$T/$unwind.json" >"$J"
+  expect_eq "$run: exit status (124 would be a hang)" "$rc" 0
+  expect_eq "$run: program output" "$(cat "$T/$run.out")" "$WANT_OUT"
+  "$ATR" summary --json "$T/$run.zst" >"$T/$run.json" 2>>"$T/$run.err"
+  facts "$T/$run.json" >"$J"
   d() { echo $(( $(f "$J" "$1") - $(f "$B" "$1") )); }
-  expect_eq "$unwind: events beyond the baseline" "$(d events)" $(( 2 * THREADS * PAIRS ))
-  expect_eq "$unwind: allocations beyond the baseline" "$(d allocations)" $(( THREADS * PAIRS ))
-  expect_eq "$unwind: frees beyond the baseline" "$(d frees)" $(( THREADS * PAIRS ))
-  expect_eq "$unwind: recorder count = decoded events" "$(f "$J" events)" \
+  expect_eq "$run: events beyond the baseline" "$(d events)" $(( 2 * THREADS * PAIRS ))
+  expect_eq "$run: allocations beyond the baseline" "$(d allocations)" $(( THREADS * PAIRS ))
+  expect_eq "$run: frees beyond the baseline" "$(d frees)" $(( THREADS * PAIRS ))
+  expect_eq "$run: recorder count = decoded events" "$(f "$J" events)" \
     $(( $(f "$J" allocations) + $(f "$J" frees) ))
-  expect_eq "$unwind: inconsistencies" "$(f "$J" inconsistencies)" 0
-  expect_eq "$unwind: unknown frees" "$(f "$J" unknown_frees)" 0
-  expect_eq "$unwind: failed allocations" "$(f "$J" failed_allocations)" 0
-  expect_eq "$unwind: complete" "$(f "$J" complete)" true
-  expect_eq "$unwind: leaked bytes = baseline's" "$(f "$J" leaked_bytes)" "$(f "$B" leaked_bytes)"
-  expect_eq "$unwind: leaked blocks = baseline's" "$(f "$J" leaked_blocks)" "$(f "$B" leaked_blocks)"
-  expect_eq "$unwind: the program's leaks (36 blocks, 20400 B)" "$(f "$J" leak_site)" 36/20400
-  expect_eq "$unwind: allocation site" "$(f "$J" alloc_site)" $(( THREADS * PAIRS ))
-  expect_eq "$unwind: allocated bytes beyond the baseline" "$(d allocated_bytes)" "$BYTES"
-  ok "$unwind: $(f "$J" events) events in $ms ms, $(f "$J" ring_waits) ring waits, $(f "$J" compressed_bytes) trace bytes"
+  expect_eq "$run: inconsistencies" "$(f "$J" inconsistencies)" 0
+  expect_eq "$run: unknown frees" "$(f "$J" unknown_frees)" 0
+  expect_eq "$run: failed allocations" "$(f "$J" failed_allocations)" 0
+  expect_eq "$run: complete" "$(f "$J" complete)" true
+  expect_eq "$run: leaked bytes = baseline's" "$(f "$J" leaked_bytes)" "$(f "$B" leaked_bytes)"
+  expect_eq "$run: leaked blocks = baseline's" "$(f "$J" leaked_blocks)" "$(f "$B" leaked_blocks)"
+  expect_eq "$run: the program's leaks (36 blocks, 20400 B)" "$(f "$J" leak_site)" 36/20400
+  expect_eq "$run: allocation site" "$(f "$J" alloc_site)" $(( THREADS * PAIRS ))
+  expect_eq "$run: allocated bytes beyond the baseline" "$(d allocated_bytes)" "$BYTES"
+  ok "$run: $(f "$J" events) events in $ms ms, $(f "$J" ring_waits) ring waits, $(f "$J" compressed_bytes) trace bytes"
 done
 finish
