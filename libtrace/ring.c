@@ -105,6 +105,7 @@ void atr__threads_after_fork(atr_thread_t *self) {
     t->w_incarnation = 0;
     t->w_rfree_ordinal = 0;
     t->w_rfree_ptr = 0;
+    t->w_block_tail = 0;
     if (t != self)
       atomic_store(&t->status, ATR_THR_FREE);
   }

@@ -908,6 +908,7 @@ static uint64_t watermark(uint64_t now, int final, size_t *nthreads) {
       t->w_seen_gen = 0;
       t->w_bound = 0;
       t->w_rfree_ordinal = 0;
+      t->w_block_tail = 0;
       t->w_waits_reported = 0;
       t->w_dead_checks = 0;
       emit_thread(t);
