@@ -725,11 +725,11 @@ static ATR_NOINLINE int pending(const atr_thread_t *self, uint64_t ptr, unsigned
        * a free is not such an RFREE */
       if (types == TYPES_ALLOC) {
         while (head - i > 2 && in_place(t, i + 1, ptr)) {
+          uint64_t f = t->ev[(i + 1) & (ATR_RING_SIZE - 1)].ts;
+          uint64_t r = t->ev[(i + 2) & (ATR_RING_SIZE - 1)].ts;
+          key = f > key ? f : key;
+          key = r > key ? r : key;
           i += 2;
-          for (int k = -1; k <= 0; k++) {
-            uint64_t ts2 = t->ev[(i + (uint64_t)k) & (ATR_RING_SIZE - 1)].ts;
-            key = ts2 > key ? ts2 : key;
-          }
         }
       } else if (head - i > 1 && in_place(t, i, ptr)) {
         continue;
