@@ -22,7 +22,7 @@ static uint64_t mono_ns(void) {
 }
 
 /* The TSC orders events across CPUs when it is invariant (constant_tsc + nonstop_tsc):
- * then lfence+rdtsc costs ~10 ns where a paravirtual clock_gettime (kvm-clock) costs 20-50.
+ * then rdtsc costs ~7 ns where a paravirtual clock_gettime (kvm-clock) costs 20-50.
  * Kernels in VMs often mark it "unstable" for timekeeping (tsc=unstable), which is about
  * drift against wall time, not cross-CPU order; ALLOCTRACE_CLOCK=monotonic forces the
  * portable path. The multi-thread ordering test asserts zero inconsistencies. */
