@@ -76,7 +76,7 @@
  * A FREE frees the live window block with r newer live blocks there (0 = the newest).
  * r_prev is the r of the last free that had one (FREE or REALLOC by rank; 0 at the start
  * of a file): containers torn down in order free neighbours, r_prev - 1 or r_prev, and
- * the tag alone says so, which compresses far better than the ranks (v4: 10% smaller
+ * the tag alone says so, which compresses far better than the ranks (v4: 14% smaller
  * C++ traces than v3). The writer picks the first that fits of 0x30, 0x40, 0x50, 0x60,
  * 0x70, then 0x80; a reader accepts any that names a live block.
  * Every free form sets last_freed to the freed ordinal (0 at the start of a file).
