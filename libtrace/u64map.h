@@ -1,6 +1,6 @@
-/* Writer-private hash maps: two 64-bit words of key to one 64-bit value (0 = empty),
- * and the live-block map (pointer -> ordinal, Fibonacci-hashed, prefetchable); both
- * linear probing with backward-shift deletion. Allocate with the real allocator and are
+/* Writer-private hash maps: two 64-bit words of key to one 64-bit value (0 = empty;
+ * insert-only: sites, stack trie), and the live-block map (pointer -> ordinal,
+ * Fibonacci-hashed, prefetchable, backward-shift deletion); both linear probing. Allocate with the real allocator and are
  * only ever used under the guard by the thread that owns the writer.
  */
 #ifndef ATR_U64MAP_H
@@ -80,33 +80,6 @@ static inline uint64_t atr__map_put(atr_map_t *m, uint64_t k1, uint64_t k2, uint
       return old;
     }
   }
-}
-
-/* Remove; returns the value (0 if absent). */
-static inline uint64_t atr__map_take(atr_map_t *m, uint64_t k1, uint64_t k2) {
-  uint64_t i = atr__map_hash(k1, k2) & m->mask;
-  for (;; i = (i + 1) & m->mask) {
-    atr_slot_t *e = &m->s[i];
-    if (!e->v)
-      return 0;
-    if (e->k1 == k1 && e->k2 == k2)
-      break;
-  }
-  uint64_t v = m->s[i].v;
-  for (uint64_t j = (i + 1) & m->mask;; j = (j + 1) & m->mask) {
-    atr_slot_t *e = &m->s[j];
-    if (!e->v)
-      break;
-    uint64_t home = atr__map_hash(e->k1, e->k2) & m->mask;
-    /* move e back into the hole at i unless its home lies cyclically in (i, j] */
-    if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-      m->s[i] = *e;
-      i = j;
-    }
-  }
-  m->s[i].v = 0;
-  m->count--;
-  return v;
 }
 
 /* ---- live-block map: one-word key (a pointer, never 0) to a non-zero ordinal ---- */
