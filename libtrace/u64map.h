@@ -1,7 +1,8 @@
 /* Writer-private hash maps: two 64-bit words of key to one 64-bit value (0 = empty;
  * insert-only: sites, stack trie), and the live-block map (pointer -> ordinal,
- * Fibonacci-hashed, prefetchable, backward-shift deletion); both linear probing. Allocate with the real allocator and are
- * only ever used under the guard by the thread that owns the writer.
+ * Fibonacci-hashed, prefetchable, backward-shift deletion); both linear probing.
+ * Allocate with the real allocator and are only ever used under the guard by the
+ * thread that owns the writer.
  */
 #ifndef ATR_U64MAP_H
 #define ATR_U64MAP_H
