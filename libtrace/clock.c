@@ -63,19 +63,16 @@ void atr__clock_init(void) {
   tick0 = atr__now();
   if (!atr__clock_tsc) {
     us_per_tick = 0.001;
-    atr__skew[0] = skew_ticks(atr__cfg.skew_us[0]);
-    atr__skew[1] = skew_ticks(atr__cfg.skew_us[1]);
-    return;
+  } else { /* a first rate from a 50 us spin; refine() sharpens it as the run goes on */
+    uint64_t m;
+    do
+      m = mono_ns();
+    while (m < mono0 + 50000);
+    uint64_t t = atr__now();
+    if (t > tick0)
+      us_per_tick = (double)(m - mono0) / 1000.0 / (double)(t - tick0);
   }
-  /* a first rate from a 50 us spin; refine() sharpens it as the run goes on */
-  uint64_t m;
-  do
-    m = mono_ns();
-  while (m < mono0 + 50000);
-  uint64_t t = atr__now();
-  if (t > tick0)
-    us_per_tick = (double)(m - mono0) / 1000.0 / (double)(t - tick0);
-  atr__skew[0] = skew_ticks(atr__cfg.skew_us[0]);
+  atr__skew[0] = skew_ticks(atr__cfg.skew_us[0]); /* needs the rate */
   atr__skew[1] = skew_ticks(atr__cfg.skew_us[1]);
 }
 
