@@ -764,6 +764,20 @@ static ATR_INLINE int live_claim(atr_thread_t *t, const atr_event_t *e, int may_
   return 0;
 }
 
+/* The block at e->ptr, taken out of the live map into *o (0: it was never seen: an
+ * unknown free); BLOCKED (nothing changed) while another thread's allocation of it is
+ * pending. */
+static ATR_INLINE int live_release(atr_thread_t *t, const atr_event_t *e, int may_block,
+                                   uint64_t *o) {
+  *o = atr__ptrmap_take(&W.live, e->ptr);
+  if (ATR_LIKELY(*o != 0))
+    return 0;
+  if (may_block && pending(t, e->ptr, TYPES_ALLOC, e->ts))
+    return BLOCKED;
+  emit_ufree(t->w_idx);
+  return 0;
+}
+
 /* One ring event: 0, or BLOCKED with nothing done (see above). */
 static ATR_INLINE int process(atr_thread_t *t, const atr_event_t *e, int may_block) {
   uint32_t thr = t->w_idx;
@@ -787,23 +801,17 @@ static ATR_INLINE int process(atr_thread_t *t, const atr_event_t *e, int may_blo
     break;
   }
   case ATR_EV_FREE: {
-    uint64_t o = atr__ptrmap_take(&W.live, e->ptr);
-    if (ATR_UNLIKELY(o == 0)) {
-      if (may_block && pending(t, e->ptr, TYPES_ALLOC, e->ts))
-        return BLOCKED;
-      emit_ufree(thr);
-      break;
-    }
-    emit_free_of(thr, o);
+    uint64_t o;
+    if (ATR_UNLIKELY(live_release(t, e, may_block, &o)))
+      return BLOCKED;
+    if (ATR_LIKELY(o != 0))
+      emit_free_of(thr, o);
     break;
   }
   case ATR_EV_RFREE: {
-    uint64_t o = atr__ptrmap_take(&W.live, e->ptr);
-    if (ATR_UNLIKELY(o == 0)) {
-      if (may_block && pending(t, e->ptr, TYPES_ALLOC, e->ts))
-        return BLOCKED;
-      emit_ufree(thr);
-    }
+    uint64_t o;
+    if (ATR_UNLIKELY(live_release(t, e, may_block, &o)))
+      return BLOCKED;
     t->w_rfree_ordinal = o;
     t->w_rfree_ptr = e->ptr;
     return 0; /* one realloc call, two ring events: counted with RALLOC */
@@ -1007,6 +1015,7 @@ static uint64_t drain(int final) {
             W.block_key = e->ts;
           break;
         }
+        blocked = 0;
         process(t, e, 0);
       }
       tail++;
@@ -1016,7 +1025,7 @@ static uint64_t drain(int final) {
     } while (tail != head && t->ev[tail & (ATR_RING_SIZE - 1)].ts < w &&
              t->ev[tail & (ATR_RING_SIZE - 1)].ts <= next_other);
     atomic_store_explicit(&t->tail, tail, memory_order_release);
-    if (ATR_UNLIKELY(blocked && blocked != FORCE)) {
+    if (ATR_UNLIKELY(blocked)) {
       if (blocked == WAIT && W.block_key < w)
         heap_push(&n, (heap_item){W.block_key + 1, t});
       continue;
