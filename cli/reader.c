@@ -218,25 +218,27 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
     if (kind) {
       unsigned ti = tag & 15;
       ev.thread = ti == ATR_THREAD_INLINE_MAX ? (uint32_t)P->ext_thread : ti;
-      uint64_t r = P->last_rank, v;
+      uint64_t r = P->last_rank;
       switch (kind) {
       case ATR_CK_ALLOC:
         ev.kind = ATR_E_ALLOC;
         if (new_block(tr, get_plane(&k.slo, &k.shi, k.send, &k.misc), &ev) != 0)
           what = "allocation";
         break;
-      case ATR_CK_REALLOC:
-        v = get_plane(&k.slo, &k.shi, k.send, &k.misc); /* the new block's site */
-        r = get_plane(&k.flo, &k.fhi, k.fend, &k.misc);
+      case ATR_CK_REALLOC: {
+        uint64_t site = get_plane(&k.slo, &k.shi, k.send, &k.misc); /* 0: no new block */
+        uint64_t fv = get_plane(&k.flo, &k.fhi, k.fend, &k.misc);   /* (r+1)<<1 | moved */
         ev.kind = ATR_E_REALLOC;
-        ev.moved = (int)(r & 1);
-        if (r >> 1)
-          ev.old_ordinal = ranked(tr, P->last_rank = (r >> 1) - 1);
+        ev.moved = (int)(fv & 1);
+        if (fv >> 1)
+          ev.old_ordinal = ranked(tr, P->last_rank = (fv >> 1) - 1);
         else
           ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
-        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0 || (v && new_block(tr, v, &ev) != 0))
+        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0 ||
+            (site && new_block(tr, site, &ev) != 0))
           what = "realloc";
         break;
+      }
       case ATR_CK_FREED:
         ev.kind = ATR_E_FREE;
         ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
