@@ -35,16 +35,23 @@ while IFS= read -r kv; do
   HT_EXTRA+=("$name=$(printf '%*s' "${#val}" '' | tr ' ' x)")
 done <"$T/env.ours"
 
-# both NAME CMD...: $T/NAME.zst + $T/NAME.json (alloctrace), $T/NAME.view (heaptrack's
-# view of our events, tests/heaptrack_view.py) and $T/NAME.ht (heaptrack_print's totals)
-both() {
+# run_pair NAME CMD...: CMD under each tool in the same environment: $T/NAME.zst and
+# $T/NAME.json (alloctrace run and summary --json), $T/NAME.hp.zst (heaptrack)
+run_pair() {
   local name=$1; shift
   env -i "${BASE_ENV[@]}" "${NOASLR[@]}" "$ATR" run -q -o "$T/$name.zst" -- "$@" \
     >"$T/$name.out" 2>"$T/$name.err" || not_ok "$name: alloctrace run: $(head -c 300 "$T/$name.err")"
   "$ATR" summary --json "$T/$name.zst" >"$T/$name.json" 2>>"$T/$name.err"
-  "$ATR" dump "$T/$name.zst" 2>>"$T/$name.err" | "$PY" "$TESTS/heaptrack_view.py" >"$T/$name.view"
   env -i "${BASE_ENV[@]}" "${HT_EXTRA[@]}" "${NOASLR[@]}" heaptrack -o "$T/$name.hp" "$@" \
     >"$T/$name.hout" 2>"$T/$name.herr" || not_ok "$name: heaptrack run: $(tail -c 300 "$T/$name.herr")"
+}
+
+# both NAME CMD...: run_pair, then $T/NAME.view (heaptrack's view of our events,
+# tests/heaptrack_view.py) and $T/NAME.ht (heaptrack_print's totals)
+both() {
+  local name=$1
+  run_pair "$@"
+  "$ATR" dump "$T/$name.zst" 2>>"$T/$name.err" | "$PY" "$TESTS/heaptrack_view.py" >"$T/$name.view"
   # builtin and embedded leak suppressions off: heaptrack must count every leak, as we do
   heaptrack_print -f "$T/$name.hp.zst" --disable-builtin-suppressions \
     --disable-embedded-suppressions -p 0 -a 0 -T 0 -l 0 2>/dev/null >"$T/$name.hprint"

@@ -12,12 +12,7 @@ B=$BUILD_ROOT/bench
 for w in "cxx 0.1" "cxxdeep 0.2" "churn1 0.05" "deep40 0.05" "churn8 0.02"; do
   set -- $w
   name=$1
-  # as heaptrack_lib.sh's both(), without the per-event views this test does not need
-  env -i "${BASE_ENV[@]}" "${NOASLR[@]}" "$ATR" run -q -o "$T/$name.zst" -- "$B/$1" "$2" \
-    >/dev/null 2>"$T/$name.err" || not_ok "$name: alloctrace run: $(head -c 300 "$T/$name.err")"
-  "$ATR" summary --json "$T/$name.zst" >"$T/$name.json"
-  env -i "${BASE_ENV[@]}" "${HT_EXTRA[@]}" "${NOASLR[@]}" heaptrack -o "$T/$name.hp" "$B/$1" "$2" \
-    >/dev/null 2>"$T/$name.herr" || not_ok "$name: heaptrack run: $(tail -c 300 "$T/$name.herr")"
+  run_pair "$name" "$B/$1" "$2" # not both(): this test needs no per-event views
   ht_calls=$(heaptrack_print -f "$T/$name.hp.zst" -p 0 -a 0 -T 0 -l 0 2>/dev/null |
     sed -n 's/^calls to allocation functions: \([0-9]*\).*/\1/p')
   ours=$(stat -c %s "$T/$name.zst")
