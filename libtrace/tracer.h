@@ -114,7 +114,7 @@ typedef struct atr_thread {
   uint64_t w_rfree_ordinal;   /* pending realloc: ordinal of the old block, 0 = none */
   uint64_t w_rfree_ptr;
   uint64_t w_block_tail;      /* ring position last refused as out of order (writer.c) */
-  uint64_t w_block_since;     /* when (ticks) it was first refused there */
+  uint64_t w_block_since;     /* when (ticks) it was first held up there, 0: not yet */
   uint32_t w_block_pass;      /* drain pass of the last refusal there */
   uint64_t w_waits_reported;
   int w_dead_checks;
