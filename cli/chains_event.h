@@ -89,7 +89,7 @@ static inline int copy_growth(atr_chains_t *c, thread_t *t, const atr_trace_t *t
       break;
     if (r->prev_same != ev->old_ordinal || r->node != old->node || r->size <= old->size)
       continue;
-    if (!atr_trace_is_live(tr, r->ordinal) || atr_live_find(&c->live, r->ordinal))
+    if (!atr_trace_live_site(tr, r->ordinal) || atr_live_find(&c->live, r->ordinal))
       return 0;
     atr__chains_grow(c, ev->old_ordinal, old->size, r->ordinal, r->size, r->node, 1, 1);
     r->prev_same = 0;

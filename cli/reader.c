@@ -1,8 +1,6 @@
 /* Trace reader (see reader.h): zstd frames in, validated records, semantic events out.
  * A frame is decoded whole before its records are parsed, so a truncated final frame
- * is skipped exactly. Two threads: the frame thread decompresses and decodes CHUNKs
- * (the live blocks are its own), the caller's thread parses every other record and
- * runs the visitor. Never crashes on any input: all reads are bounds-checked.
+ * is skipped exactly. Never crashes on any input: all reads are bounds-checked.
  */
 #define _GNU_SOURCE
 #include "reader.h"
@@ -23,15 +21,16 @@
 #define ATR_INLINE inline __attribute__((always_inline))
 
 struct atr_reader_priv {
+  atr_liveset_t live;
   size_t cap_modules, cap_nodes, cap_sites, cap_threads, cap_notes;
-  uint64_t seq, prev_ip;
+  uint64_t seq, prev_ip, last_free, last_rank;
+  uint64_t ext_thread;
+  atr_lw_t lw; /* the live window (format.h): FREE's rank -> ordinal */
+  void *lw_mem;
   int have_hdr;
-  atr_lw_t live; /* the parser's own record of live blocks among the newest ordinals */
-  void *live_mem;
   const atr_visitor_t *v;
   void (*ev_fn)(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev); /* v->event, v->ctx */
   void *ev_ctx;
-  struct pipe *pipe;
 };
 
 const char *atr_kind_name(unsigned kind) {
@@ -150,88 +149,34 @@ static ATR_INLINE void emit(atr_trace_t *tr, atr_ev_t *ev) {
     P->ev_fn(P->ev_ctx, tr, ev);
 }
 
-/* ---- chunk decoding: the decoder's side (on the frame thread, a chunk ahead) ----
- * CHUNK events need the live blocks (a free names one by rank in the live window) and
- * nothing else of what came before but the number of sites and nothing after. The
- * decoder walks each frame's records as soon as the frame is decompressed, skips all
- * but CHUNKs (counting SITEs) and turns each CHUNK into a block of items: events with
- * their freed block resolved. The parser (parse_frame) applies every other record in
- * order and, at each CHUNK, delivers the next block. Both walk the same bytes; the
- * decoder owns the live set and the window, the parser everything in atr_trace_t.
- */
+/* Takes block `ordinal` out of the live table and the live window; its site in *site. */
+static ATR_INLINE int take_block(atr_trace_t *tr, uint64_t ordinal, uint32_t *site) {
+  struct atr_reader_priv *P = tr->priv;
+  if (ordinal == 0 || ordinal > tr->last_ordinal)
+    return -1;
+  *site = atr_liveset_take(&P->live, ordinal);
+  if (!*site)
+    return -1;
+  if (atr_lw_inside(ordinal, tr->last_ordinal))
+    atr_lw_clear(&P->lw, ordinal);
+  P->last_free = ordinal;
+  return 0;
+}
 
-/* One decoded event (or a TIME step), in the order of the chunk's tags. */
-typedef struct {
-  uint8_t kind;  /* atr_evkind, or IT_TIME (old = microseconds to add) */
-  uint8_t moved;
-  uint16_t unused;
-  uint32_t thread, site, old_site;
-  uint64_t old; /* the freed block's ordinal */
-} item_t;
-#define IT_TIME 15
-#define BLOCK_ITEMS 4096u /* events per block: NBLOCKS of them stay in the cache */
-
-typedef struct {
-  item_t *it; /* BLOCK_ITEMS */
-  size_t n;
-  size_t off, end; /* the CHUNK record's bytes in its frame */
-  int last;        /* the chunk's last block */
-  int status;      /* 0, or -1: the record is corrupt, msg says how */
-  char msg[400];
-} block_t;
+static ATR_INLINE int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
+  if (site == 0 || site >= tr->nsites)
+    return -1;
+  ev->site = (uint32_t)site;
+  ev->ordinal = ++tr->last_ordinal;
+  atr_lw_push(&tr->priv->lw, ev->ordinal);
+  return atr_liveset_add(&tr->priv->live, ev->ordinal, (uint32_t)site);
+}
 
 /* The columns of a CHUNK being decoded (format.h). */
 typedef struct {
   const uint8_t *slo, *shi, *send, *flo, *fhi, *fend;
   cursor_t misc;
 } columns_t;
-
-typedef struct {
-  atr_liveset_t live;
-  atr_lw_t lw; /* the live window (format.h): FREE's rank -> ordinal */
-  void *lw_mem;
-  uint64_t last_ordinal, last_free, last_rank, ext_thread, nsites;
-  uint64_t frame; /* frames walked, from 1: the number in messages */
-  const uint8_t *buf;
-  cursor_t c; /* where the walk of the current frame is */
-  int failed; /* a block said corrupt: nothing after it is decoded */
-  /* the CHUNK being decoded, a block at a time */
-  int in_chunk;
-  const uint8_t *tags, *t, *tend;
-  columns_t k;
-  size_t coff, cend;
-} dec_t;
-
-static int dec_fail(block_t *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(b->msg, sizeof(b->msg), fmt, ap);
-  va_end(ap);
-  b->status = -1;
-  return -1;
-}
-
-/* Takes block `ordinal` out of the live set and the live window; its site in *site. */
-static ATR_INLINE int take_block(dec_t *D, uint64_t ordinal, uint32_t *site) {
-  if (ordinal == 0 || ordinal > D->last_ordinal)
-    return -1;
-  *site = atr_liveset_take(&D->live, ordinal);
-  if (!*site)
-    return -1;
-  if (atr_lw_inside(ordinal, D->last_ordinal))
-    atr_lw_clear(&D->lw, ordinal);
-  D->last_free = ordinal;
-  return 0;
-}
-
-static ATR_INLINE int new_block(dec_t *D, uint64_t site, item_t *it) {
-  if (site == 0 || site >= D->nsites)
-    return -1;
-  it->site = (uint32_t)site;
-  uint64_t o = ++D->last_ordinal;
-  atr_lw_push(&D->lw, o);
-  return atr_liveset_add(&D->live, o, (uint32_t)site);
-}
 
 static ATR_INLINE uint64_t get_plane(const uint8_t **lo, const uint8_t **hi, const uint8_t *end,
                                  cursor_t *misc) {
@@ -244,79 +189,60 @@ static ATR_INLINE uint64_t get_plane(const uint8_t **lo, const uint8_t **hi, con
 }
 
 /* The block a FREE's rank names, or 0. */
-static ATR_INLINE uint64_t ranked(dec_t *D, uint64_t r) {
-  return atr_lw_select(&D->lw, r, D->last_ordinal);
+static ATR_INLINE uint64_t ranked(atr_trace_t *tr, uint64_t r) {
+  return atr_lw_select(&tr->priv->lw, r, tr->last_ordinal);
 }
 
-/* Opens the CHUNK record at off (c past its tag; c then past the record). 0, or -1 with
- * b's message. */
-static int chunk_open(dec_t *D, cursor_t *c, size_t off, block_t *b) {
+/* Decodes the events of one CHUNK; c is past its tag. Returns 0 or -1 (error set). */
+static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
+  struct atr_reader_priv *P = tr->priv;
   uint64_t ntags = get_u(c), nsite = get_u(c), nfree = get_u(c), nmisc = get_u(c);
   uint64_t avail = (uint64_t)(c->end - c->p);
   if (c->bad || ntags > avail || nsite > avail / 2 || nfree > avail / 2 || nmisc > avail ||
       ntags + 2 * nsite + 2 * nfree + nmisc > avail)
-    return dec_fail(b, "corrupt chunk record at byte %zu of frame %llu", off,
-                    (unsigned long long)D->frame);
-  columns_t *k = &D->k;
-  D->tags = D->t = c->p;
-  D->tend = c->p + ntags;
-  k->slo = D->tend;
-  k->shi = k->send = k->slo + nsite;
-  k->flo = k->shi + nsite;
-  k->fhi = k->fend = k->flo + nfree;
-  k->misc = (cursor_t){k->fhi + nfree, k->fhi + nfree + nmisc, 0};
-  c->p = k->misc.end;
-  D->coff = off;
-  D->cend = (size_t)(c->p - D->buf);
-  D->in_chunk = 1;
-  return 0;
-}
-
-/* Decodes the open CHUNK's next events (up to BLOCK_ITEMS) into b. 0, or -1 with b's
- * message. */
-static int chunk_step(dec_t *D, block_t *b) {
-  unsigned long long fr = (unsigned long long)D->frame;
-  size_t off = D->coff;
-  const uint8_t *tags = D->tags, *tend = D->tend;
-  if ((size_t)(tend - D->t) > BLOCK_ITEMS)
-    tend = D->t + BLOCK_ITEMS;
-  columns_t k = D->k;
-  b->off = D->coff;
-  b->end = D->cend;
-  item_t *out = b->it;
-  const uint8_t *t = D->t;
-  for (; t < tend; t++) {
+    return fail(tr, "corrupt chunk record at byte %zu of frame %llu", off,
+                (unsigned long long)tr->frames);
+  const uint8_t *tags = c->p, *tend = c->p + ntags;
+  columns_t k;
+  k.slo = tend;
+  k.shi = k.send = k.slo + nsite;
+  k.flo = k.shi + nsite;
+  k.fhi = k.fend = k.flo + nfree;
+  k.misc = (cursor_t){k.fhi + nfree, k.fhi + nfree + nmisc, 0};
+  c->p = k.misc.end;
+  for (const uint8_t *t = tags; t < tend; t++) {
     unsigned tag = *t;
     const char *what = NULL;
-    item_t it = {0};
+    atr_ev_t ev = {0};
     unsigned kind = tag >> 4;
     if (kind) {
       unsigned ti = tag & 15;
-      it.thread = ti == ATR_THREAD_INLINE_MAX ? (uint32_t)D->ext_thread : ti;
-      uint64_t r = D->last_rank;
+      ev.thread = ti == ATR_THREAD_INLINE_MAX ? (uint32_t)P->ext_thread : ti;
+      uint64_t r = P->last_rank;
       switch (kind) {
       case ATR_CK_ALLOC:
-        it.kind = ATR_E_ALLOC;
-        if (new_block(D, get_plane(&k.slo, &k.shi, k.send, &k.misc), &it) != 0)
+        ev.kind = ATR_E_ALLOC;
+        if (new_block(tr, get_plane(&k.slo, &k.shi, k.send, &k.misc), &ev) != 0)
           what = "allocation";
         break;
       case ATR_CK_REALLOC: {
         uint64_t site = get_plane(&k.slo, &k.shi, k.send, &k.misc); /* 0: no new block */
         uint64_t fv = get_plane(&k.flo, &k.fhi, k.fend, &k.misc);   /* (r+1)<<1 | moved */
-        it.kind = ATR_E_REALLOC;
-        it.moved = (uint8_t)(fv & 1);
+        ev.kind = ATR_E_REALLOC;
+        ev.moved = (int)(fv & 1);
         if (fv >> 1)
-          it.old = ranked(D, D->last_rank = (fv >> 1) - 1);
+          ev.old_ordinal = ranked(tr, P->last_rank = (fv >> 1) - 1);
         else
-          it.old = D->last_free + (uint64_t)get_s(&k.misc);
-        if (take_block(D, it.old, &it.old_site) != 0 || (site && new_block(D, site, &it) != 0))
+          ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
+        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0 ||
+            (site && new_block(tr, site, &ev) != 0))
           what = "realloc";
         break;
       }
       case ATR_CK_FREED:
-        it.kind = ATR_E_FREE;
-        it.old = D->last_free + (uint64_t)get_s(&k.misc);
-        if (take_block(D, it.old, &it.old_site) != 0)
+        ev.kind = ATR_E_FREE;
+        ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
+        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0)
           what = "free";
         break;
       default: /* FREE by rank: r from the kind, or the free column */
@@ -328,192 +254,61 @@ static int chunk_step(dec_t *D, block_t *b) {
         case ATR_CK_FREE_1: r = 1; break;
         case ATR_CK_FREE: r = get_plane(&k.flo, &k.fhi, k.fend, &k.misc); break;
         default:
-          return dec_fail(b, "corrupt trace: unknown event tag 0x%02x in the chunk at byte %zu "
-                             "of frame %llu", tag, off, fr);
+          return fail(tr, "corrupt trace: unknown event tag 0x%02x in the chunk at byte %zu of "
+                          "frame %llu", tag, off, (unsigned long long)tr->frames);
         }
-        it.kind = ATR_E_FREE;
-        it.old = ranked(D, D->last_rank = r);
-        if (take_block(D, it.old, &it.old_site) != 0)
+        ev.kind = ATR_E_FREE;
+        ev.old_ordinal = ranked(tr, P->last_rank = r);
+        if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0)
           what = "free";
       }
     } else {
       switch (tag) {
       case ATR_TAG_TIME:
-        it.kind = IT_TIME;
-        it.old = get_u(&k.misc);
+        tr->time_us += get_u(&k.misc);
         break;
       case ATR_TAG_TEXT:
-        D->ext_thread = get_u(&k.misc);
+        P->ext_thread = get_u(&k.misc);
         break;
       case ATR_TAG_AFAIL:
-        it.kind = ATR_E_AFAIL;
-        it.thread = (uint32_t)get_u(&k.misc);
-        it.site = (uint32_t)get_u(&k.misc);
-        if (it.site == 0 || it.site >= D->nsites)
+        ev.kind = ATR_E_AFAIL;
+        ev.thread = (uint32_t)get_u(&k.misc);
+        ev.site = (uint32_t)get_u(&k.misc);
+        if (ev.site == 0 || ev.site >= tr->nsites)
           what = "failed allocation";
         break;
       case ATR_TAG_RFAIL: {
-        it.kind = ATR_E_RFAIL;
-        it.thread = (uint32_t)get_u(&k.misc);
+        ev.kind = ATR_E_RFAIL;
+        ev.thread = (uint32_t)get_u(&k.misc);
         uint64_t d = get_u(&k.misc);
-        it.site = (uint32_t)get_u(&k.misc);
-        if (it.site == 0 || it.site >= D->nsites || d >= D->last_ordinal)
+        ev.site = (uint32_t)get_u(&k.misc);
+        if (ev.site == 0 || ev.site >= tr->nsites || d >= tr->last_ordinal)
           what = "failed realloc";
-        else if (!(it.old_site = atr_liveset_get(&D->live, it.old = D->last_ordinal - d)))
+        else if (!(ev.old_site = atr_liveset_get(&P->live, ev.old_ordinal = tr->last_ordinal - d)))
           what = "failed realloc";
         break;
       }
       case ATR_TAG_UFREE:
-        it.kind = ATR_E_UFREE;
-        it.thread = (uint32_t)get_u(&k.misc);
+        ev.kind = ATR_E_UFREE;
+        ev.thread = (uint32_t)get_u(&k.misc);
         get_u(&k.misc);
         break;
       default:
-        return dec_fail(b, "corrupt trace: unknown event tag 0x%02x in the chunk at byte %zu of "
-                           "frame %llu", tag, off, fr);
+        return fail(tr, "corrupt trace: unknown event tag 0x%02x in the chunk at byte %zu of "
+                        "frame %llu", tag, off, (unsigned long long)tr->frames);
       }
     }
     if (what || k.misc.bad)
-      return dec_fail(b, "corrupt %s event %zu of the chunk at byte %zu of frame %llu",
-                      what ? what : "chunk", (size_t)(t - tags), off, fr);
-    if (it.kind)
-      *out++ = it;
+      return fail(tr, "corrupt %s event %zu of the chunk at byte %zu of frame %llu",
+                  what ? what : "chunk", (size_t)(t - tags), off, (unsigned long long)tr->frames);
+    if (ev.kind)
+      emit(tr, &ev);
   }
-  b->n = (size_t)(out - b->it);
-  D->t = t;
-  D->k = k;
-  if (t != D->tend)
-    return 0;
-  D->in_chunk = 0;
-  b->last = 1;
   if (k.slo != k.send || k.flo != k.fend || k.misc.p != k.misc.end)
-    return dec_fail(b, "corrupt chunk record at byte %zu of frame %llu (columns not used up)",
-                    off, fr);
+    return fail(tr, "corrupt chunk record at byte %zu of frame %llu (columns not used up)", off,
+                (unsigned long long)tr->frames);
   return 0;
 }
-
-static void skip_str(cursor_t *c) {
-  uint64_t n = get_u(c);
-  if (c->bad || n > (uint64_t)(c->end - c->p))
-    c->bad = 1;
-  else
-    c->p += n;
-}
-
-/* Steps over one record that is not a CHUNK (tag already read), as parse_frame reads it;
- * counts SITEs. The parser validates what it means; a record this cannot even step over
- * is one the parser reports before it needs the blocks after it. */
-static void skip_record(dec_t *D, cursor_t *c, unsigned tag) {
-  uint64_t n;
-  switch (tag) {
-  case ATR_TAG_HDR:
-    if (c->end - c->p < 8)
-      c->bad = 1;
-    else
-      c->p += 8;
-    get_u(c);
-    break;
-  case ATR_TAG_PROC:
-    get_u(c), get_u(c), get_u(c);
-    skip_str(c);
-    n = get_u(c);
-    for (uint64_t i = 0; i < n && !c->bad; i++)
-      skip_str(c);
-    break;
-  case ATR_TAG_MOD:
-    get_u(c), get_u(c), get_u(c), get_u(c);
-    skip_str(c);
-    skip_str(c); /* build-id: u:n n*byte */
-    break;
-  case ATR_TAG_THR:
-    get_u(c), get_u(c);
-    skip_str(c);
-    break;
-  case ATR_TAG_NODE:
-    get_u(c), get_s(c);
-    break;
-  case ATR_TAG_SITE:
-    get_u(c), get_u(c), get_u(c), get_u(c);
-    D->nsites++;
-    break;
-  case ATR_TAG_END:
-    for (int i = 0; i < 8; i++)
-      get_u(c);
-    break;
-  case ATR_TAG_NOTE:
-    skip_str(c);
-    break;
-  case ATR_TAG_UNMOD:
-  case ATR_TAG_RSS:
-  case ATR_TAG_LAYER:
-    get_u(c);
-    break;
-  default:
-    c->bad = 1;
-  }
-}
-
-static void dec_frame(dec_t *D, const uint8_t *buf, size_t len) {
-  D->frame++;
-  D->buf = buf;
-  D->c = (cursor_t){buf, buf + len, 0};
-}
-
-/* The next CHUNK of the current frame decoded into b: 1, or 0 when the frame has no
- * more (or the decoder stopped at a corrupt record: b then says so, once). */
-static int dec_next(dec_t *D, block_t *b) {
-  b->n = 0;
-  b->status = 0;
-  b->last = 0;
-  if (D->failed)
-    return 0;
-  if (D->in_chunk) {
-    if (chunk_step(D, b) != 0)
-      D->failed = 1;
-    return 1;
-  }
-  cursor_t *c = &D->c;
-  while (c->p < c->end) {
-    size_t off = (size_t)(c->p - D->buf);
-    unsigned tag = *c->p++;
-    if (tag == ATR_TAG_CHUNK) {
-      b->off = off;
-      if (chunk_open(D, c, off, b) != 0 || chunk_step(D, b) != 0)
-        D->failed = 1;
-      return 1;
-    }
-    skip_record(D, c, tag);
-    if (c->bad) {
-      D->failed = 1;
-      dec_fail(b, "corrupt record (tag 0x%02x) at byte %zu of frame %llu", tag, off,
-               (unsigned long long)D->frame);
-      return 1;
-    }
-  }
-  return 0;
-}
-
-/* Hands a decoded block's events to the visitor (the parser's side). */
-static void deliver(atr_trace_t *tr, const block_t *b) {
-  for (size_t i = 0; i < b->n; i++) {
-    const item_t *it = &b->it[i];
-    if (it->kind == IT_TIME) {
-      tr->time_us += it->old;
-      continue;
-    }
-    atr_ev_t ev = {.kind = it->kind, .moved = it->moved, .thread = it->thread,
-                   .site = it->site, .old_site = it->old_site, .old_ordinal = it->old};
-    if ((it->kind == ATR_E_FREE || it->kind == ATR_E_REALLOC) &&
-        atr_lw_inside(it->old, tr->last_ordinal))
-      atr_lw_clear(&tr->priv->live, it->old);
-    if (it->kind == ATR_E_ALLOC || (it->kind == ATR_E_REALLOC && it->site))
-      atr_lw_push(&tr->priv->live, ev.ordinal = ++tr->last_ordinal);
-    emit(tr, &ev);
-  }
-}
-
-static const block_t *next_block(atr_trace_t *tr);
-static void done_block(atr_trace_t *tr);
 
 #define BAD(what) return fail(tr, "corrupt %s record at byte %zu of frame %llu", what, off, \
                               (unsigned long long)tr->frames)
@@ -670,22 +465,9 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       tr->notes[tr->nnotes++] = s;
       break;
     }
-    case ATR_TAG_CHUNK: /* its events, decoded by the frame thread, a block at a time */
-      for (int last = 0; !last;) {
-        const block_t *b = next_block(tr);
-        if (!b)
-          return fail(tr, "corrupt chunk record at byte %zu of frame %llu", off,
-                      (unsigned long long)tr->frames);
-        if (b->status != 0)
-          return fail(tr, "%s", b->msg);
-        if (b->off != off) /* the decoder and the parser disagree on where records are */
-          return fail(tr, "corrupt record before byte %zu of frame %llu", off,
-                      (unsigned long long)tr->frames);
-        deliver(tr, b);
-        c.p = buf + b->end;
-        last = b->last;
-        done_block(tr);
-      }
+    case ATR_TAG_CHUNK:
+      if (parse_chunk(tr, &c, off) != 0)
+        return -1;
       break;
     case ATR_TAG_LAYER:
       tr->layers |= (unsigned)get_u(&c);
@@ -822,100 +604,38 @@ static void src_next(src_t *s, slot_t *sl) {
   }
 }
 
-/* Decompression and chunk decoding run on a second thread (the frame thread), up to
- * NSLOTS frames and NBLOCKS chunks ahead of the parser, so both cores work; frames and
- * blocks still reach the parser strictly in file order. A frame's slot is handed over
- * as soon as it is decompressed (the parser reads it while its chunks are decoded: both
- * only read it) and taken back once parsed, after all its blocks. */
+/* Decompression runs on a second thread, NSLOTS frames ahead of the parser, so both
+ * cores work; frames still reach the parser strictly in file order. */
 #define NSLOTS 4
-#define NBLOCKS 8
 
-struct pipe {
+typedef struct {
   src_t src;
-  dec_t dec;
   slot_t slot[NSLOTS];
-  block_t block[NBLOCKS];
-  uint64_t produced, consumed;   /* frames handed over / given back */
-  uint64_t bproduced, bconsumed; /* blocks */
-  int threaded, stop, exited;
+  uint64_t produced, consumed; /* frames handed over / given back */
+  int stop;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-};
-typedef struct pipe pipe_t;
+} pipe_t;
 
-static void *frame_thread(void *arg) {
+static void *producer(void *arg) {
   pipe_t *P = arg;
   for (;;) {
     pthread_mutex_lock(&P->mu);
     while (P->produced - P->consumed == NSLOTS && !P->stop)
       pthread_cond_wait(&P->cv, &P->mu);
-    int go = !P->stop;
+    int stop = P->stop;
     slot_t *sl = &P->slot[P->produced % NSLOTS];
     pthread_mutex_unlock(&P->mu);
-    if (!go)
-      break;
+    if (stop)
+      return NULL;
     src_next(&P->src, sl);
     pthread_mutex_lock(&P->mu);
     P->produced++;
     pthread_cond_broadcast(&P->cv);
     pthread_mutex_unlock(&P->mu);
     if (sl->status != 1)
-      break;
-    dec_frame(&P->dec, sl->buf, sl->len);
-    for (;;) {
-      pthread_mutex_lock(&P->mu);
-      while (P->bproduced - P->bconsumed == NBLOCKS && !P->stop)
-        pthread_cond_wait(&P->cv, &P->mu);
-      go = !P->stop;
-      block_t *b = &P->block[P->bproduced % NBLOCKS];
-      pthread_mutex_unlock(&P->mu);
-      if (!go || !dec_next(&P->dec, b))
-        break;
-      pthread_mutex_lock(&P->mu);
-      P->bproduced++;
-      pthread_cond_broadcast(&P->cv);
-      pthread_mutex_unlock(&P->mu);
-    }
-    if (!go)
-      break;
-  }
-  pthread_mutex_lock(&P->mu);
-  P->exited = 1;
-  pthread_cond_broadcast(&P->cv);
-  pthread_mutex_unlock(&P->mu);
-  return NULL;
-}
-
-/* The block of the CHUNK the parser is at, or NULL if there is none (the decoder found
- * no more CHUNKs in this frame than the parser: they disagree on the records). */
-static const block_t *next_block(atr_trace_t *tr) {
-  pipe_t *P = tr->priv->pipe;
-  block_t *b = &P->block[P->bconsumed % NBLOCKS];
-  if (!P->threaded) {
-    if (!dec_next(&P->dec, b))
       return NULL;
-    P->bproduced++;
-    return b;
   }
-  pthread_mutex_lock(&P->mu);
-  while (P->bproduced == P->bconsumed && !P->exited &&
-         P->produced - P->consumed == 1) /* the frame thread is still on this frame */
-    pthread_cond_wait(&P->cv, &P->mu);
-  int have = P->bproduced != P->bconsumed;
-  pthread_mutex_unlock(&P->mu);
-  return have ? b : NULL;
-}
-
-static void done_block(atr_trace_t *tr) {
-  pipe_t *P = tr->priv->pipe;
-  if (!P->threaded) {
-    P->bconsumed++;
-    return;
-  }
-  pthread_mutex_lock(&P->mu);
-  P->bconsumed++;
-  pthread_cond_broadcast(&P->cv);
-  pthread_mutex_unlock(&P->mu);
 }
 
 int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
@@ -931,10 +651,6 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   }
   if (RESERVE(tr, nodes, cap_nodes, 0) || RESERVE(tr, sites, cap_sites, 0))
     return fail(tr, "out of memory");
-  tr->priv->live_mem = calloc(1, atr_lw_bytes());
-  if (!tr->priv->live_mem)
-    return fail(tr, "out of memory");
-  atr_lw_attach(&tr->priv->live, tr->priv->live_mem);
   tr->nnodes = 1; /* root */
   tr->nodes[0].module = -1;
   tr->nsites = 1;
@@ -951,20 +667,21 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
     close(fd);
     return fail(tr, "empty file: the traced program wrote nothing");
   }
+  uint64_t window = 4096; /* by file size: only speed depends on it, not the result */
+  while (window < ATR_LIVE_WINDOW && window < (uint64_t)st.st_size)
+    window *= 2;
+  tr->priv->lw_mem = calloc(1, atr_lw_bytes());
+  if (tr->priv->lw_mem)
+    atr_lw_attach(&tr->priv->lw, tr->priv->lw_mem);
+  if (!tr->priv->lw_mem || atr_liveset_init(&tr->priv->live, window) != 0) {
+    close(fd);
+    return fail(tr, "out of memory");
+  }
   pipe_t *P = calloc(1, sizeof(*P));
   if (!P) {
     close(fd);
     return fail(tr, "out of memory");
   }
-  tr->priv->pipe = P;
-  uint64_t window = 4096; /* by file size: only speed depends on it, not the result */
-  while (window < ATR_LIVE_WINDOW && window < (uint64_t)st.st_size)
-    window *= 2;
-  dec_t *D = &P->dec;
-  D->nsites = 1;
-  D->lw_mem = calloc(1, atr_lw_bytes());
-  if (D->lw_mem)
-    atr_lw_attach(&D->lw, D->lw_mem);
   /* small traces get small buffers: frame buffers grow by doubling as needed */
   P->src.fd = fd;
   P->src.first = 1;
@@ -973,30 +690,23 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   P->src.dctx = ZSTD_createDCtx();
   pthread_mutex_init(&P->mu, NULL);
   pthread_cond_init(&P->cv, NULL);
-  int rc = 0;
+  int rc = 0, threaded = 0;
   pthread_t thr;
-  int blocks_ok = 1;
-  for (int i = 0; i < NBLOCKS; i++)
-    blocks_ok &= (P->block[i].it = malloc(BLOCK_ITEMS * sizeof(item_t))) != NULL;
-  if (!blocks_ok || !D->lw_mem || atr_liveset_init(&D->live, window) != 0 || !P->src.in ||
-      !P->src.dctx) {
+  if (!P->src.in || !P->src.dctx) {
     rc = fail(tr, "out of memory");
     goto out;
   }
-  /* without a thread (pthread_create failed) the same source and decoder run inline */
-  P->threaded = pthread_create(&thr, NULL, frame_thread, P) == 0;
+  /* without a thread (pthread_create failed) the same source runs inline */
+  threaded = pthread_create(&thr, NULL, producer, P) == 0;
   for (;;) {
     slot_t *sl = &P->slot[P->consumed % NSLOTS];
-    if (P->threaded) {
+    if (threaded) {
       pthread_mutex_lock(&P->mu);
       while (P->produced == P->consumed)
         pthread_cond_wait(&P->cv, &P->mu);
       pthread_mutex_unlock(&P->mu);
     } else {
       src_next(&P->src, sl);
-      P->produced++;
-      if (sl->status == 1)
-        dec_frame(D, sl->buf, sl->len);
     }
     if (sl->status < 0) {
       rc = fail(tr, "%s", sl->msg);
@@ -1010,7 +720,7 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
       rc = -1;
       goto out;
     }
-    if (P->threaded) {
+    if (threaded) {
       pthread_mutex_lock(&P->mu);
       P->consumed++;
       pthread_cond_broadcast(&P->cv);
@@ -1035,7 +745,7 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   }
   resolve_modules(tr);
 out:
-  if (P->threaded) {
+  if (threaded) {
     pthread_mutex_lock(&P->mu);
     P->stop = 1;
     pthread_cond_broadcast(&P->cv);
@@ -1049,21 +759,13 @@ out:
   free(P->src.in);
   for (int i = 0; i < NSLOTS; i++)
     free(P->slot[i].buf);
-  for (int i = 0; i < NBLOCKS; i++)
-    free(P->block[i].it);
-  atr_liveset_free(&D->live);
-  free(D->lw_mem);
   free(P);
-  tr->priv->pipe = NULL;
   close(fd);
   return rc;
 }
 
-int atr_trace_is_live(const atr_trace_t *tr, uint64_t ordinal) {
-  const atr_lw_t *lw = &tr->priv->live;
-  uint64_t i = ordinal & ATR_LW_MASK;
-  return ordinal && ordinal <= tr->last_ordinal && atr_lw_inside(ordinal, tr->last_ordinal) &&
-         (lw->w[i >> 6] >> (i & 63) & 1);
+uint32_t atr_trace_live_site(const atr_trace_t *tr, uint64_t ordinal) {
+  return atr_liveset_get(&tr->priv->live, ordinal);
 }
 
 size_t atr_trace_stack(const atr_trace_t *tr, uint32_t node, uint32_t *out, size_t max) {
@@ -1091,8 +793,10 @@ void atr_trace_free(atr_trace_t *tr) {
   for (size_t i = 0; i < tr->nnotes; i++)
     free(tr->notes[i]);
   free(tr->notes);
-  if (tr->priv)
-    free(tr->priv->live_mem);
+  if (tr->priv) {
+    atr_liveset_free(&tr->priv->live);
+    free(tr->priv->lw_mem);
+  }
   free(tr->priv);
   memset(tr, 0, sizeof(*tr));
 }

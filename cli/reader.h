@@ -104,10 +104,9 @@ struct atr_trace {
 int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v);
 void atr_trace_free(atr_trace_t *tr);
 
+/* Live-block lookup during a visit: the site of a live ordinal (0 if not live). */
+uint32_t atr_trace_live_site(const atr_trace_t *tr, uint64_t ordinal);
 
-/* During a visit: is the block `ordinal` live (allocated, not yet freed, as of the
- * event being visited)? Answers for the newest ATR_LW_SIZE ordinals; 0 for older ones. */
-int atr_trace_is_live(const atr_trace_t *tr, uint64_t ordinal);
 /* Frames of a node from leaf (the allocating call) to root; returns the count. */
 size_t atr_trace_stack(const atr_trace_t *tr, uint32_t node, uint32_t *out, size_t max);
 

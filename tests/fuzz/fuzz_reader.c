@@ -51,18 +51,18 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   switch (ev->kind) {
   case ATR_E_ALLOC:
     check_site(tr, ev->site);
-    PROMISE(ev->ordinal == tr->last_ordinal && atr_trace_is_live(tr, ev->ordinal));
+    PROMISE(ev->ordinal == tr->last_ordinal && atr_trace_live_site(tr, ev->ordinal) == ev->site);
     break;
   case ATR_E_FREE:
     check_site(tr, ev->old_site);
-    PROMISE(ev->old_ordinal && !atr_trace_is_live(tr, ev->old_ordinal));
+    PROMISE(ev->old_ordinal && atr_trace_live_site(tr, ev->old_ordinal) == 0);
     break;
   case ATR_E_REALLOC:
     check_site(tr, ev->old_site);
-    PROMISE(ev->old_ordinal && !atr_trace_is_live(tr, ev->old_ordinal));
+    PROMISE(ev->old_ordinal && atr_trace_live_site(tr, ev->old_ordinal) == 0);
     if (ev->site) {
       check_site(tr, ev->site);
-      PROMISE(atr_trace_is_live(tr, ev->ordinal));
+      PROMISE(atr_trace_live_site(tr, ev->ordinal) == ev->site);
     }
     break;
   case ATR_E_AFAIL:
@@ -71,7 +71,7 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   case ATR_E_RFAIL:
     check_site(tr, ev->site);
     check_site(tr, ev->old_site);
-    PROMISE(atr_trace_is_live(tr, ev->old_ordinal) || !atr_lw_inside(ev->old_ordinal, tr->last_ordinal));
+    PROMISE(atr_trace_live_site(tr, ev->old_ordinal) == ev->old_site);
     break;
   case ATR_E_UFREE:
     break;
