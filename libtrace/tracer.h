@@ -116,6 +116,7 @@ typedef struct atr_thread {
   uint64_t w_block_tail;      /* ring position last refused as out of order (writer.c) */
   uint64_t w_block_since;     /* when (ticks) it was first held up there, 0: not yet */
   uint32_t w_block_pass;      /* drain pass of the last refusal there */
+  uint32_t w_block_held;      /* passes it was held up in (refused after the wait) */
   uint64_t w_waits_reported;
   int w_dead_checks;
 

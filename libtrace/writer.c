@@ -683,9 +683,9 @@ static inline void new_ordinal(void) {
  * process() then refuses the event without touching anything (BLOCKED) and names the
  * latest stamp of that ring up to the event wanted; drain() takes the ring up again once
  * the merge has gone past that stamp. Rings are only ever consumed in their own order.
- * A ring still refused 250 ms after the merge went past what it waits for, or in the
- * final drain, goes on: the stale block is freed and counted as an inconsistency (tests
- * assert zero). */
+ * A ring still refused after the merge went past what it waits for, in 16 passes over
+ * 250 ms or once in the final drain, goes on: the stale block is freed and counted as an
+ * inconsistency (tests assert zero). */
 #define TYPES_ALLOC (1u << ATR_EV_ALLOC | 1u << ATR_EV_RALLOC)
 #define TYPES_FREE (1u << ATR_EV_FREE | 1u << ATR_EV_RFREE)
 #define BLOCKED 1
@@ -949,32 +949,34 @@ static uint64_t watermark(uint64_t now, int final, size_t *nthreads) {
 /* process() refused ring t's event at tail (it waits for another ring's event, stamped
  * up to W.block_key). WAIT: back in the merge after that stamp; NEXT_PASS: refused here
  * in this pass already, after the merge went past that stamp (the other ring is held up
- * too): back in the next drain(); FORCE: in the final drain, or held up so for BLOCK_US
- * (a cycle no real order makes): process it as it is. The clock starts at the first
- * NEXT_PASS only: time spent waiting for the watermark to reach the wanted stamp (a
- * thread preempted inside a hook, the whole process stopped) is no sign of a cycle —
- * counted from the first refusal, a SIGSTOP of 300 ms forced events that were merely
- * waiting and made unknown frees (tests/cli/handoff.sh). */
+ * too): back in the next drain(); FORCE: refused so in the final drain, or held up so in
+ * HELD_PASSES passes over at least BLOCK_US (a cycle no real order makes): process it as
+ * it is. Every pass first gives the event its WAIT: a process stopped or preempted
+ * between two passes is no sign of a cycle (forcing on time alone, or in the final
+ * drain on an earlier pass's refusal, made unknown frees: tests/cli/handoff.sh). */
 enum { WAIT = 1, NEXT_PASS, FORCE };
+#define HELD_PASSES 16u
 static ATR_NOINLINE int refused(atr_thread_t *t, uint64_t tail, uint64_t now, int final) {
   if (t->w_block_tail != tail + 1) { /* + 1: 0 means none */
     t->w_block_tail = tail + 1;
     t->w_block_since = 0;
+    t->w_block_held = 0;
     t->w_block_pass = W.pass;
     W.repaired++;
     return WAIT;
   }
-  if (final || (t->w_block_since && now - t->w_block_since > atr__us_to_ticks(BLOCK_US))) {
+  if (t->w_block_pass != W.pass) {
+    t->w_block_pass = W.pass;
+    return WAIT;
+  }
+  if (!t->w_block_since)
+    t->w_block_since = now;
+  if (final || (++t->w_block_held >= HELD_PASSES &&
+                now - t->w_block_since > atr__us_to_ticks(BLOCK_US))) {
     t->w_block_tail = 0;
     return FORCE;
   }
-  if (t->w_block_pass == W.pass) {
-    if (!t->w_block_since)
-      t->w_block_since = now;
-    return NEXT_PASS;
-  }
-  t->w_block_pass = W.pass;
-  return WAIT;
+  return NEXT_PASS;
 }
 
 static uint64_t drain(int final) {
