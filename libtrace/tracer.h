@@ -132,7 +132,7 @@ static inline uint64_t atr__mono_ns(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
-/* Event timestamps: a plain rdtsc (7 ns here; lfence before it cost 10-15 ns per event,
+/* Event timestamps: a plain rdtsc (7-12 ns here; lfence before it cost 10-15 ns per event,
  * a quarter of the tracer's cost on bench/churn1). It may execute a few instructions
  * before what made the event possible: a thread freeing a block another thread handed it
  * nanoseconds ago can stamp its free before that block's allocation, a malloc reusing
