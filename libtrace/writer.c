@@ -689,9 +689,11 @@ static inline void new_ordinal(void) {
 #define TYPES_ALLOC (1u << ATR_EV_ALLOC | 1u << ATR_EV_RALLOC)
 #define TYPES_FREE (1u << ATR_EV_FREE | 1u << ATR_EV_RFREE)
 #define BLOCKED 1
-#define BLOCK_US 250000u /* longest wait of a refused event: 20 ms was too short with 8
-                          * threads on 2 cores (a thread preempted inside a hook holds the
-                          * merge back for several time slices) */
+#define BLOCK_US 250000u /* how long an event must stay held up (refused after the merge
+                          * passed what it waits for, see refused()) before it is forced:
+                          * 20 ms was too short with 8 threads on 2 cores (a thread
+                          * preempted inside a hook holds the merge back for several time
+                          * slices). Waiting for the watermark is not counted. */
 
 /* Is event i of t's ring the RFREE of a realloc of ptr that kept its place? */
 static int in_place(atr_thread_t *t, uint64_t i, uint64_t ptr) {
