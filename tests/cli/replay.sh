@@ -105,16 +105,20 @@ for o in recorded deps; do
   n=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["results"]))' "$J")
   skipped=$(grep -c "skipped:.*not installed" "$T/rp_$o.err")
   expect_eq "$o: one result per installed allocator" "$((n + skipped))" 4
-  "$PY" - "$J" >"$T/check_$o.txt" <<'PYEOF'
+  "$PY" - "$J" "$o" >"$T/check_$o.txt" <<'PYEOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
+strict = sys.argv[2] == "recorded"
 walls = [r["wall_s"]["median"] for r in d["results"]]
 print("sorted" if walls == sorted(walls) else "unsorted %s" % walls)
 for r in d["results"]:
     bad = []
     if not r["wall_s"]["median"] > 0: bad.append("wall")
     if not r["cpu_s"]["median"] > 0: bad.append("cpu")
-    if r["heap_peak_rss"] < d["peak_live_bytes"]: bad.append("RSS at the heap peak %d < live %d" % (r["heap_peak_rss"], d["peak_live_bytes"]))
+    # deps order: other threads run on while the peak's call completes, so the blocks
+    # live then can be fewer than the trace's peak (a big one may already be unmapped)
+    if strict and r["heap_peak_rss"] < d["peak_live_bytes"]: bad.append("RSS at the heap peak %d < live %d" % (r["heap_peak_rss"], d["peak_live_bytes"]))
+    if not r["heap_peak_rss"] > r["baseline_rss"]: bad.append("RSS at the heap peak %d <= base %d" % (r["heap_peak_rss"], r["baseline_rss"]))
     if r["peak_rss"] < r["heap_peak_rss"] or r["peak_rss"] < r["end_rss"]: bad.append("peak below a sample")
     if r["page_faults"] * 4096 < d["peak_live_bytes"] // 2: bad.append("page faults %d" % r["page_faults"])
     if r["failed"]: bad.append("failed %d" % r["failed"])
