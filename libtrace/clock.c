@@ -50,6 +50,19 @@ static int tsc_usable(void) {
 
 uint64_t atr__skew[2];
 
+struct atr_clock_share atr__clk;
+
+/* atr__stamp's clock read (out of line: once per ATR_STAMP_REUSE events at most). */
+uint64_t atr__stamp_read(atr_thread_t *t, uint32_t epoch) {
+  uint64_t now = atr__now();
+  if (ATR_UNLIKELY(now <= t->stamp_last)) /* never below a stamp given before */
+    now = t->stamp_last + 1;
+  t->stamp_last = now;
+  t->stamp_epoch = epoch;
+  t->stamp_left = atomic_load_explicit(&atr__clk.multi, memory_order_relaxed) ? 0 : ATR_STAMP_REUSE;
+  return now;
+}
+
 static uint64_t skew_ticks(int us) {
   uint64_t t = atr__us_to_ticks((uint64_t)(us < 0 ? -us : us));
   return us < 0 ? 0 - t : t;

@@ -41,6 +41,8 @@ static void stack_bounds(atr_thread_t *t) {
   t->stack_hi = (uintptr_t)pthread_self();
 }
 
+static _Atomic uint32_t registered; /* threads ever registered (fork children inherit) */
+
 static atr_thread_t *claim_free(void) {
   for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
     int expected = ATR_THR_FREE;
@@ -72,6 +74,11 @@ atr_thread_t *atr__thread_register(void) {
   atomic_store(&t->gen, 0);
   atomic_store(&t->waiting, 0);
   t->waits = 0;
+  t->stamp_left = 0; /* a recycled state's stamps were another thread's */
+  if (atomic_fetch_add(&registered, 1) >= 1 && !atomic_load(&atr__clk.multi)) {
+    atomic_store(&atr__clk.multi, 1); /* every stamp a clock read from now on (tracer.h) */
+    atomic_fetch_add(&atr__clk.epoch, 1);
+  }
   t->tid = (uint32_t)syscall(SYS_gettid);
   stack_bounds(t);
   t->incarnation++;
@@ -106,6 +113,7 @@ void atr__threads_after_fork(atr_thread_t *self) {
     t->w_rfree_ordinal = 0;
     t->w_rfree_ptr = 0;
     t->w_block_tail = 0;
+    t->w_blocked = 0;
     if (t != self)
       atomic_store(&t->status, ATR_THR_FREE);
   }

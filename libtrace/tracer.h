@@ -103,6 +103,9 @@ typedef struct atr_thread {
   uint64_t waits; /* times the ring was full */
   uintptr_t stack_lo, stack_hi;
   uint32_t tid;
+  uint32_t stamp_epoch; /* atr__clk.epoch when stamp_last was read off the clock */
+  uint32_t stamp_left;  /* stamps still allowed to follow stamp_last (atr__stamp) */
+  uint64_t stamp_last;  /* the last stamp given */
 
   _Alignas(64) _Atomic uint64_t tail; /* next slot the writer reads */
 
@@ -120,6 +123,7 @@ typedef struct atr_thread {
   uint64_t w_block_since;     /* when (ticks) it was first held up there, 0: not yet */
   uint32_t w_block_pass;      /* drain pass of the last refusal there */
   uint32_t w_block_held;      /* passes it was held up in (refused after the wait) */
+  uint32_t w_blocked;         /* 1 while the event at tail is refused (writer.c) */
   uint64_t w_waits_reported;
   int w_dead_checks;
 
@@ -155,6 +159,37 @@ static inline uint64_t atr__now(void) {
   return atr__mono_ns();
 }
 ATR_HIDDEN void atr__clock_init(void);
+
+/* Event stamps without a clock read per event, while only one thread records.
+ * rdtsc costs 13 ns here, a third of what tracing adds to an event of bench/cxx (an extra
+ * rdtsc per event: +8 to +15 ns). One thread needs no stamp to order it against others,
+ * only a time axis: its stamps after a clock read are that reading + 1, + 2, ... for at
+ * most ATR_STAMP_REUSE events and only while atr__clk.epoch stays as it was. The writer
+ * bumps the epoch at every pass and wake (at least every 10 ms, every ~1024 events when
+ * busy), so a stamp is late by at most the writer's sleep, never by a program's idle
+ * time past it; the events of a burst by at most ATR_STAMP_REUSE events. Stamps stay
+ * increasing: every event takes more than one tick. When a second thread registers it
+ * sets multi and bumps the epoch: from then on every stamp is a clock read, as the merge
+ * across rings needs (DESIGN.md "A correct global order"). An event the first thread
+ * stamped before it saw that is late by at most ATR_STAMP_REUSE events: it can only have
+ * happened before anything another thread did with its block, and whatever it received
+ * from another thread it received after the bump (x86 keeps stores in order). */
+#define ATR_STAMP_REUSE 32u
+struct atr_clock_share {
+  _Alignas(64) _Atomic uint32_t epoch;
+  _Atomic uint32_t multi; /* 1 once a second thread has registered (never cleared) */
+  char pad[56];
+};
+extern struct atr_clock_share atr__clk;
+ATR_HIDDEN uint64_t atr__stamp_read(struct atr_thread *t, uint32_t epoch);
+static inline uint64_t atr__stamp(struct atr_thread *t) {
+  uint32_t ep = atomic_load_explicit(&atr__clk.epoch, memory_order_relaxed);
+  if (ATR_LIKELY(t->stamp_left != 0) && ATR_LIKELY(ep == t->stamp_epoch)) {
+    t->stamp_left--;
+    return ++t->stamp_last;
+  }
+  return atr__stamp_read(t, ep);
+}
 extern uint64_t atr__skew[2]; /* ticks added to acquisition / release stamps: 0 but in tests */
 ATR_HIDDEN uint64_t atr__ticks_to_us(uint64_t ticks); /* since atr__clock_init */
 ATR_HIDDEN uint64_t atr__us_to_ticks(uint64_t us);
