@@ -1,7 +1,8 @@
 # timeline: `alloctrace timeline` on tests/progs/growth_patterns: JSON and CSV agree with
 # each other and with summary (the last sample is what leaked, sites + other = heap, the
 # peak is summary's), the interval and sample count follow --interval, the growing cache
-# is among the sites and its column grows; bad flags and input are one line and exit 2.
+# is among the sites and its column grows; bad flags and input are one line and exit 2;
+# a single-threaded program's event times follow its sleeps (stamps reused between clock reads).
 . "$TESTS/lib.sh"
 
 pyq() {
@@ -74,4 +75,24 @@ expect_exit "--csv with --json" 2 "$ATR" timeline --csv --json "$T/gp.zst"
 expect_exit "--top 0" 2 "$ATR" timeline --top 0 "$T/gp.zst"
 expect_exit "missing trace" 2 "$ATR" timeline "$T/nope.zst"
 expect_match "missing trace named" "$OUT" 'nope.zst'
+# Event times of a single-threaded program, whose stamps mostly reuse the last clock
+# read (libtrace/tracer.h atr__stamp): tests/progs/phases allocates 20 blocks of 32 + p
+# bytes in phase p, then sleeps 30 ms. Each phase's first allocation lies p x 30 ms (at
+# least) after phase 0's, and a phase's events lie within 5 ms of each other: a stamp
+# reused across the sleep would put a phase at the end of the one before.
+"$ATR" run -q -o "$T/ph.zst" -- "$PROGS/phases" 4 || not_ok "phases exits 0"
+"$ATR" dump "$T/ph.zst" >"$T/ph.jsonl"
+expect_eq "phase times follow the sleeps" "$("$PY" - "$T/ph.jsonl" <<'PYEOF'
+import json, sys
+t = {}
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event") == "alloc" and 32 <= e["size"] < 36:
+        t.setdefault(e["size"] - 32, []).append(e["t_us"])
+bad = [p for p in range(4) if len(t.get(p, [])) != 20]
+bad += [p for p in range(1, 4) if t.get(p) and min(t[p]) - min(t[0]) < p * 30000]
+bad += [p for p in range(4) if t.get(p) and max(t[p]) - min(t[p]) > 5000]
+print("ok" if not bad else "phases %s: %s" % (sorted(set(bad)), {p: (min(v), max(v)) for p, v in t.items()}))
+PYEOF
+)" ok
 finish
