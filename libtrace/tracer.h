@@ -188,6 +188,8 @@ static inline uint64_t atr__stamp(struct atr_thread *t) {
     t->stamp_left--;
     return ++t->stamp_last;
   }
+  if (ATR_LIKELY(atomic_load_explicit(&atr__clk.multi, memory_order_relaxed)))
+    return atr__now(); /* above every reused stamp: each of those was one tick */
   return atr__stamp_read(t, ep);
 }
 extern uint64_t atr__skew[2]; /* ticks added to acquisition / release stamps: 0 but in tests */
