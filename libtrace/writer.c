@@ -25,6 +25,7 @@
 #include <zstd.h>
 
 #include "real.h"
+#include "lwrank.h"
 #include "tracer.h"
 #include "u64map.h"
 
@@ -74,6 +75,7 @@ static struct {
   uint8_t *col[ATR_NCOLS]; /* the CHUNK being filled (format.h), one buffer per column */
   size_t clen[ATR_NCOLS];
   atr_lw_t lw;             /* live window: FREE names a block by its rank in it */
+  atr_lwr_t lwr;           /* its rank index (lwrank.h) */
   uint32_t *node_of;
   size_t node_of_cap;
   uint64_t nnodes, nsites, prev_ip;
@@ -606,8 +608,8 @@ static inline void emit_time(uint64_t ts) {
 static inline uint64_t free_rank(uint64_t ordinal) {
   if (!atr_lw_inside(ordinal, W.ordinal))
     return UINT64_MAX;
-  uint64_t r = atr_lw_rank(&W.lw, ordinal, W.ordinal);
-  atr_lw_clear(&W.lw, ordinal);
+  uint64_t r = atr__lwr_rank(&W.lw, &W.lwr, ordinal, W.ordinal);
+  atr__lwr_clear(&W.lw, &W.lwr, ordinal);
   return r;
 }
 
@@ -672,7 +674,7 @@ static void emit_realloc(uint32_t thr, uint64_t old, int moved, uint64_t site) {
 
 static inline void new_ordinal(void) {
   W.ordinal++;
-  atr_lw_push(&W.lw, W.ordinal);
+  atr__lwr_push(&W.lw, &W.lwr, W.ordinal);
 }
 
 /* ---- repairing the order of a handoff ----
@@ -1272,9 +1274,11 @@ static int writer_state_init(void) {
   W.zcap = ZSTD_CStreamOutSize();
   W.zbuf = atr__real.malloc(W.zcap);
   void *lw = atr__real.calloc(1, atr_lw_bytes());
-  if (!lw)
+  void *lwr = atr__real.calloc(1, atr__lwr_bytes()); /* 16-byte aligned, as malloc's */
+  if (!lw || !lwr)
     return -1;
   atr_lw_attach(&W.lw, lw);
+  atr__lwr_attach(&W.lwr, lwr);
   for (int i = 0; i < ATR_NCOLS; i++) {
     W.col[i] = atr__real.malloc(col_cap[i]);
     W.clen[i] = 0;

@@ -1,12 +1,14 @@
-/* Unit test of the live window (format.h): rank and select against a Fenwick-tree
+/* Unit test of the live window (format.h) and the writer's rank index over it
+ * (libtrace/lwrank.h): rank, the index's rank and select against a Fenwick-tree
  * reference over millions of allocations and frees, across the window's wrap-around and
  * its 4096-bit group counts, with blocks pushed out of the window. Prints TAP.
- * Must never depend on anything but format.h and libc.
+ * Must never depend on anything but format.h, lwrank.h and libc.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "alloctrace/format.h"
+#include "../../libtrace/lwrank.h"
 
 #define MAXORD (3u * ATR_LW_SIZE + 1000u)
 
@@ -35,10 +37,14 @@ int main(void) {
   fen = calloc(MAXORD + 1, sizeof(*fen));
   uint64_t *live = malloc(sizeof(uint64_t) * 200000); /* live ordinals, unordered */
   void *mem = calloc(1, atr_lw_bytes());
-  if (!fen || !live || !mem)
+  void *imem = calloc(1, atr__lwr_bytes());
+  if (!fen || !live || !mem || !imem)
     return 1;
   atr_lw_t lw;
   atr_lw_attach(&lw, mem);
+  atr_lwr_t lwr;
+  atr__lwr_attach(&lwr, imem);
+  uint64_t ibad = 0;
   uint64_t n = 0, nlive = 0, checked = 0, outside = 0, bad = 0;
   /* phases: pool size target changes so frees are near (temporaries), far (pools)
    * and outside the window (long-lived blocks from the start) */
@@ -50,7 +56,7 @@ int main(void) {
     int do_alloc = nlive <= keep_old || (nlive < want ? (next() % 8) != 0 : (next() % 8) == 0);
     if (do_alloc && nlive < 200000) {
       n++;
-      atr_lw_push(&lw, n);
+      atr__lwr_push(&lw, &lwr, n);
       fen_add(n, 1);
       live[nlive++] = n;
       continue;
@@ -72,6 +78,10 @@ int main(void) {
     }
     uint64_t want_rank = fen_sum(n) - fen_sum(o);
     uint64_t r = atr_lw_rank(&lw, o, n);
+    uint64_t ri = atr__lwr_rank(&lw, &lwr, o, n);
+    if (ri != want_rank && ibad++ < 5)
+      printf("# ordinal %llu newest %llu: index rank %llu (want %llu)\n", (unsigned long long)o,
+             (unsigned long long)n, (unsigned long long)ri, (unsigned long long)want_rank);
     uint64_t back = atr_lw_select(&lw, r, n);
     if (r != want_rank || back != o) {
       if (bad++ < 5)
@@ -79,19 +89,21 @@ int main(void) {
                (unsigned long long)o, (unsigned long long)n, (unsigned long long)r,
                (unsigned long long)want_rank, (unsigned long long)back);
     }
-    atr_lw_clear(&lw, o);
+    atr__lwr_clear(&lw, &lwr, o);
     checked++;
   }
   /* a rank past the live window blocks names nothing */
   uint64_t in_window = 0;
   for (uint64_t i = 0; i < nlive; i++)
     in_window += atr_lw_inside(live[i], n);
-  printf("1..3\n");
+  printf("1..4\n");
   printf("%s 1 - rank and select agree with the reference on %llu frees\n", bad ? "not ok" : "ok",
          (unsigned long long)checked);
-  printf("%s 2 - %llu frees of blocks outside the window were exercised\n",
+  printf("%s 2 - the rank index agrees with the reference on the same frees\n",
+         ibad ? "not ok" : "ok");
+  printf("%s 3 - %llu frees of blocks outside the window were exercised\n",
          outside > 0 ? "ok" : "not ok", (unsigned long long)outside);
-  printf("%s 3 - select past the %llu live window blocks finds nothing\n",
+  printf("%s 4 - select past the %llu live window blocks finds nothing\n",
          atr_lw_select(&lw, in_window, n) == 0 && atr_lw_select(&lw, in_window - 1, n) != 0
              ? "ok"
              : "not ok",
@@ -99,5 +111,6 @@ int main(void) {
   free(fen);
   free(live);
   free(mem);
-  return bad != 0;
+  free(imem);
+  return bad != 0 || ibad != 0;
 }
