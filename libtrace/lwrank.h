@@ -77,6 +77,8 @@ static inline uint64_t atr__lwr_rank(const atr_lw_t *lw, const atr_lwr_t *x, uin
                                      uint64_t n) {
   const uint64_t gmask = ATR_LW_GROUPS - 1;
   uint64_t i = n & ATR_LW_MASK, s = o & ATR_LW_MASK;
+  if (n - o <= (i & 63)) /* o's slot lies below n's in the same word: most temporaries */
+    return (uint64_t)__builtin_popcountll((lw->w[i >> 6] & (~0ull >> (63 - (i & 63)))) >> (s & 63) >> 1);
   uint64_t ib = i >> 9, sb = s >> 9, ig = ib >> 3, sg = sb >> 3;
   uint64_t ui = atr__lwr_upto(lw, x, i), us = atr__lwr_upto(lw, x, s);
   if (ib == sb && i >= s)

@@ -1,7 +1,8 @@
 /* Unit test of the live window (format.h) and the writer's rank index over it
  * (libtrace/lwrank.h): rank, the index's rank and select against a Fenwick-tree
  * reference over millions of allocations and frees, across the window's wrap-around and
- * its 4096-bit group counts, with blocks pushed out of the window. Prints TAP.
+ * its 4096-bit group counts, with blocks pushed out of the window and blocks freed in
+ * its oldest slots. Prints TAP.
  * Must never depend on anything but format.h, lwrank.h and libc.
  */
 #include <stdio.h>
@@ -51,26 +52,40 @@ int main(void) {
   static const uint64_t target[] = {4, 5000, 150000, 2, 60000, 1};
   int ntarget = (int)(sizeof(target) / sizeof(target[0]));
   uint64_t keep_old = 50; /* the first blocks live until the end */
+  /* one block in 4096 (at slot 3000 of a group) lives until it is among the window's
+   * oldest, 100 slots past the newest block in its group (the end of select's walk and of
+   * the rank index's group loop) */
+  static uint64_t aged[1024];
+  uint64_t aged_head = 0, aged_tail = 0, aged_o = 0;
   while (n < MAXORD - 10) {
     uint64_t want = target[(n * ntarget) / MAXORD];
     int do_alloc = nlive <= keep_old || (nlive < want ? (next() % 8) != 0 : (next() % 8) == 0);
+    uint64_t o;
+    if (aged_head != aged_tail && n - aged[aged_tail % 1024] >= ATR_LW_SIZE - 100) {
+      o = aged[aged_tail++ % 1024];
+      goto check;
+    }
     if (do_alloc && nlive < 200000) {
       n++;
       atr__lwr_push(&lw, &lwr, n);
       fen_add(n, 1);
-      live[nlive++] = n;
+      if ((n & 4095) == 3000 && aged_head - aged_tail < 1024)
+        aged[aged_head++ % 1024] = n;
+      else
+        live[nlive++] = n;
       continue;
     }
     uint64_t i = keep_old + next() % (nlive - keep_old);
     if (keep_old > 0 && n > 2 * ATR_LW_SIZE && (next() % 1000) == 0)
       i = next() % keep_old; /* an old block, long out of the window */
-    uint64_t o = live[i];
+    o = live[i];
     live[i] = live[--nlive];
     if (i < keep_old && nlive >= keep_old) { /* keep the old ones at the front */
       live[i] = live[keep_old - 1];
       live[keep_old - 1] = live[nlive];
       keep_old--;
     }
+  check:
     fen_add(o, -1);
     if (!atr_lw_inside(o, n)) {
       outside++;
@@ -78,6 +93,8 @@ int main(void) {
     }
     uint64_t want_rank = fen_sum(n) - fen_sum(o);
     uint64_t r = atr_lw_rank(&lw, o, n);
+    aged_o += ((o & ATR_LW_MASK) >> 12) == ((n & ATR_LW_MASK) >> 12) &&
+              (o & ATR_LW_MASK) > (n & ATR_LW_MASK);
     uint64_t ri = atr__lwr_rank(&lw, &lwr, o, n);
     if (ri != want_rank && ibad++ < 5)
       printf("# ordinal %llu newest %llu: index rank %llu (want %llu)\n", (unsigned long long)o,
@@ -96,7 +113,9 @@ int main(void) {
   uint64_t in_window = 0;
   for (uint64_t i = 0; i < nlive; i++)
     in_window += atr_lw_inside(live[i], n);
-  printf("1..4\n");
+  for (uint64_t i = aged_tail; i != aged_head; i++)
+    in_window += atr_lw_inside(aged[i % 1024], n);
+  printf("1..5\n");
   printf("%s 1 - rank and select agree with the reference on %llu frees\n", bad ? "not ok" : "ok",
          (unsigned long long)checked);
   printf("%s 2 - the rank index agrees with the reference on the same frees\n",
@@ -108,6 +127,8 @@ int main(void) {
              ? "ok"
              : "not ok",
          (unsigned long long)in_window);
+  printf("%s 5 - %llu frees in the oldest slots of the window\n", aged_o ? "ok" : "not ok",
+         (unsigned long long)aged_o);
   free(fen);
   free(live);
   free(mem);
