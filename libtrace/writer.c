@@ -718,8 +718,7 @@ static inline uint64_t skew_span(void) {
  * increase, but under the tests' skew (ALLOCTRACE_TEST_SKEW_*_US) frees and allocations
  * are stamped up to the skew apart from the clock, so a ring runs backwards by up to
  * the difference: the scan goes that much further (stopping at the first stamp past the
- * margin missed a free stamped 20 us early behind an allocation: an inconsistency and
- * an unknown free in tests/cli/crossfree.sh's free-early run, 2 runs in 3). */
+ * margin could miss a free stamped 20 us early behind an allocation). */
 static ATR_NOINLINE int pending(const atr_thread_t *self, uint64_t ptr, unsigned types,
                                 uint64_t ts) {
   uint64_t lim = ts + atr__us_to_ticks(MARGIN_US);
@@ -760,9 +759,6 @@ static ATR_NOINLINE int pending(const atr_thread_t *self, uint64_t ptr, unsigned
   return 0;
 }
 
-/* The allocation of the new block at ptr (ordinal W.ordinal + 1 to be): its place in the
- * live map; BLOCKED (nothing changed) while another thread's free of what the map still
- * holds there is pending. */
 /* An event of one of `types` on ptr stamped before ts still waiting in a ring held up at
  * a refused event: 1 and W.block_key as pending() gives it. The merge goes on past a
  * refused event's stamp: an allocation at ptr while an earlier allocation there is held
@@ -796,6 +792,9 @@ static ATR_NOINLINE int older_held(const atr_thread_t *self, uint64_t ptr, unsig
   return 0;
 }
 
+/* The allocation of the new block at ptr (ordinal W.ordinal + 1 to be): its place in the
+ * live map; BLOCKED (nothing changed) while another thread's free of what the map still
+ * holds there is pending, or an earlier allocation at ptr is held up (older_held). */
 static ATR_INLINE int live_claim(atr_thread_t *t, const atr_event_t *e, int may_block,
                                  uint64_t *stale) {
   if (ATR_UNLIKELY(W.nblocked) && may_block && older_held(t, e->ptr, TYPES_ALLOC, e->ts))
@@ -820,7 +819,7 @@ static ATR_INLINE int live_claim(atr_thread_t *t, const atr_event_t *e, int may_
 
 /* The block at e->ptr, taken out of the live map into *o (0: it was never seen: an
  * unknown free); BLOCKED (nothing changed) while another thread's allocation of it is
- * pending. */
+ * pending, or an earlier free of ptr is held up (older_held). */
 static ATR_INLINE int live_release(atr_thread_t *t, const atr_event_t *e, int may_block,
                                    uint64_t *o) {
   if (ATR_UNLIKELY(W.nblocked) && may_block && older_held(t, e->ptr, TYPES_FREE, e->ts))
