@@ -713,6 +713,29 @@ static inline uint64_t skew_span(void) {
   return (int64_t)d < 0 ? 0 - d : d;
 }
 
+/* Is ring t one the merge takes events from (live, set up for its incarnation)? */
+static inline int ring_merged(const atr_thread_t *t) {
+  return atomic_load_explicit(&t->status, memory_order_acquire) == ATR_THR_LIVE &&
+         t->w_incarnation == t->incarnation;
+}
+
+/* The first event of ring t from index i on (up to head) of one of `types` on ptr and
+ * stamped at most lim, reading no further than the first stamp past stop: its index, or
+ * head; *key takes the latest stamp read up to it. */
+static uint64_t ring_find(const atr_thread_t *t, uint64_t i, uint64_t head, uint64_t ptr,
+                          unsigned types, uint64_t lim, uint64_t stop, uint64_t *key) {
+  for (; i != head; i++) {
+    const atr_event_t *e = &t->ev[i & (ATR_RING_SIZE - 1)];
+    if (e->ts > stop)
+      return head;
+    if (e->ts > *key)
+      *key = e->ts;
+    if (e->ts <= lim && e->ptr == ptr && (types >> ATR_META_TYPE(e->meta) & 1))
+      return i;
+  }
+  return head;
+}
+
 /* Another ring's event of one of `types` on ptr, stamped at most MARGIN_US after ts:
  * 1 and W.block_key = the latest stamp in that ring up to it, or 0. A ring's stamps
  * increase, but under the tests' skew (ALLOCTRACE_TEST_SKEW_*_US) frees and allocations
@@ -724,20 +747,13 @@ static ATR_NOINLINE int pending(const atr_thread_t *self, uint64_t ptr, unsigned
   uint64_t lim = ts + atr__us_to_ticks(MARGIN_US);
   uint64_t stop = lim + skew_span();
   for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
-    if (t == self || atomic_load_explicit(&t->status, memory_order_acquire) != ATR_THR_LIVE ||
-        t->w_incarnation != t->incarnation)
+    if (t == self || !ring_merged(t))
       continue;
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t key = 0;
-    for (uint64_t i = tail; i != head; i++) {
-      const atr_event_t *e = &t->ev[i & (ATR_RING_SIZE - 1)];
-      if (e->ts > stop)
-        break;
-      if (e->ts > key)
-        key = e->ts;
-      if (e->ts > lim || e->ptr != ptr || !(types >> ATR_META_TYPE(e->meta) & 1))
-        continue;
+    for (uint64_t i = tail; (i = ring_find(t, i, head, ptr, types, lim, stop, &key)) != head;
+         i++) {
       /* a realloc in place (RFREE then RALLOC of ptr) neither frees the block nor makes
        * it: an allocation reallocated in place is wanted after its last such realloc,
        * a free is not such an RFREE */
@@ -770,23 +786,14 @@ static ATR_NOINLINE int older_held(const atr_thread_t *self, uint64_t ptr, unsig
                                    uint64_t ts) {
   uint64_t stop = ts + skew_span();
   for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
-    if (t == self || !t->w_blocked ||
-        atomic_load_explicit(&t->status, memory_order_acquire) != ATR_THR_LIVE ||
-        t->w_incarnation != t->incarnation)
+    if (t == self || !t->w_blocked || !ring_merged(t))
       continue;
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t key = 0;
-    for (uint64_t i = tail; i != head; i++) {
-      const atr_event_t *e = &t->ev[i & (ATR_RING_SIZE - 1)];
-      if (e->ts > stop)
-        break;
-      if (e->ts > key)
-        key = e->ts;
-      if (e->ptr == ptr && e->ts < ts && (types >> ATR_META_TYPE(e->meta) & 1)) {
-        W.block_key = key;
-        return 1;
-      }
+    if (ring_find(t, tail, head, ptr, types, ts - 1, stop, &key) != head) {
+      W.block_key = key;
+      return 1;
     }
   }
   return 0;
@@ -1052,8 +1059,7 @@ static uint64_t drain(int final) {
   }
   size_t n = 0;
   for (atr_thread_t *t = atr__threads_head(); t && n < heap_cap; t = t->next) {
-    if (atomic_load_explicit(&t->status, memory_order_acquire) != ATR_THR_LIVE ||
-        t->w_incarnation != t->incarnation)
+    if (!ring_merged(t))
       continue;
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
     if (atomic_load_explicit(&t->head, memory_order_acquire) == tail)
