@@ -51,18 +51,12 @@ static inline void atr__lwr_move(atr_lwr_t *x, uint64_t i, int up) {
 
 /* atr_lw_push and atr_lw_clear, keeping the index in step. */
 static inline void atr__lwr_push(atr_lw_t *lw, atr_lwr_t *x, uint64_t o) {
-  uint64_t i = o & ATR_LW_MASK;
-  if (lw->w[i >> 6] >> (i & 63) & 1)
-    return;
-  atr_lw_push(lw, o);
-  atr__lwr_move(x, i, 1);
+  if (atr_lw_push(lw, o))
+    atr__lwr_move(x, o & ATR_LW_MASK, 1);
 }
 static inline void atr__lwr_clear(atr_lw_t *lw, atr_lwr_t *x, uint64_t o) {
-  uint64_t i = o & ATR_LW_MASK;
-  if (!(lw->w[i >> 6] >> (i & 63) & 1))
-    return;
-  atr_lw_clear(lw, o);
-  atr__lwr_move(x, i, 0);
+  if (atr_lw_clear(lw, o))
+    atr__lwr_move(x, o & ATR_LW_MASK, 0);
 }
 
 /* Set bits from the start of slot i's block up to and including i. */

@@ -253,25 +253,28 @@ static inline void atr_lw_attach(atr_lw_t *lw, void *mem) {
 static inline int atr_lw_inside(uint64_t o, uint64_t n) {
   return n - o < ATR_LW_SIZE;
 }
-/* Clears o's slot (if set: the counts stay exact). */
-static inline void atr_lw_clear(atr_lw_t *lw, uint64_t o) {
+/* Clears o's slot (if set: the counts stay exact); 1 if it was set. */
+static inline int atr_lw_clear(atr_lw_t *lw, uint64_t o) {
   uint64_t i = o & ATR_LW_MASK, m = 1ull << (i & 63);
   if (!(lw->w[i >> 6] & m))
-    return;
+    return 0;
   lw->w[i >> 6] &= ~m;
   lw->b[i >> 9]--;
   lw->g[i >> 12]--;
   lw->live--;
+  return 1;
 }
-/* Allocation of the new newest ordinal o: o - ATR_LW_SIZE (same slot) leaves the window. */
-static inline void atr_lw_push(atr_lw_t *lw, uint64_t o) {
+/* Allocation of the new newest ordinal o: o - ATR_LW_SIZE (same slot) leaves the window.
+ * 1 if the slot was clear (0: that older block, still live, holds it for o). */
+static inline int atr_lw_push(atr_lw_t *lw, uint64_t o) {
   uint64_t i = o & ATR_LW_MASK, m = 1ull << (i & 63);
   if (lw->w[i >> 6] & m)
-    return;
+    return 0;
   lw->w[i >> 6] |= m;
   lw->b[i >> 9]++;
   lw->g[i >> 12]++;
   lw->live++;
+  return 1;
 }
 /* Set bits in k whole words going down from word wi: words to a block boundary, blocks
  * to a group boundary, groups, then blocks and words again. */
