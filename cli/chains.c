@@ -19,7 +19,8 @@ struct atr_chain {
   uint64_t steps, realloc_steps, copy_steps, moves, copied, max_size, last_size;
   uint64_t grow_steps;  /* steps to a larger size */
   uint64_t ratio_steps; /* steps with both sizes > 0 (the ones in log_sum) */
-  double log_sum;
+  double log_sum;       /* of new/old over those steps, but the open run's */
+  uint64_t run_lo, run_hi; /* the open run: its first old size (0: none), last new size */
   uint64_t *sizes; /* grows to ATR_CHAIN_SIZES_MAX + 1 slots (one for the final size) */
 };
 
@@ -183,6 +184,13 @@ static int reserve_size(chain_t *ch) {
   return 0;
 }
 
+/* Adds the open run's log(last size / first size) to log_sum (see chain_step). */
+static void run_flush(chain_t *ch) {
+  if (ch->run_lo)
+    ch->log_sum += log((double)ch->run_hi / (double)ch->run_lo);
+  ch->run_lo = 0;
+}
+
 static int chain_step(chain_t *ch, uint64_t old_size, uint64_t new_size, int moved, int copy) {
   ch->steps++;
   ch->grow_steps += new_size > old_size;
@@ -194,8 +202,15 @@ static int chain_step(chain_t *ch, uint64_t old_size, uint64_t new_size, int mov
     ch->moves++;
     ch->copied += old_size < new_size ? old_size : new_size;
   }
-  if (old_size && new_size) {
-    ch->log_sum += log((double)new_size / (double)old_size);
+  if (old_size && new_size) { /* the logs of a run of steps, each from the size the one
+                                 * before ended at, telescope: one log per run */
+    if (ch->run_lo && old_size == ch->run_hi) {
+      ch->run_hi = new_size;
+    } else {
+      run_flush(ch);
+      ch->run_lo = old_size;
+      ch->run_hi = new_size;
+    }
     ch->ratio_steps++;
   }
   if (new_size > ch->max_size)
@@ -230,6 +245,7 @@ static int better(const chain_t *a, const chain_t *b) {
 /* Folds a finished chain into its node's totals; takes ownership of its sizes. */
 static void chain_finish(atr_chains_t *c, uint32_t idx) {
   chain_t *ch = &c->pool[idx];
+  run_flush(ch);
   if (ch->steps % ch->stride) { /* the final size always ends the list */
     if (reserve_size(ch) == 0)
       ch->sizes[ch->nsizes++] = ch->last_size;
