@@ -1062,8 +1062,12 @@ static uint64_t drain(int final) {
     if (!ring_merged(t))
       continue;
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
-    if (atomic_load_explicit(&t->head, memory_order_acquire) == tail)
+    /* read once per pass: the producer writes head's cache line on every event, and the
+     * events below the watermark are all published by now (watermark() came first) */
+    uint64_t head = atomic_load_explicit(&t->head, memory_order_acquire);
+    if (head == tail)
       continue;
+    t->w_head = head;
     uint64_t ts = t->ev[tail & (ATR_RING_SIZE - 1)].ts;
     if (ts < w)
       heap_push(&n, (heap_item){ts, t});
@@ -1073,7 +1077,7 @@ static uint64_t drain(int final) {
     heap_item it = heap_pop(&n);
     atr_thread_t *t = it.t;
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
-    uint64_t head = atomic_load_explicit(&t->head, memory_order_acquire);
+    uint64_t head = t->w_head;
     uint64_t next_other = n ? heap[0].ts : UINT64_MAX;
     int blocked = 0;
     /* consume this ring while it stays the oldest */
