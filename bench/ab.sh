@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # bench/ab.sh: interleaved A/B of two or more builds of liballoctrace.so on one workload.
-# Runs the workload traced by each library in turn, N rounds, and prints per library the
-# min and median wall and CPU (user + sys) seconds. Interleaving is what separates a
-# change from this kind of machine's drift (README "Performance"): compare only figures
-# printed by one call. Never writes anywhere but a temporary directory it removes.
+# Runs the workload under `alloctrace run -q` (as bench/run.sh times it) with each library
+# in turn (ALLOCTRACE_LIB), N rounds, alternating the order from round to round, and
+# prints per library the min and median wall and CPU (user + sys) seconds. Interleaving is
+# what separates a change from this kind of machine's drift (README "Performance"):
+# compare only figures printed by one call. Fails when a run leaves no trace (a library
+# that did not load would otherwise be timed untraced). Writes only to a temporary
+# directory it removes.
 set -euo pipefail
 
 usage() {
     cat >&2 <<'EOF'
-usage: bench/ab.sh [--runs N] [--scale F] [--unwind libunwind|fp] [--build DIR]
+usage: bench/ab.sh [--runs N] [--scale F] [--unwind libunwind|fp] [--build DIR] [--]
                    WORKLOAD LIB.so LIB.so [LIB.so...]
   WORKLOAD  a bench program name (churn1, churn2, churn8, deep40, cxx, cxxdeep) found in
             DIR/bench, or a path to any program (run as: PROGRAM SCALE)
   LIB.so    builds of liballoctrace.so to compare (copy each build's out of the tree
             first: a rebuild overwrites it)
   --runs N  rounds (default 10); --scale F argument for the workload (default 0.5)
-  --unwind  ALLOCTRACE_UNWIND for every run (default libunwind)
+  --unwind  alloctrace run --unwind for every run (default libunwind)
+  --build   the meson build directory with cli/alloctrace and bench/ (default build)
 EOF
     exit 2
 }
@@ -30,41 +34,50 @@ while [ $# -gt 0 ]; do
         --unwind) [ $# -ge 2 ] || usage; unwind=$2; shift 2 ;;
         --build) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
         -h|--help) usage ;;
-        --*) die "unknown option $1" ;;
+        --) shift; break ;;
+        -*) die "unknown option $1" ;;
         *) break ;;
     esac
 done
 [ $# -ge 3 ] || usage
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs wants a positive integer, not '$runs'"
 case $unwind in libunwind|fp) ;; *) die "--unwind is libunwind or fp, not '$unwind'" ;; esac
-name=$1 prog=$1; shift
-[ -x "$prog" ] && [ -f "$prog" ] || prog=$build/bench/$name
-[ -x "$prog" ] && [ -f "$prog" ] || die "no workload program $name (looked in $build/bench)"
+name=$1; shift
+prog=$build/bench/$name
+[[ $name == */* ]] && prog=$name
+[ -f "$prog" ] && [ -x "$prog" ] || die "no workload program $name (looked in $build/bench)"
+prog=$(realpath "$prog")
+atr=$build/cli/alloctrace
 rusage_run=$build/bench/rusage_run
-[ -x "$rusage_run" ] || die "timing helper not found: $rusage_run (run: ninja -C $build)"
-for lib in "$@"; do [ -f "$lib" ] || die "no library $lib"; done
+for x in "$atr" "$rusage_run"; do
+    [ -x "$x" ] || die "not built: $x (run: ninja -C $build)"
+done
+libs=()
+for lib in "$@"; do
+    [ -f "$lib" ] || die "no library $lib"
+    libs+=("$(realpath "$lib")") # a bare name would make ld.so search its own paths
+done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for ((r = 1; r <= runs; r++)); do
-    i=0
-    for lib in "$@"; do
-        rm -f "$tmp/trace"
+n=${#libs[@]}
+for ((r = 0; r < runs; r++)); do
+    for ((k = 0; k < n; k++)); do
+        i=$(( r % 2 ? n - 1 - k : k )) # every other round in reverse: no library always first
+        rm -f "$tmp"/trace*
         # rusage_run: "<wall> <max rss KiB> <exit code> <user> <sys>"
-        env LD_PRELOAD="$lib" ALLOCTRACE_OUTPUT="$tmp/trace" ALLOCTRACE_UNWIND="$unwind" \
-            "$rusage_run" -o "$tmp/res" -- "$prog" "$scale" >/dev/null 2>"$tmp/err" ||
-            die "$lib: the workload failed: $(head -c 300 "$tmp/err")"
-        read -r wall _ code user sys <"$tmp/res"
-        [ "$code" = 0 ] || die "$lib: the workload exited with $code"
+        ALLOCTRACE_LIB=${libs[$i]} "$rusage_run" -o "$tmp/res" -- \
+            "$atr" run -q --unwind="$unwind" -o "$tmp/trace.zst" -- "$prog" "$scale" \
+            >/dev/null 2>"$tmp/err" || die "${libs[$i]}: the run failed: $(head -c 300 "$tmp/err")"
+        [ -s "$tmp/trace.zst" ] || die "${libs[$i]}: the run left no trace"
+        read -r wall _ _ user sys <"$tmp/res"
         echo "$i $wall $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" >>"$tmp/all"
-        i=$((i + 1))
     done
 done
 
 echo "$(basename "$prog") $scale, $runs interleaved rounds, unwind=$unwind"
-i=0
-for lib in "$@"; do
-    awk -v i="$i" -v lib="$lib" '
+for ((i = 0; i < n; i++)); do
+    LIB=${libs[$i]} awk -v i="$i" '
         BEGIN { n = 0 }
         $1 == i { w[n] = $2 + 0; c[n] = $3 + 0; n++ }
         function sort(a, k,   x, y, t) {
@@ -75,7 +88,6 @@ for lib in "$@"; do
         END {
             sort(w, n); sort(c, n)
             printf "%-50s wall min %.3f median %.3f   cpu min %.3f median %.3f\n",
-                   lib, w[0], med(w, n), c[0], med(c, n)
+                   ENVIRON["LIB"], w[0], med(w, n), c[0], med(c, n)
         }' "$tmp/all"
-    i=$((i + 1))
 done
