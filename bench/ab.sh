@@ -8,6 +8,7 @@
 # that did not load would otherwise be timed untraced). Writes only to a temporary
 # directory it removes.
 set -euo pipefail
+export LC_ALL=C # printf reads and writes the figures with a decimal point
 
 usage() {
     cat >&2 <<'EOF'
@@ -26,6 +27,7 @@ EOF
 die() { echo "bench/ab.sh: $*" >&2; exit 2; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/bench_lib.sh" # median, minimum, positive_number
 build=$here/../build runs=10 scale=0.5 unwind=libunwind
 while [ $# -gt 0 ]; do
     case $1 in
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
 done
 [ $# -ge 3 ] || usage
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs wants a positive integer, not '$runs'"
+positive_number "$scale" || die "--scale wants a positive number, not '$scale'"
 case $unwind in libunwind|fp) ;; *) die "--unwind is libunwind or fp, not '$unwind'" ;; esac
 name=$1; shift
 prog=$build/bench/$name
@@ -61,6 +64,7 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=${#libs[@]}
+walls=() cpus=() # per library: its runs' figures, space-separated
 for ((r = 0; r < runs; r++)); do
     for ((k = 0; k < n; k++)); do
         i=$(( r % 2 ? n - 1 - k : k )) # every other round in reverse: no library always first
@@ -71,23 +75,14 @@ for ((r = 0; r < runs; r++)); do
             >/dev/null 2>"$tmp/err" || die "${libs[$i]}: the run failed: $(head -c 300 "$tmp/err")"
         [ -s "$tmp/trace.zst" ] || die "${libs[$i]}: the run left no trace"
         read -r wall _ _ user sys <"$tmp/res"
-        echo "$i $wall $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" >>"$tmp/all"
+        walls[i]+=" $wall"
+        cpus[i]+=" $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')"
     done
 done
 
 echo "$(basename "$prog") $scale, $runs interleaved rounds, unwind=$unwind"
 for ((i = 0; i < n; i++)); do
-    LIB=${libs[$i]} awk -v i="$i" '
-        BEGIN { n = 0 }
-        $1 == i { w[n] = $2 + 0; c[n] = $3 + 0; n++ }
-        function sort(a, k,   x, y, t) {
-            for (x = 1; x < k; x++)
-                for (y = x; y > 0 && a[y - 1] > a[y]; y--) { t = a[y]; a[y] = a[y - 1]; a[y - 1] = t }
-        }
-        function med(a, k) { return k % 2 ? a[(k - 1) / 2] : (a[k / 2 - 1] + a[k / 2]) / 2 }
-        END {
-            sort(w, n); sort(c, n)
-            printf "%-50s wall min %.3f median %.3f   cpu min %.3f median %.3f\n",
-                   ENVIRON["LIB"], w[0], med(w, n), c[0], med(c, n)
-        }' "$tmp/all"
+    # shellcheck disable=SC2086 # the lists split into their numbers
+    printf '%-50s wall min %.3f median %.3f   cpu min %.3f median %.3f\n' "${libs[$i]}" \
+        "$(minimum ${walls[i]})" "$(median ${walls[i]})" "$(minimum ${cpus[i]})" "$(median ${cpus[i]})"
 done

@@ -61,11 +61,10 @@ if [ "$quick" = 1 ]; then
     [ "$scale_set" = 1 ] || scale=0.1
 fi
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, got '$runs'"
-if ! [[ $scale =~ ^[0-9]*\.?[0-9]+$ ]] || ! awk -v s="$scale" 'BEGIN { exit !(s > 0) }'; then
-    die "--scale must be a positive number, got '$scale'"
-fi
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$script_dir/bench_lib.sh" # median, minimum, positive_number
+positive_number "$scale" || die "--scale must be a positive number, got '$scale'"
+
 repo_dir=$(dirname "$script_dir")
 
 # --- locate the build directory and the binaries ---------------------------
@@ -133,14 +132,6 @@ done
 [ "${#selected[@]}" -gt 0 ] || die "no workloads left to run"
 
 # --- helpers ------------------------------------------------------------------
-
-# median of the numbers given as arguments ("n/a" when there are none)
-median() {
-    [ $# -gt 0 ] || { echo n/a; return; }
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2];
-              else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # Runs "$@" under rusage_run; sets r_wall, r_rss, r_code. Stdout goes to
 # $out_to ($tmp/out unless set), stderr to $tmp/err.
