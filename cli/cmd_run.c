@@ -97,33 +97,103 @@ static int is_dynamic(const char *path, char *why, size_t n, int depth) {
   return dynamic;
 }
 
-static void list_children(const char *trace) {
-  char dir[PATH_MAX], stem[PATH_MAX];
-  snprintf(dir, sizeof(dir), "%s", trace);
-  char *slash = strrchr(dir, '/');
+/* The recorder process (libtrace/recorder): alloctrace-record beside the library. */
+static int find_recorder(const char *lib, char *out, size_t n) {
+  snprintf(out, n, "%s", lib);
+  char *slash = strrchr(out, '/');
   if (!slash)
-    return;
-  *slash = 0;
-  snprintf(stem, sizeof(stem), "%s", slash + 1);
-  size_t sl = strlen(stem);
-  if (sl > 4 && strcmp(stem + sl - 4, ".zst") == 0)
-    stem[sl -= 4] = 0;
-  DIR *d = opendir(dir);
-  if (!d)
-    return;
-  int count = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    size_t n = strlen(e->d_name);
-    if (n > sl + 5 && strncmp(e->d_name, stem, sl) == 0 && e->d_name[sl] == '.' &&
-        strcmp(e->d_name + n - 4, ".zst") == 0 && e->d_name[sl + 1] >= '0' &&
-        e->d_name[sl + 1] <= '9')
-      count++;
+    return -1;
+  snprintf(slash + 1, n - (size_t)(slash + 1 - out), "alloctrace-record");
+  return access(out, X_OK);
+}
+
+/* Bad output paths are refused before anything runs: a missing directory, one we may
+ * not write, an existing path that is not a regular file. */
+static void check_output(const char *out) {
+  struct stat os;
+  if (lstat(out, &os) == 0) {
+    if (!S_ISREG(os.st_mode))
+      atr_usage_error("%s exists and is not a regular file", out);
+    if (unlink(out) != 0)
+      atr_usage_error("%s: cannot replace: %s", out, strerror(errno));
   }
-  closedir(d);
-  if (count)
-    fprintf(stderr, "alloctrace: %d child process trace%s: %s/%s.<pid>.zst\n", count,
-            count == 1 ? "" : "s", dir, stem);
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof(dir), "%s", out);
+  char *slash = strrchr(dir, '/');
+  if (slash == dir)
+    slash[1] = 0;
+  else if (slash)
+    *slash = 0;
+  struct stat ds;
+  if (stat(dir, &ds) != 0)
+    atr_usage_error("%s: cannot write the trace there: %s", out,
+                    errno == ENOENT ? "no such directory" : strerror(errno));
+  if (!S_ISDIR(ds.st_mode))
+    atr_usage_error("%s: cannot write the trace there: %s is not a directory", out, dir);
+  if (access(dir, W_OK | X_OK) != 0)
+    atr_usage_error("%s: cannot write the trace there: %s", out, strerror(errno));
+}
+
+typedef struct {
+  FILE *status;  /* the recorder's status lines */
+  int control;   /* closed when the program is done: the recorder may end */
+  pid_t pid;
+} recorder_t;
+
+/* Starts the recorder and waits until it listens (or says why it cannot). */
+static void start_recorder(recorder_t *r, const char *rec, const char *sock, const char *out) {
+  int st[2], ctl[2];
+  if (pipe2(st, O_CLOEXEC) != 0 || pipe2(ctl, O_CLOEXEC) != 0)
+    atr_usage_error("pipe: %s", strerror(errno));
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    atr_usage_error("fork: %s", strerror(errno));
+  if (pid == 0) {
+    /* its own process group: a ^C or a signal for the program's group passes it by */
+    setpgid(0, 0);
+    int sfd = fcntl(st[1], F_DUPFD, 3), cfd = fcntl(ctl[0], F_DUPFD, 3);
+    char sbuf[16], cbuf[16];
+    snprintf(sbuf, sizeof(sbuf), "%d", sfd);
+    snprintf(cbuf, sizeof(cbuf), "%d", cfd);
+    unsetenv("LD_PRELOAD");
+    execl(rec, "alloctrace-record", "--sock", sock, "--output", out, "--status-fd", sbuf,
+          "--control-fd", cbuf, (char *)NULL);
+    _exit(127);
+  }
+  close(st[1]);
+  close(ctl[0]);
+  r->pid = pid;
+  r->control = ctl[1];
+  r->status = fdopen(st[0], "r");
+  char line[1024];
+  if (!r->status || !fgets(line, sizeof(line), r->status))
+    atr_usage_error("cannot start the recorder %s", rec);
+  line[strcspn(line, "\n")] = 0;
+  if (strncmp(line, "error ", 6) == 0)
+    atr_usage_error("%s", line + 6);
+  if (strcmp(line, "ready") != 0)
+    atr_usage_error("the recorder %s said '%s'", rec, line);
+}
+
+/* After the program: its trace is closed once the recorder has drained it (the last
+ * image of its pid, an exec'd one included). Returns 1 if it ever loaded the tracer. */
+static int wait_root(recorder_t *r, pid_t root) {
+  close(r->control);
+  int loaded = 0;
+  char line[1024];
+  while (fgets(line, sizeof(line), r->status)) {
+    unsigned pid = 0, flags = 0;
+    if (sscanf(line, "loaded %u", &pid) == 1 && pid == (unsigned)root)
+      loaded = 1;
+    if (sscanf(line, "done %u %u", &pid, &flags) == 2 && pid == (unsigned)root &&
+        !(flags & ATR_END_EXEC))
+      break;
+  }
+  fclose(r->status);
+  int st;
+  waitpid(r->pid, &st, WNOHANG); /* it goes on while other processes of the run live */
+  return loaded;
 }
 
 static void short_summary(const char *trace) {
@@ -218,23 +288,24 @@ int cmd_run(int argc, char **argv) {
                     "cannot be traced", prog);
   if (find_library(lib, sizeof(lib)) != 0)
     atr_usage_error("cannot find liballoctrace.so next to this alloctrace (set ALLOCTRACE_LIB)");
+  char rec[PATH_MAX];
+  if (find_recorder(lib, rec, sizeof(rec)) != 0)
+    atr_usage_error("cannot find alloctrace-record next to %s", lib);
 
   char out[PATH_MAX], cwd[PATH_MAX];
   if (!getcwd(cwd, sizeof(cwd)))
     atr_usage_error("cannot get the current directory: %s", strerror(errno));
-  if (output) {
-    if (output[0] == '/')
-      snprintf(out, sizeof(out), "%s", output);
-    else
-      snprintf(out, sizeof(out), "%s/%s", cwd, output);
-    struct stat os;
-    if (lstat(out, &os) == 0) {
-      if (!S_ISREG(os.st_mode))
-        atr_usage_error("%s exists and is not a regular file", out);
-      if (unlink(out) != 0)
-        atr_usage_error("%s: cannot replace: %s", out, strerror(errno));
-    }
-  }
+  if (!output)
+    snprintf(out, sizeof(out), "%s/alloctrace.%s.%d.zst", cwd, basename(prog), (int)getpid());
+  else if (output[0] == '/')
+    snprintf(out, sizeof(out), "%s", output);
+  else
+    snprintf(out, sizeof(out), "%s/%s", cwd, output);
+  check_output(out);
+  char sock[64];
+  snprintf(sock, sizeof(sock), "alloctrace-%d-%lx", (int)getpid(), (unsigned long)random());
+  recorder_t recorder;
+  start_recorder(&recorder, rec, sock, out);
 
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0)
@@ -245,20 +316,15 @@ int cmd_run(int argc, char **argv) {
     atr_usage_error("fork: %s", strerror(errno));
   if (pid == 0) {
     close(pipefd[0]);
-    char pidbuf[32], pre[PATH_MAX * 2];
-    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
-    if (!output) {
-      char *base = basename(prog);
-      snprintf(out, sizeof(out), "%s/alloctrace.%s.%d.zst", cwd, base, (int)getpid());
-    }
+    char pre[PATH_MAX * 2], sockenv[80];
     const char *old = getenv("LD_PRELOAD");
     if (old && *old)
       snprintf(pre, sizeof(pre), "%s:%s", lib, old);
     else
       snprintf(pre, sizeof(pre), "%s", lib);
     setenv("LD_PRELOAD", pre, 1);
-    setenv("ALLOCTRACE_OUTPUT", out, 1);
-    setenv("ALLOCTRACE_ROOT_PID", pidbuf, 1);
+    snprintf(sockenv, sizeof(sockenv), "@%s", sock);
+    setenv("ALLOCTRACE_SOCK", sockenv, 1);
     setenv("ALLOCTRACE_UNWIND", unwind, 1);
     setenv("ALLOCTRACE_FOLLOW", follow ? "1" : "0", 1);
     execv(prog, cmd);
@@ -274,6 +340,8 @@ int cmd_run(int argc, char **argv) {
   close(pipefd[0]);
   if (got == (ssize_t)sizeof(e)) {
     waitpid(pid, NULL, 0);
+    close(recorder.control);
+    unlink(out);
     atr_usage_error("cannot run %s: %s", prog, strerror(e));
   }
   signal(SIGINT, SIG_IGN);
@@ -286,9 +354,7 @@ int cmd_run(int argc, char **argv) {
       atr_usage_error("waitpid: %s", strerror(errno));
   }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (!output)
-    snprintf(out, sizeof(out), "%s/alloctrace.%s.%d.zst", cwd, basename(prog), (int)pid);
-  if (access(out, F_OK) != 0) {
+  if (!wait_root(&recorder, pid)) {
     fprintf(stderr, "alloctrace: no trace was written for %s: it did not load liballoctrace.so "
                     "(it may reset LD_PRELOAD)\n", prog);
     return code ? code : ATR_EXIT_USAGE;
@@ -297,7 +363,6 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "alloctrace: %s was killed by signal %d\n", prog, WTERMSIG(status));
   if (!quiet) {
     short_summary(out);
-    list_children(out);
   }
   if (check) {
     int verdict = atr_check_run(out, check);

@@ -527,6 +527,8 @@ typedef struct {
   ZSTD_inBuffer zin;
   size_t last_ret;  /* zstd's last answer: 0 when the last frame ended cleanly */
   int first;        /* nothing read yet */
+  int boundary;     /* between two frames: stream tags may come (format.h) */
+  int eof;          /* read() said end of file */
   int out_full;     /* the last call filled the output: zstd may still hold data */
   uint64_t frames;  /* frames completed so far */
   uint64_t compressed_bytes;
@@ -539,12 +541,106 @@ typedef struct {
   char msg[400];
 } slot_t;
 
+uint32_t atr_reader_stream;
+
+/* At least `need` unread bytes in the input buffer, unless the file ends first: the
+ * unread rest moves to the front, then more is read. Returns the bytes unread, or -1. */
+static ssize_t src_fill(src_t *s, size_t need) {
+  size_t have = s->zin.size - s->zin.pos;
+  if (have >= need || s->eof)
+    return (ssize_t)have;
+  memmove(s->in, (const uint8_t *)s->zin.src + s->zin.pos, have);
+  s->zin = (ZSTD_inBuffer){s->in, have, 0};
+  while (s->zin.size < need && s->zin.size < s->in_cap) {
+    ssize_t got = read(s->fd, s->in + s->zin.size, s->in_cap - s->zin.size);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      return -1;
+    if (got == 0) {
+      s->eof = 1;
+      break;
+    }
+    s->compressed_bytes += (uint64_t)got;
+    s->zin.size += (size_t)got;
+  }
+  return (ssize_t)s->zin.size;
+}
+
+static uint32_t get32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Between frames: each stream tag names the stream of the frame after it; frames of
+ * other streams than atr_reader_stream are skipped unread. 1: a frame to decode comes
+ * next (one of ours, or an untagged one), 0: end of file, -1: error in sl. */
+static int src_tags(src_t *s, slot_t *sl) {
+  for (;;) {
+    ssize_t have = src_fill(s, ATR_STREAM_TAG_BYTES);
+    if (have < 0) {
+      snprintf(sl->msg, sizeof(sl->msg), "read error: %s", strerror(errno));
+      return -1;
+    }
+    const uint8_t *p = (const uint8_t *)s->zin.src + s->zin.pos;
+    if (s->first && have > 0) {
+      s->first = 0;
+      if (have < 4 || (memcmp(p, "\x28\xb5\x2f\xfd", 4) != 0 && get32(p) != ATR_STREAM_MAGIC)) {
+        snprintf(sl->msg, sizeof(sl->msg), "not an alloctrace trace (not zstd-compressed)");
+        return -1;
+      }
+    }
+    if (have == 0)
+      return 0;
+    if (have < 4 || get32(p) != ATR_STREAM_MAGIC)
+      return 1;
+    if (have < (ssize_t)ATR_STREAM_TAG_BYTES) { /* cut inside a tag: the end */
+      s->last_ret = 1;
+      s->zin.pos = s->zin.size;
+      return 0;
+    }
+    if (get32(p + 4) != 12 || memcmp(p + 8, "ATRS", 4) != 0)
+      return 1; /* another program's skippable frame: zstd skips it */
+    uint32_t stream = get32(p + 12);
+    uint64_t skip = get32(p + 16);
+    s->zin.pos += ATR_STREAM_TAG_BYTES;
+    if (stream == atr_reader_stream)
+      return 1;
+    while (skip > 0) {
+      size_t avail = s->zin.size - s->zin.pos;
+      if (avail == 0) {
+        if (s->eof)
+          return 0;
+        off_t to = lseek(s->fd, (off_t)skip, SEEK_CUR);
+        if (to < 0) {
+          snprintf(sl->msg, sizeof(sl->msg), "seek error: %s", strerror(errno));
+          return -1;
+        }
+        struct stat st;
+        if (fstat(s->fd, &st) == 0 && to > st.st_size)
+          s->eof = 1;
+        break;
+      }
+      size_t k = avail < skip ? avail : (size_t)skip;
+      s->zin.pos += k;
+      skip -= k;
+    }
+  }
+}
+
 /* Decompresses the next whole frame into sl (its buffer grows by doubling). */
 static void src_next(src_t *s, slot_t *sl) {
   sl->len = 0;
   for (;;) {
+    if (s->boundary && !s->out_full) {
+      int r = src_tags(s, sl);
+      if (r <= 0) {
+        sl->status = r;
+        return;
+      }
+      s->boundary = 0;
+    }
     if (s->zin.pos == s->zin.size && !s->out_full) {
-      ssize_t got = read(s->fd, s->in, s->in_cap);
+      ssize_t got = s->eof ? 0 : read(s->fd, s->in, s->in_cap);
       if (got < 0) {
         if (errno == EINTR)
           continue;
@@ -555,14 +651,6 @@ static void src_next(src_t *s, slot_t *sl) {
       if (got == 0) {
         sl->status = 0;
         return;
-      }
-      if (s->first) {
-        s->first = 0;
-        if (got < 4 || memcmp(s->in, "\x28\xb5\x2f\xfd", 4) != 0) {
-          snprintf(sl->msg, sizeof(sl->msg), "not an alloctrace trace (not zstd-compressed)");
-          sl->status = -1;
-          return;
-        }
       }
       s->compressed_bytes += (uint64_t)got;
       s->zin = (ZSTD_inBuffer){s->in, (size_t)got, 0};
@@ -597,6 +685,7 @@ static void src_next(src_t *s, slot_t *sl) {
     s->last_ret = ret;
     if (ret == 0) { /* a whole frame */
       s->out_full = 0;
+      s->boundary = 1;
       s->frames++;
       sl->status = 1;
       return;
@@ -685,6 +774,7 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   /* small traces get small buffers: frame buffers grow by doubling as needed */
   P->src.fd = fd;
   P->src.first = 1;
+  P->src.boundary = 1;
   P->src.in_cap = st.st_size < (1 << 20) ? (size_t)st.st_size : 1u << 20;
   P->src.in = malloc(P->src.in_cap);
   P->src.dctx = ZSTD_createDCtx();

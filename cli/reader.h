@@ -102,6 +102,9 @@ struct atr_trace {
 /* Reads the whole trace, calling the visitor for every event. Returns 0, or -1 with
  * tr->error set to a one-line message naming the file and the problem. */
 int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v);
+/* The stream (process image) of a run's file that atr_trace_read reads: 0, the
+ * program `run` started, unless a command chose another (format.h: stream tags). */
+extern uint32_t atr_reader_stream;
 void atr_trace_free(atr_trace_t *tr);
 
 /* Live-block lookup during a visit: the site of a live ordinal (0 if not live). */

@@ -21,7 +21,7 @@ static int enter(void) {
   atr__tls.guard = 1;
   static _Atomic int announced;
   if (!atomic_exchange(&announced, 1))
-    atr__writer_layer(ATR_LAYER_API);
+    atr__layer(ATR_LAYER_API);
   return 1;
 }
 

@@ -50,7 +50,6 @@ static int tsc_usable(void) {
 
 uint64_t atr__skew[2];
 
-struct atr_clock_share atr__clk;
 
 /* atr__stamp's clock read (out of line: once per ATR_STAMP_REUSE events at most). */
 uint64_t atr__stamp_read(atr_thread_t *t, uint32_t epoch) {
@@ -87,6 +86,10 @@ void atr__clock_init(void) {
   }
   atr__skew[0] = skew_ticks(atr__cfg.skew_us[0]); /* needs the rate */
   atr__skew[1] = skew_ticks(atr__cfg.skew_us[1]);
+}
+
+uint64_t atr__clock_tick0(void) {
+  return tick0;
 }
 
 /* Writer only: refine the TSC rate from the time elapsed so far. */

@@ -51,8 +51,6 @@ void atr__record_alloc(unsigned kind, void *p, size_t size, size_t align) {
   uint32_t stack = atr__stack_capture(t);
   atr__push(t, ts, (uintptr_t)p, size, atr__meta(ATR_EV_ALLOC, kind, log2_align(align), stack));
   atr__hook_leave(t);
-  if (ATR_UNLIKELY(atr__final))
-    atr__writer_inline();
 }
 
 void atr__record_free(void *p) {
@@ -63,8 +61,6 @@ void atr__record_free(void *p) {
   uint64_t ts = atr__stamp(t) + atr__skew[1];
   atr__push(t, ts, (uintptr_t)p, 0, atr__meta(ATR_EV_FREE, 0, 0, 0));
   atr__hook_leave(t);
-  if (ATR_UNLIKELY(atr__final))
-    atr__writer_inline();
 }
 
 void atr__record_control(unsigned type, uint64_t value) {
@@ -74,8 +70,6 @@ void atr__record_control(unsigned type, uint64_t value) {
   atr__hook_enter(t);
   atr__push(t, atr__stamp(t), 0, value, atr__meta(type, 0, 0, 0));
   atr__hook_leave(t);
-  if (ATR_UNLIKELY(atr__final))
-    atr__writer_inline();
 }
 
 atr_thread_t *atr__record_realloc_begin(void *old) {
@@ -101,8 +95,6 @@ void atr__record_realloc_end(atr_thread_t *t, unsigned kind, void *old, void *p,
             atr__meta(ATR_EV_RALLOC, kind, log2_align(align), stack) |
                 (old ? 0 : (uint64_t)1 << 56));
   atr__hook_leave(t);
-  if (ATR_UNLIKELY(atr__final))
-    atr__writer_inline();
 }
 
 /* An allocation made by libc's allocator on behalf of a C++ operator new (hooks_cxx.c

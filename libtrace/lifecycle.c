@@ -1,6 +1,7 @@
-/* Start-up, fork and exit of the recorder: resolve the real functions, read the
- * options, start the writer; rebuild it in a fork child; flush and switch to inline
- * writing at exit. Never aborts the program: on failure tracing is simply off.
+/* Start-up, fork and exit of the probe: resolve the real functions, read the options,
+ * make the shared region and hand it to the recorder; give a fork child a region of its
+ * own; mark the end at exit. Never aborts the program and never starts a thread: on
+ * failure tracing is simply off.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -13,11 +14,11 @@
 #include "real.h"
 #include "tracer.h"
 
-_Atomic int atr__state = ATR_OFF;
-int atr__final;
 int atr__pid;
 static _Atomic int init_state; /* 0 not started, 1 running, 2 done */
 static _Atomic int finished;
+static int was_on;          /* tracing started in this image (fork children inherit it) */
+static uint64_t fork_tick;  /* the clock at the last fork, in the child (atfork_child) */
 
 static void find_self(void) {
   uint32_t n;
@@ -26,16 +27,6 @@ static void find_self(void) {
   for (uint32_t i = 0; mods && i < n; i++)
     if (!mods[i].unload_gen && me >= mods[i].lo && me < mods[i].hi)
       atr__self_range(mods[i].lo, mods[i].hi);
-}
-
-static void absolute_output(void) {
-  if (!atr__cfg.output[0] || atr__cfg.output[0] == '/')
-    return;
-  char cwd[4096], out[4096];
-  if (!getcwd(cwd, sizeof(cwd)))
-    return;
-  atr__fmt(out, sizeof(out), "%s/%s", cwd, atr__cfg.output);
-  memcpy(atr__cfg.output, out, sizeof(out));
 }
 
 /* --no-follow: children must not load the tracer again. */
@@ -67,18 +58,41 @@ static void stop_following(void) {
     unsetenv("LD_PRELOAD");
 }
 
+/* The child's clock starts at its fork; the parent's connection goes at once. The rest
+ * waits for the child's first event (atr__init), which is also where a child made by a
+ * raw clone(2), which runs no atfork handler, starts. */
 static void atfork_child(void) {
+  fork_tick = atr__now();
+  atr__shm_drop_parent_conn();
+}
+
+/* The first event of a fork child: the state page was wiped by the fork (shm.c). */
+static void child_start(void) {
+  int saved = atr__tls.guard;
+  atr__tls.guard = 1;
   atr__pid = (int)getpid();
-  if (!atr__cfg.follow || atomic_load(&finished)) {
-    atomic_store(&atr__state, ATR_OFF);
-    return;
+  atr__tls.thr = NULL; /* the parent's thread state */
+  uint64_t t0 = fork_tick ? fork_tick : atr__now();
+  fork_tick = 0;
+  was_on = 0;
+  if (atr__cfg.follow && !atomic_load(&finished)) {
+    atr__shm_drop_parent_conn();
+    if (atr__shm_fork_child(t0) == 0) {
+      was_on = 1;
+      atomic_store(&atr__state, ATR_ON);
+    } else {
+      atr__log("cannot reach the recorder from a fork child; tracing is off in it");
+    }
   }
-  atr__threads_after_fork(atr__tls.thr);
-  atr__writer_after_fork();
-  atr__writer_start();
+  atr__tls.guard = saved;
 }
 
 void atr__init(void) {
+  if (ATR_LIKELY(atomic_load(&init_state) == 2)) {
+    if (was_on && atomic_load(&atr__state) == ATR_OFF)
+      child_start();
+    return;
+  }
   int expected = 0;
   if (!atomic_compare_exchange_strong(&init_state, &expected, 1))
     return;
@@ -86,14 +100,16 @@ void atr__init(void) {
   atr__tls.guard = 1;
   atr__real_init();
   atr__config_load();
-  absolute_output();
   atr__pid = (int)getpid();
   atr__clock_init();
-  if (atr__real.malloc && atr__real.free && atr__stack_init() == 0 && atr__modules_scan() > 0) {
+  if (atr__real.malloc && atr__real.free && atr__shm_state_page() == 0 &&
+      atr__shm_start() == 0 && atr__stack_init() == 0 && atr__modules_scan() > 0 &&
+      atr__shm_connect() == 0) {
     find_self();
     pthread_atfork(NULL, NULL, atfork_child);
     if (!atr__cfg.follow)
       stop_following();
+    was_on = 1;
     atomic_store(&atr__state, ATR_ON);
     atr__patch_modules();
   } else {
@@ -107,12 +123,10 @@ void atr__init(void) {
  * allocations were already recorded into rings by the lazy atr__init() in a hook. */
 __attribute__((constructor(101))) static void atr_ctor(void) {
   atr__init();
-  if (atomic_load(&atr__state) == ATR_ON)
-    atr__writer_start();
 }
 
-/* Exit: everything recorded so far reaches the file with END; later events (other
- * threads, later destructors) are written by the thread that records them. */
+/* Exit: how the image ended. Events after it (other threads, later destructors) are
+ * recorded as before: the recorder drains them once the process is gone. */
 void atr__finish(unsigned end_flags) {
   if (atomic_load(&atr__state) != ATR_ON || atr__pid != (int)getpid())
     return;
@@ -121,11 +135,7 @@ void atr__finish(unsigned end_flags) {
     return;
   int saved = atr__tls.guard;
   atr__tls.guard = 1;
-  if (!atomic_load(&atr__writer_running))
-    atr__writer_start();
-  atr__final = 1;
-  atr__writer_stop();
-  atr__writer_flush(end_flags);
+  atr__shm_end(end_flags);
   atr__tls.guard = saved;
 }
 

@@ -1,7 +1,8 @@
 /* Module registry: which objects are mapped where (path, load bias, address range,
  * GNU build-id), rescanned with dl_iterate_phdr at start and after dlopen/dlclose.
  * Each change bumps a generation that ring events carry, so the writer emits MOD/UNMOD
- * records in event order. Never allocates: the registry is a fixed mmap'd array.
+ * records in event order. Never allocates: the registry is a fixed array in the shared
+ * region (shm.h), appended to only: an entry is complete before nmods counts it.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -11,12 +12,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "tracer.h"
+#include "shm.h"
 
-#define MAX_MODULES 8192
+#define MAX_MODULES ATR_MAX_MODULES
 
 static atr_module_t *mods;
-static uint32_t nmods;
+static uint32_t nmods; /* this side's count; published in the header */
 static uint32_t generation;
 static atomic_flag lock = ATOMIC_FLAG_INIT;
 static unsigned char *seen; /* per scan: module still mapped */
@@ -99,16 +100,20 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg) {
 
 uint32_t atr__modules_scan(void) {
   lock_acquire();
-  if (!mods) {
-    mods = mmap(NULL, MAX_MODULES * sizeof(atr_module_t), PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (!atr__shm) {
+    lock_release();
+    return 0;
+  }
+  if (!seen) {
     seen = mmap(NULL, MAX_MODULES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mods == MAP_FAILED || seen == MAP_FAILED) {
-      mods = NULL;
+    if (seen == MAP_FAILED) {
+      seen = NULL;
       lock_release();
       return 0;
     }
   }
+  mods = atr_shm_mods(atr__shm);
+  nmods = atomic_load(&atr__shmh->nmods); /* a fork child's copy of its parent's */
   memset(seen, 0, nmods);
   uint32_t changed = 0;
   dl_iterate_phdr(scan_one, &changed);
@@ -118,6 +123,7 @@ uint32_t atr__modules_scan(void) {
       changed = 1;
     }
   }
+  atomic_store_explicit(&atr__shmh->nmods, nmods, memory_order_release);
   if (changed)
     generation++;
   uint32_t g = generation;
@@ -133,8 +139,7 @@ atr_module_t *atr__modules(uint32_t *count) {
   return mods;
 }
 
+/* Fork child: a thread of the parent may have held the lock at the fork. */
 void atr__modules_after_fork(void) {
   atomic_flag_clear(&lock);
-  for (uint32_t i = 0; i < nmods; i++)
-    mods[i].emitted = 0;
 }

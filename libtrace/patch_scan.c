@@ -78,7 +78,7 @@ static void flush_refusals(const struct refusals *r) {
   else
     atr__fmt(note, sizeof(note), "%s %s at 0x%lx in %.32s: %s; not patched (%suntraced)",
              r->target->label, r->name, (unsigned long)r->addr, r->mod, r->why, more);
-  atr__writer_note(note);
+  atr__note(note);
 }
 
 static void scan_module(const atr_module_t *m, int *opened) {
@@ -132,7 +132,7 @@ static void scan_module(const atr_module_t *m, int *opened) {
     }
     if (!(layers_patched & t->layer)) {
       layers_patched |= t->layer;
-      atr__writer_layer(t->layer);
+      atr__layer(t->layer);
     }
   }
   flush_refusals(&rust);

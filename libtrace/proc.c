@@ -1,6 +1,6 @@
-/* Process-level hooks: flush before exec and _exit, follow dlopen/dlclose and thread
- * renames, and keep the trace descriptor alive when a daemon closes every descriptor
- * (close, closefrom, close_range, dup2, dup3). Each forwards to the real function with
+/* Process-level hooks: mark the image's end before exec and _exit, follow
+ * dlopen/dlclose and thread renames, and keep the recorder connection alive when a
+ * daemon closes every descriptor (close, closefrom, close_range, dup2, dup3). Each forwards to the real function with
  * the program's arguments and returns its result unchanged.
  */
 #define _GNU_SOURCE
@@ -26,10 +26,22 @@ static int active(void) {
       atr__real_init();                                                                  \
   } while (0)
 
-/* A vfork child shares our memory: it must not touch the parent's trace. */
-static void before_exec(void) {
-  if (active() && atr__pid == (int)getpid())
-    atr__writer_flush(ATR_END_EXEC);
+/* A vfork child shares our memory: it must not touch the parent's trace. The events
+ * are in the shared region already; the recorder closes the trace when the exec has
+ * closed the connection. A failed exec takes the mark back. */
+static int before_exec(void) {
+  if (!active() || atr__pid != (int)getpid())
+    return 0;
+  atr__shm_end(ATR_END_EXEC);
+  return 1;
+}
+static int after_exec(int marked, int r) {
+  if (marked) {
+    int e = errno;
+    atr__shm_end(0);
+    errno = e;
+  }
+  return r;
 }
 
 ATR_EXPORT void _exit(int status) {
@@ -48,32 +60,32 @@ ATR_EXPORT void _Exit(int status) {
 
 ATR_EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
   ATR_NEED(execve);
-  before_exec();
-  return atr__real.execve(path, argv, envp);
+  int marked = before_exec();
+  return after_exec(marked, atr__real.execve(path, argv, envp));
 }
 
 ATR_EXPORT int execv(const char *path, char *const argv[]) {
   ATR_NEED(execv);
-  before_exec();
-  return atr__real.execv(path, argv);
+  int marked = before_exec();
+  return after_exec(marked, atr__real.execv(path, argv));
 }
 
 ATR_EXPORT int execvp(const char *file, char *const argv[]) {
   ATR_NEED(execvp);
-  before_exec();
-  return atr__real.execvp(file, argv);
+  int marked = before_exec();
+  return after_exec(marked, atr__real.execvp(file, argv));
 }
 
 ATR_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
   ATR_NEED(execvpe);
-  before_exec();
-  return atr__real.execvpe(file, argv, envp);
+  int marked = before_exec();
+  return after_exec(marked, atr__real.execvpe(file, argv, envp));
 }
 
 ATR_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
   ATR_NEED(fexecve);
-  before_exec();
-  return atr__real.fexecve(fd, argv, envp);
+  int marked = before_exec();
+  return after_exec(marked, atr__real.fexecve(fd, argv, envp));
 }
 
 /* glibc's execl* call its internal execve directly, so they are hooked too. */
@@ -173,7 +185,7 @@ ATR_EXPORT int pthread_setname_np(unsigned long thread, const char *name) {
 
 /* ---- the tracer's descriptors survive daemon-style closing ---- */
 
-/* Besides the trace file the tracer owns libunwind's mem-validate pipe, which libunwind
+/* Besides the recorder connection the tracer owns libunwind's mem-validate pipe, which libunwind
  * opens with pipe2 at its initialisation (x86_64/Ginit.c, tdep_init_mem_validate) and
  * reopens when it finds it closed. At 3 and 4 it shifted every descriptor number the
  * program got (a traced program's first open() returned 5, not 3), and a program
@@ -181,10 +193,14 @@ ATR_EXPORT int pthread_setname_np(unsigned long thread, const char *name) {
  * then closed whatever the program had put at those numbers. Opened under the guard,
  * the pipe is moved up next to the trace descriptor and protected like it. */
 #define ATR_MAX_EXTRA 4
-static _Atomic int extra[ATR_MAX_EXTRA] = {-1, -1, -1, -1}; /* the pipe, the writer's statm */
+static _Atomic int extra[ATR_MAX_EXTRA] = {-1, -1, -1, -1}; /* libunwind's pipe */
 /* numbers of ours the program took with dup2/dup3: libunwind's later close of them
  * must not close the program's file */
 static _Atomic int taken[ATR_MAX_EXTRA] = {-1, -1, -1, -1};
+
+static int ours(int fd) {
+  return fd >= 0 && fd == atr__conn_fd();
+}
 
 static int slot_of(_Atomic int *set, int fd) {
   for (int i = 0; fd >= 0 && i < ATR_MAX_EXTRA; i++)
@@ -212,7 +228,7 @@ void atr__fd_disown(int fd) {
 }
 
 static int owned(int fd) {
-  return atr__writer_owns_fd(fd) || slot_of(extra, fd) >= 0;
+  return ours(fd) || slot_of(extra, fd) >= 0;
 }
 
 ATR_EXPORT int pipe2(int fds[2], int flags) {
@@ -255,7 +271,7 @@ static int close_around(unsigned first, unsigned last, int flags) {
     return atr__real.close_range(first, last, flags);
   unsigned keep[1 + ATR_MAX_EXTRA];
   int n = 0;
-  int own = atr__writer_fd();
+  int own = atr__conn_fd();
   if (own >= 0 && (unsigned)own >= first && (unsigned)own <= last)
     keep[n++] = (unsigned)own;
   for (int i = 0; i < ATR_MAX_EXTRA; i++) {
@@ -283,22 +299,15 @@ static int close_around(unsigned first, unsigned last, int flags) {
 
 ATR_EXPORT int close_range(unsigned first, unsigned last, int flags) {
   ATR_NEED(close_range);
-  atr__writer_fd_lock();
-  int r = close_around(first, last, flags);
-  int e = errno;
-  atr__writer_fd_unlock();
-  errno = e;
-  return r;
+  return close_around(first, last, flags);
 }
 
 ATR_EXPORT void closefrom(int low) {
   ATR_NEED(closefrom);
-  atr__writer_fd_lock();
   close_around(low < 0 ? 0u : (unsigned)low, ~0u, 0);
-  atr__writer_fd_unlock();
 }
 
-/* The program wants one of our numbers. The trace descriptor moves elsewhere; libunwind's
+/* The program wants one of our numbers. The connection moves elsewhere; libunwind's
  * pipe cannot (libunwind keeps the numbers), so the number is the program's from now on
  * and libunwind's eventual close of it is skipped. */
 static void vacate(int fd) {
@@ -308,31 +317,21 @@ static void vacate(int fd) {
     set_add(taken, fd);
     return;
   }
-  if (!atr__writer_owns_fd(fd))
+  if (!ours(fd))
     return;
   int moved = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
   if (moved >= 0)
-    atr__writer_fd_moved(moved);
+    atr__conn_moved(moved);
 }
 
 ATR_EXPORT int dup2(int oldfd, int newfd) {
   ATR_NEED(dup2);
-  atr__writer_fd_lock();
   vacate(newfd);
-  int r = atr__real.dup2(oldfd, newfd);
-  int e = errno;
-  atr__writer_fd_unlock();
-  errno = e;
-  return r;
+  return atr__real.dup2(oldfd, newfd);
 }
 
 ATR_EXPORT int dup3(int oldfd, int newfd, int flags) {
   ATR_NEED(dup3);
-  atr__writer_fd_lock();
   vacate(newfd);
-  int r = atr__real.dup3(oldfd, newfd, flags);
-  int e = errno;
-  atr__writer_fd_unlock();
-  errno = e;
-  return r;
+  return atr__real.dup3(oldfd, newfd, flags);
 }

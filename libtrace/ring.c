@@ -1,24 +1,18 @@
-/* Per-thread rings: registration of a thread's state (mmap'd, recycled once the thread
- * is gone) and the back-pressure wait when a ring is full. The fast path (atr__push) is
- * in tracer.h. Never allocates from the heap and never drops an event.
+/* Per-thread rings: registration of a thread's state (a slot of the shared region,
+ * recycled by the recorder once the thread is gone) and the back-pressure wait when a
+ * ring is full. The fast path (atr__push) is in tracer.h. Never allocates from the heap
+ * and never drops an event while the recorder lives.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "tracer.h"
-
-static _Atomic(atr_thread_t *) threads;
-
-atr_thread_t *atr__threads_head(void) {
-  return atomic_load_explicit(&threads, memory_order_acquire);
-}
+#include "shm.h"
 
 extern void *__libc_stack_end; /* ld.so: the initial thread's stack pointer at _start */
 
@@ -41,32 +35,36 @@ static void stack_bounds(atr_thread_t *t) {
   t->stack_hi = (uintptr_t)pthread_self();
 }
 
-static _Atomic uint32_t registered; /* threads ever registered (fork children inherit) */
-
-static atr_thread_t *claim_free(void) {
-  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+/* A free slot (one the recorder recycled), else a new one. */
+static atr_thread_t *claim(void) {
+  atr_thread_t *ts = atr_shm_threads(atr__shm);
+  uint32_t n = atomic_load_explicit(&atr__shmh->nthreads, memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++) {
     int expected = ATR_THR_FREE;
-    if (atomic_load_explicit(&t->status, memory_order_relaxed) == ATR_THR_FREE &&
-        atomic_compare_exchange_strong(&t->status, &expected, ATR_THR_CLAIMED))
-      return t;
+    if (atomic_load_explicit(&ts[i].status, memory_order_relaxed) == ATR_THR_FREE &&
+        atomic_compare_exchange_strong(&ts[i].status, &expected, ATR_THR_CLAIMED))
+      return &ts[i];
   }
-  return NULL;
+  /* a new slot is claimed before nthreads counts it: the recorder never sees it free */
+  for (;;) {
+    if (n >= ATR_MAX_THREADS)
+      return NULL;
+    atomic_store(&ts[n].status, ATR_THR_CLAIMED);
+    if (atomic_compare_exchange_weak(&atr__shmh->nthreads, &n, n + 1))
+      return &ts[n];
+  }
 }
 
 /* Called with the guard held, on the first event of a thread. */
 atr_thread_t *atr__thread_register(void) {
-  atr_thread_t *t = claim_free();
+  if (ATR_UNLIKELY(!atr__shm))
+    return NULL;
+  atr_thread_t *t = claim();
   if (!t) {
-    void *m = mmap(NULL, sizeof(atr_thread_t), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-      return NULL;
-    t = m;
-    atomic_store(&t->status, ATR_THR_CLAIMED);
-    atr_thread_t *head = atomic_load(&threads);
-    do
-      t->next = head;
-    while (!atomic_compare_exchange_weak(&threads, &head, t));
+    static _Atomic int told;
+    if (!atomic_exchange(&told, 1))
+      atr__note("more than 4096 threads were live at once: the events of the others were not seen");
+    return NULL;
   }
   uint64_t tail = atomic_load(&t->tail);
   atomic_store(&t->head, tail);
@@ -75,7 +73,7 @@ atr_thread_t *atr__thread_register(void) {
   atomic_store(&t->waiting, 0);
   t->waits = 0;
   t->stamp_left = 0; /* a recycled state's stamps were another thread's */
-  if (atomic_fetch_add(&registered, 1) >= 1 && !atomic_load(&atr__clk.multi)) {
+  if (atomic_load(&atr__shmh->nthreads) > 1 && !atomic_load(&atr__clk.multi)) {
     atomic_store(&atr__clk.multi, 1); /* every stamp a clock read from now on (tracer.h) */
     atomic_fetch_add(&atr__clk.epoch, 1);
   }
@@ -96,84 +94,56 @@ atr_thread_t *atr__thread_register(void) {
   return t;
 }
 
-/* Writer side: the thread is gone and its ring is drained. */
-void atr__thread_recycle(atr_thread_t *t) {
-  atomic_store_explicit(&t->status, ATR_THR_FREE, memory_order_release);
-}
-
-/* In a fork child only the forking thread exists: the other states are free again and
- * events recorded before the fork belong to the parent's trace. */
-void atr__threads_after_fork(atr_thread_t *self) {
-  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
-    uint64_t h = atomic_load(&t->head);
-    atomic_store(&t->tail, h);
-    t->check_at = h;
-    atomic_store(&t->waiting, 0);
-    t->w_incarnation = 0;
-    t->w_rfree_ordinal = 0;
-    t->w_rfree_ptr = 0;
-    t->w_block_tail = 0;
-    t->w_blocked = 0;
-    if (t != self)
-      atomic_store(&t->status, ATR_THR_FREE);
-  }
-  if (self) {
-    self->tid = (uint32_t)syscall(SYS_gettid);
-    self->waits = 0;
-    self->incarnation++;
-  }
-}
-
-/* The ring is full: wait for the writer instead of dropping (DESIGN.md). The pending
- * event's timestamp lets the writer drain everything older than it meanwhile. */
+/* The ring is full: wait for the recorder instead of dropping (libtrace/README.md). The
+ * pending event's timestamp lets the recorder drain everything older than it meanwhile.
+ * A recorder that is gone (its socket refuses the doorbell) turns tracing off: nothing
+ * would ever drain the ring. */
 static ATR_NOINLINE void ring_wait(atr_thread_t *t, uint64_t ts) {
   t->waits++;
   t->wait_ts = ts;
   atomic_store_explicit(&t->waiting, 1, memory_order_release);
-  atomic_thread_fence(memory_order_seq_cst); /* waiting before tail: writer.c wakes us */
-  if (!atomic_load(&atr__writer_running))
-    atr__writer_start();
+  atomic_thread_fence(memory_order_seq_cst); /* waiting before tail: the recorder wakes us */
   unsigned spins = 0;
   uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
   for (;;) {
-    atr__writer_kick();
+    if (atr__recorder_ring() != 0) {
+      atomic_store(&atr__state, ATR_OFF);
+      break;
+    }
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_acquire);
     if (h - tail < ATR_RING_SIZE)
       break;
-    if (atr__final) {
-      atr__writer_inline();
-      continue;
-    }
     if (++spins < 4) {
       sched_yield();
       continue;
     }
-    /* Sleep until the writer has freed half the ring (it sets waiting to 2 and wakes
+    /* Sleep until the recorder has freed half the ring (it sets waiting to 2 and wakes
      * us): yielding hands the core to the other blocked producers more often than to
-     * the writer (8 threads on 2 cores). The timeout bounds a missed wake. */
+     * the recorder (8 threads on 2 cores). The timeout bounds a missed wake. The futex
+     * is a shared one (no FUTEX_PRIVATE_FLAG): the waker is another process. */
     atomic_store_explicit(&t->waiting, 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
     if (h - atomic_load_explicit(&t->tail, memory_order_acquire) < ATR_RING_SIZE)
       continue;
     struct timespec d = {0, 200000};
-    syscall(SYS_futex, atr__tail_word(t), FUTEX_WAIT_PRIVATE, (uint32_t)tail, &d,
+    syscall(SYS_futex, atr__tail_word(t), FUTEX_WAIT, (uint32_t)tail, &d,
             NULL, 0);
   }
   atomic_store_explicit(&t->waiting, 0, memory_order_release);
 }
 
-/* The producer's look at the writer's tail: every ATR_RING_SIZE / 8 events, and on
- * every event once the ring is 7/8 full. Half full wakes a sleeping writer (its sleep
+/* The producer's look at the recorder's tail: every ATR_RING_SIZE / 8 events, and on
+ * every event once the ring is 7/8 full. Half full wakes a sleeping recorder (its sleep
  * would outlast the rest of the ring: seen as ~200 waits per 10 M events of
  * bench/churn1, 15% of its run); full waits. check_at never passes tail +
- * ATR_RING_SIZE: the slots from there on are still the writer's to read. */
+ * ATR_RING_SIZE: the slots from there on are still the recorder's to read. */
 ATR_NOINLINE void atr__ring_check(atr_thread_t *t, uint64_t h, uint64_t ts) {
   uint64_t tail = atomic_load_explicit(&t->tail, memory_order_acquire);
   if (h - tail >= ATR_RING_SIZE) {
     ring_wait(t, ts);
     tail = atomic_load_explicit(&t->tail, memory_order_acquire);
   } else if (h - tail >= ATR_RING_SIZE / 2) {
-    atr__writer_kick();
+    atr__recorder_kick();
   }
   uint64_t next = h + ATR_RING_SIZE / 8, lim = tail + ATR_RING_SIZE;
   t->check_at = next < lim ? next : lim;

@@ -1,40 +1,34 @@
 /* In-process stack interning: a lock-free open-addressing table of instruction-pointer
  * arrays shared by all threads. A known stack costs one hash and one probe, writes no
  * shared memory; only a new stack appends to the arena. Never allocates from the heap:
- * the table and arena are reserved address space, touched as they fill.
+ * the table and arena are in the shared region (shm.h), where the recorder reads them,
+ * touched as they fill.
  */
 #define _GNU_SOURCE
 #include <string.h>
-#include <sys/mman.h>
 
-#include "tracer.h"
+#include "shm.h"
 
-#define SLOT_BITS 21u
-#define SLOTS (1u << SLOT_BITS)
-#define MAX_STACKS (SLOTS / 2)          /* load factor stays <= 0.5 */
-#define ARENA_WORDS (64u * 1024u * 1024u) /* 512 MiB reserved, grows by pages */
+#define SLOT_BITS ATR_ST_SLOT_BITS
+#define SLOTS ATR_ST_SLOTS
+#define MAX_STACKS ATR_ST_MAX
+#define ARENA_WORDS ATR_ST_ARENA_WORDS
 
-/* entry layout in the arena: [hash][n][ip_0 (innermost) ... ip_n-1] */
+/* entry layout in the arena: [hash][n][ip_0 (innermost) ... ip_n-1]; arena offset 0
+ * means "none" (the header's stacks_used starts at 1). The addresses stay the same in a
+ * fork child: its region replaces its parent's at the same place (shm.c). */
 static _Atomic uint32_t *slots;
 static uint64_t *arena;
-static _Atomic uint64_t arena_used = 1; /* offset 0 means "none" */
-static uint64_t *offsets;               /* stack id -> arena offset */
-static _Atomic uint32_t nstacks;
-static _Atomic uint64_t dropped;
-
-static void *reserve(size_t bytes) {
-  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
-  return p == MAP_FAILED ? NULL : p;
-}
+static uint64_t *offsets; /* stack id -> arena offset */
 
 int atr__stacktab_init(void) {
-  if (slots)
-    return 0;
-  slots = reserve(SLOTS * sizeof(uint32_t));
-  arena = reserve(ARENA_WORDS * sizeof(uint64_t));
-  offsets = reserve((MAX_STACKS + 1) * sizeof(uint64_t));
-  return slots && arena && offsets ? 0 : -1;
+  if (!atr__shm)
+    return -1;
+  slots = atr_shm_slots(atr__shm);
+  arena = atr_shm_arena(atr__shm);
+  offsets = atr_shm_offsets(atr__shm);
+  atomic_store(&atr__shmh->stacks_used, 1);
+  return 0;
 }
 
 static inline uint64_t hash_ips(const uintptr_t *ips, int n) {
@@ -60,10 +54,10 @@ static inline int same(uint32_t id, uint64_t h, const uintptr_t *ips, int n) {
 }
 
 static ATR_NOINLINE uint32_t insert(uint32_t i, uint64_t h, const uintptr_t *ips, int n) {
-  uint64_t off = atomic_fetch_add(&arena_used, (uint64_t)n + 2);
-  uint32_t id = atomic_fetch_add(&nstacks, 1) + 1;
+  uint64_t off = atomic_fetch_add(&atr__shmh->stacks_used, (uint64_t)n + 2);
+  uint32_t id = atomic_fetch_add(&atr__shmh->nstacks, 1) + 1;
   if (off + (uint64_t)n + 2 > ARENA_WORDS || id > MAX_STACKS) {
-    atomic_fetch_add(&dropped, 1);
+    atomic_fetch_add(&atr__shmh->stack_drops, 1);
     return 0;
   }
   uint64_t *e = arena + off;
@@ -96,12 +90,3 @@ uint32_t atr__stack_intern(const uintptr_t *ips, int n) {
   }
 }
 
-const uintptr_t *atr__stack_get(uint32_t id, int *n) {
-  const uint64_t *e = arena + offsets[id];
-  *n = (int)e[1];
-  return (const uintptr_t *)(e + 2);
-}
-
-uint64_t atr__stack_dropped(void) {
-  return atomic_load(&dropped);
-}

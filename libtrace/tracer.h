@@ -29,12 +29,13 @@ struct atr_tls {
 };
 extern __thread struct atr_tls atr__tls ATR_TLS;
 
-/* Global recorder state. Read on every hook; written only at start, fork and exit. */
+/* Global tracing state. Read on every hook; written only at start, fork and exit. It
+ * lives in a page wiped in fork children (shm.c says why): read it as atr__state. */
 enum atr_state { ATR_OFF = 0, ATR_ON = 1 };
-extern _Atomic int atr__state;
-extern int atr__final; /* after process finalisation: every event is written inline */
+extern _Atomic int *atr__statep;
+#define atr__state (*atr__statep)
 
-/* ---- ring events: 32 bytes, written by one thread, read by the writer ---- */
+/* ---- ring events: 32 bytes, written by one thread, read by the recorder ---- */
 enum atr_evtype {
   ATR_EV_ALLOC = 1,  /* ptr, size, kind, align, stack */
   ATR_EV_FREE = 2,   /* ptr */
@@ -92,7 +93,8 @@ typedef struct atr_scache {
 
 enum atr_thread_status { ATR_THR_FREE = 0, ATR_THR_CLAIMED = 1, ATR_THR_LIVE = 2 };
 
-/* One per traced thread, mmap'd, recycled by the writer after the thread is gone.
+/* One per traced thread, in the shared region (shm.h), recycled by the recorder after
+ * the thread is gone.
  * The first cache line is written only by its thread, on every event; the second by the
  * writer (tail) and by the thread only when its ring is full (waiting, wait_ts): the
  * writer looks at waiting after every run of events it takes from a ring, and on the
@@ -115,8 +117,7 @@ typedef struct atr_thread {
 
   _Alignas(64) _Atomic int status;
   uint32_t incarnation;       /* bumped at every claim */
-  struct atr_thread *next;    /* list of all thread states, never shrinks */
-  /* writer-private */
+  /* the recorder's own (never read by the process) */
   uint32_t w_incarnation;
   uint32_t w_idx;             /* thread index in the trace */
   uint64_t w_head;            /* head as read once per drain pass (writer.c) */
@@ -164,6 +165,7 @@ static inline uint64_t atr__now(void) {
   return atr__mono_ns();
 }
 ATR_HIDDEN void atr__clock_init(void);
+ATR_HIDDEN uint64_t atr__clock_tick0(void); /* the reading times count from */
 
 /* Event stamps without a clock read per event, while only one thread records.
  * rdtsc costs 13 ns here, a third of what tracing adds to an event of bench/cxx (an extra
@@ -185,7 +187,8 @@ struct atr_clock_share {
   _Atomic uint32_t multi; /* 1 once a second thread has registered (never cleared) */
   char pad[56];
 };
-extern struct atr_clock_share atr__clk;
+extern struct atr_clock_share *atr__clkp; /* in the shared region's header */
+#define atr__clk (*atr__clkp)
 ATR_HIDDEN uint64_t atr__stamp_read(struct atr_thread *t, uint32_t epoch);
 static inline uint64_t atr__stamp(struct atr_thread *t) {
   uint32_t ep = atomic_load_explicit(&atr__clk.epoch, memory_order_relaxed);
@@ -220,9 +223,6 @@ ATR_HIDDEN void atr__config_load(void);
 /* ---- threads and rings (ring.c) ---- */
 ATR_HIDDEN atr_thread_t *atr__thread_register(void);
 ATR_HIDDEN void atr__ring_check(atr_thread_t *t, uint64_t h, uint64_t ts);
-ATR_HIDDEN atr_thread_t *atr__threads_head(void);
-ATR_HIDDEN void atr__threads_after_fork(atr_thread_t *self);
-ATR_HIDDEN void atr__thread_recycle(atr_thread_t *t);
 
 /* The futex word a producer blocked on a full ring sleeps on: the tail's low half. */
 static inline uint32_t *atr__tail_word(atr_thread_t *t) {
@@ -256,15 +256,13 @@ ATR_HIDDEN int atr__stack_init(void);
 ATR_HIDDEN int atr__stacktab_init(void);
 ATR_HIDDEN uint32_t atr__stack_capture(atr_thread_t *t); /* 0 = no stack */
 ATR_HIDDEN uint32_t atr__stack_intern(const uintptr_t *ips, int n);
-ATR_HIDDEN const uintptr_t *atr__stack_get(uint32_t id, int *n);
-ATR_HIDDEN uint64_t atr__stack_dropped(void);
 ATR_HIDDEN void atr__self_range(uintptr_t lo, uintptr_t hi);
 
 /* ---- modules (modules.c) ---- */
 typedef struct atr_module {
   uintptr_t bias, lo, hi;
   uint32_t load_gen, unload_gen; /* unload_gen 0 = still loaded */
-  uint32_t emitted;              /* writer: 1 = MOD written, 2 = UNMOD written */
+  uint32_t emitted;              /* recorder's: 1 = MOD written, 2 = UNMOD written */
   uint32_t build_id_len;
   uint8_t build_id[40];
   char path[512];
@@ -276,24 +274,25 @@ ATR_HIDDEN void atr__modules_after_fork(void);
  * (patch_scan.c); called after atr__modules_scan at start-up and after dlopen. */
 ATR_HIDDEN void atr__patch_modules(void);
 
-/* ---- writer (writer.c) ---- */
-ATR_HIDDEN int atr__writer_start(void);
-ATR_HIDDEN void atr__writer_flush(unsigned end_flags); /* synchronous: everything so far on disk */
-ATR_HIDDEN void atr__writer_inline(void);           /* after finalisation: drain here */
-ATR_HIDDEN void atr__writer_after_fork(void);
-ATR_HIDDEN int atr__writer_owns_fd(int fd);
-ATR_HIDDEN void atr__writer_fd_lock(void);
-ATR_HIDDEN void atr__writer_fd_unlock(void);
-ATR_HIDDEN int atr__writer_fd(void);
-ATR_HIDDEN void atr__writer_fd_moved(int newfd);
+/* ---- the shared region and the recorder connection (shm.c) ---- */
+struct atr_shm_hdr;
+extern void *atr__shm;                   /* this image's region, NULL before start */
+extern struct atr_shm_hdr *atr__shmh;    /* its header */
+ATR_HIDDEN int atr__shm_state_page(void);
+ATR_HIDDEN int atr__shm_start(void);
+ATR_HIDDEN int atr__shm_connect(void);
+ATR_HIDDEN int atr__shm_fork_child(uint64_t fork_tick);
+ATR_HIDDEN void atr__shm_drop_parent_conn(void);
+ATR_HIDDEN void atr__shm_end(unsigned end_flags);
+ATR_HIDDEN int atr__recorder_ring(void); /* doorbell: 0, or -1 when the recorder is gone */
+ATR_HIDDEN void atr__recorder_kick(void); /* doorbell if the recorder sleeps */
+ATR_HIDDEN int atr__conn_fd(void);
+ATR_HIDDEN void atr__conn_moved(int newfd);
+ATR_HIDDEN void atr__note(const char *text);
+ATR_HIDDEN void atr__layer(unsigned mask);
 ATR_HIDDEN int atr__fd_move_high(int fd); /* dup to a high number, close the low one */
 ATR_HIDDEN void atr__fd_own(int fd);    /* proc.c: protect fd from the program's closing */
 ATR_HIDDEN void atr__fd_disown(int fd);
-ATR_HIDDEN void atr__writer_note(const char *text); /* before the writer starts or from it */
-ATR_HIDDEN void atr__writer_layer(unsigned mask);
-ATR_HIDDEN void atr__writer_stop(void);
-ATR_HIDDEN void atr__writer_kick(void);
-extern _Atomic int atr__writer_running;
 
 /* ---- lifecycle (lifecycle.c) ---- */
 ATR_HIDDEN void atr__init(void);

@@ -1,5 +1,5 @@
 /* Unit test of the live window (format.h) and the writer's rank index over it
- * (libtrace/lwrank.h): rank, the index's rank and select against a Fenwick-tree
+ * (libtrace/recorder/lwrank.h): rank, the index's rank and select against a Fenwick-tree
  * reference over millions of allocations and frees, across the window's wrap-around and
  * its 4096-bit group counts, with blocks pushed out of the window and blocks freed in
  * its oldest slots. Prints TAP.
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "alloctrace/format.h"
-#include "../../libtrace/lwrank.h"
+#include "../../libtrace/recorder/lwrank.h"
 
 #define MAXORD (3u * ATR_LW_SIZE + 1000u)
 

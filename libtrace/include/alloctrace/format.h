@@ -3,7 +3,17 @@
  * the only header both sides include. Must never depend on anything but <stdint.h>.
  *
  * A trace file is a sequence of independent zstd frames (`zstd -d` reads it).
- * Their concatenated content is a stream of records. Each record is one tag byte
+ * One file holds the traces of every process image of a run, each a stream of its own:
+ * the recorder puts a zstd skippable frame (RFC 8878, 3.1.2) before each frame saying
+ * whose it is, which `zstd -d` skips:
+ *
+ *   u32le 0x184D2A5A | u32le 12 | "ATRS" | u32le stream | u32le frame_bytes
+ *
+ * frame_bytes is the size of the zstd frame that follows, so a reader skips another
+ * stream's frames without decompressing them. Streams are numbered from 0 in the order
+ * the images reached the recorder (0: the program `alloctrace run` started); a file
+ * without tags is one stream, 0. Within a stream the concatenated content of its frames
+ * is a stream of records. Each record is one tag byte
  * followed by its fields; integers are LEB128 varints (u), zigzag varints (s),
  * strings are u length + bytes (no NUL).
  *
@@ -101,6 +111,9 @@
 #define ATR_FORMAT_VERSION 4u /* 3: columnar CHUNKs, FREE by rank in the live window;
                                  4: FREE kinds relative to the last rank */
 
+#define ATR_STREAM_MAGIC 0x184D2A5Au /* a zstd skippable frame magic (0x184D2A5?) */
+#define ATR_STREAM_TAG_BYTES 20u     /* magic, size, "ATRS", stream, frame_bytes */
+
 enum atr_tag {
   ATR_TAG_HDR = 0x01,
   ATR_TAG_PROC = 0x02,
@@ -178,6 +191,8 @@ enum atr_layer {
 #define ATR_END_EXIT 1u  /* process exit (exit, _exit or return from main) */
 #define ATR_END_EXEC 2u  /* process image replaced by exec */
 #define ATR_END_ERROR 4u /* the recorder stopped on an internal error (see NOTE) */
+#define ATR_END_KILLED 8u /* the process ended without exit or exec (a signal): the
+                           * recorder closed its trace with every event it published */
 
 /* ---- varint codec: encoders write into a buffer the caller sized (<= 10 bytes) ---- */
 

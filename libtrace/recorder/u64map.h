@@ -1,8 +1,7 @@
 /* Writer-private hash maps: two 64-bit words of key to one 64-bit value (0 = empty;
  * insert-only: sites, stack trie), and the live-block map (pointer -> ordinal,
  * Fibonacci-hashed, prefetchable, backward-shift deletion); both linear probing.
- * Allocate with the real allocator and are only ever used under the guard by the
- * thread that owns the writer.
+ * In the recorder process, which owns them: plain malloc, one thread.
  */
 #ifndef ATR_U64MAP_H
 #define ATR_U64MAP_H
@@ -10,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "real.h"
+#include "tracer.h"
 
 typedef struct {
   uint64_t k1, k2, v;
@@ -27,7 +26,7 @@ static inline uint64_t atr__map_hash(uint64_t k1, uint64_t k2) {
 }
 
 static int atr__map_init(atr_map_t *m, uint64_t cap) {
-  m->s = atr__real.calloc(cap, sizeof(atr_slot_t));
+  m->s = calloc(cap, sizeof(atr_slot_t));
   m->mask = cap - 1;
   m->count = 0;
   return m->s ? 0 : -1;
@@ -57,7 +56,7 @@ static int atr__map_grow(atr_map_t *m) {
     n.s[j] = *e;
   }
   n.count = m->count;
-  atr__real.free(m->s);
+  free(m->s);
   *m = n;
   return 0;
 }
@@ -102,7 +101,7 @@ static inline uint64_t atr__ptr_home(const atr_ptrmap_t *m, uint64_t key) {
 }
 
 static int atr__ptrmap_init(atr_ptrmap_t *m, unsigned log2cap) {
-  m->s = atr__real.calloc((size_t)1 << log2cap, sizeof(atr_pslot_t));
+  m->s = calloc((size_t)1 << log2cap, sizeof(atr_pslot_t));
   m->mask = ((uint64_t)1 << log2cap) - 1;
   m->shift = 64 - log2cap;
   m->count = 0;
@@ -127,7 +126,7 @@ static int atr__ptrmap_grow(atr_ptrmap_t *m) {
     n.s[j] = *e;
   }
   n.count = m->count;
-  atr__real.free(m->s);
+  free(m->s);
   *m = n;
   return 0;
 }

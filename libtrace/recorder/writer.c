@@ -1,10 +1,10 @@
-/* The writer: one background thread that merges the per-thread rings in timestamp
- * order, keeps the live-block map (pointer -> allocation ordinal), interns stacks into a
- * trie and sites, encodes records (byte layout in alloctrace/format.h) and compresses
- * them into zstd frames ended at least every 100 ms.
- * Runs with the guard held: its own allocations are never traced. Never blocks a
- * traced thread except through a full ring; never writes to a descriptor it does not
- * own (see the close/dup hooks in proc.c).
+/* The writer of one traced process image, in the recorder process: merges the image's
+ * per-thread rings (in its shared region, shm.h) in timestamp order, keeps the
+ * live-block map (pointer -> allocation ordinal), interns stacks into a trie and sites,
+ * encodes records (byte layout in alloctrace/format.h) and compresses them into zstd
+ * frames ended at least every 100 ms, each handed whole to the run's sink (recorder.c).
+ * Never writes to the region but for the fields shm.h gives the recorder; never blocks
+ * a traced thread except through a full ring.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,9 +24,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "real.h"
 #include "lwrank.h"
-#include "tracer.h"
+#include "recorder.h"
 #include "u64map.h"
 
 #define BUF_LIMIT (256u * 1024u)
@@ -46,23 +45,25 @@ static const size_t col_cap[ATR_NCOLS] = {CHUNK_EVENTS + 64, CHUNK_EVENTS + 64,
                                           CHUNK_EVENTS + 64, CHUNK_EVENTS + 64,
                                           CHUNK_EVENTS + 64, MISC_CAP + 256};
 
-_Atomic uint32_t atr__writer_wake;
-_Atomic int atr__writer_running;
-static _Atomic int writer_sleeping;
-static _Atomic int writer_stop;
-static _Atomic uint32_t flush_req, flush_done;
-static unsigned flush_flags;
-static atomic_flag wlock = ATOMIC_FLAG_INIT;  /* one drainer at a time */
-static atomic_flag fdlock = ATOMIC_FLAG_INIT; /* trace fd changes vs writes */
-static _Atomic int start_once;
-static pthread_t writer_thread;
+/* Direct-mapped cache in front of the site map: most events repeat a (stack, size, kind,
+ * align) seen moments ago, and the stack id determines the node. */
+#define SITE_CACHE_BITS 12u
+#define SITE_KEY_MASK 0x00ffff00ffffffffull /* meta: stack, kind, align */
+struct site_cache {
+  uint64_t key, size, site; /* site 0 = empty */
+};
 
-static struct {
-  int fd;
-  int statm_fd; /* /proc/self/statm, kept open (high, protected): RSS samples */
-  char path[PATH_MAX];
-  dev_t dev;
-  ino_t ino;
+struct atr_wproc {
+  void *base;               /* the image's shared region, mapped here */
+  atr_shm_hdr_t *hdr;
+  atr_thread_t *threads;
+  uint32_t pid, stream;
+  int statm_fd;             /* /proc/<pid>/statm: RSS samples */
+  int status_fd;            /* /proc/<pid>/status: VmHWM */
+  uint64_t rss_max;
+  uint8_t *frame;           /* compressed bytes of the frame being made */
+  size_t frame_len, frame_cap;
+  unsigned notes_emitted;
   int failed; /* tracing stopped on an internal error */
   ZSTD_CCtx *cctx;
   uint8_t *buf;
@@ -88,178 +89,80 @@ static struct {
   uint64_t block_key; /* pending(): latest stamp of the other ring up to its event */
   uint32_t pass;      /* drain() calls */
   uint32_t mod_gen;
-  unsigned layers, layers_emitted;
-  int ready;
-} W = {.fd = -1, .statm_fd = -1};
+  unsigned layers_emitted;
+  struct site_cache site_cache[1u << SITE_CACHE_BITS];
+};
 
-/* notes queued by other threads before/while the writer runs */
-#define MAX_NOTES 16
-static char notes[MAX_NOTES][160];
-static _Atomic unsigned nnotes, notes_emitted, notes_written;
+static atr_wproc_t *Wp; /* the image being written: every function below works on it */
+#define W (*Wp)
 
-static void spin_lock(atomic_flag *f) {
-  while (atomic_flag_test_and_set_explicit(f, memory_order_acquire))
-    sched_yield();
+#define FOR_THREADS(t)                                                                   \
+  for (atr_thread_t *t = W.threads,                                                      \
+                    *t##_end = W.threads + atomic_load_explicit(&W.hdr->nthreads,         \
+                                                                memory_order_acquire);   \
+       t < t##_end; t++)
+
+static uint64_t ticks_to_us(uint64_t ticks) {
+  return atr_rec_ticks_to_us(W.hdr, ticks);
 }
-static void spin_unlock(atomic_flag *f) {
-  atomic_flag_clear_explicit(f, memory_order_release);
-}
-
-/* ---------------- file ---------------- */
-
-static int try_create(const char *path) {
-  return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+static uint64_t us_to_ticks(uint64_t us) {
+  return atr_rec_us_to_ticks(W.hdr, us);
 }
 
-/* The root process writes ALLOCTRACE_OUTPUT; every other process image writes
- * <stem>.<pid>.zst (then .<pid>.<n>.zst after an exec in the same pid). */
-static int open_trace(void) {
-  char stem[PATH_MAX];
-  int pid = (int)getpid();
-  const char *out = atr__cfg.output;
-  if (out[0] && (atr__cfg.root_pid == 0 || atr__cfg.root_pid == pid)) {
-    int fd = try_create(out);
-    if (fd >= 0) {
-      snprintf(W.path, sizeof(W.path), "%s", out);
-      return fd;
-    }
-    if (errno != EEXIST)
-      return -1;
-  }
-  if (out[0]) {
-    size_t n = strlen(out);
-    if (n > 4 && strcmp(out + n - 4, ".zst") == 0)
-      n -= 4;
-    snprintf(stem, sizeof(stem), "%.*s", (int)n, out);
-  } else {
-    snprintf(stem, sizeof(stem), "alloctrace.%s", program_invocation_short_name);
-  }
-  for (int k = 0; k < 1000; k++) {
-    if (k == 0)
-      atr__fmt(W.path, sizeof(W.path), "%s.%d.zst", stem, pid);
-    else
-      atr__fmt(W.path, sizeof(W.path), "%s.%d.%d.zst", stem, pid, k);
-    int fd = try_create(W.path);
-    if (fd >= 0 || errno != EEXIST)
-      return fd;
-  }
-  return -1;
-}
-
-/* Keep the descriptor out of the low numbers programs expect to own. */
-int atr__fd_move_high(int fd) {
-  struct rlimit rl;
-  int want = 500;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      (rlim_t)want * 2 > rl.rlim_cur)
-    want = (int)(rl.rlim_cur / 2);
-  if (fd >= want)
-    return fd;
-  int high = fcntl(fd, F_DUPFD_CLOEXEC, want);
-  if (high < 0)
-    return fd;
-  atr__real.close(fd);
-  return high;
+static const uintptr_t *stack_get(uint32_t id, int *n) {
+  const uint64_t *e = atr_shm_arena(W.base) + atr_shm_offsets(W.base)[id];
+  *n = (int)e[1];
+  return (const uintptr_t *)(e + 2);
 }
 
 static void fail(const char *why) {
   if (!W.failed)
-    atr__log("tracing stopped: %s (%s)", why, strerror(errno));
+    atr_rec_log("process %u: tracing stopped: %s", W.pid, why);
   W.failed = 1;
-}
-
-static int ensure_open(void) {
-  if (W.fd >= 0 || W.failed)
-    return W.fd >= 0;
-  int fd = open_trace();
-  if (fd < 0) {
-    fail("cannot create the trace file");
-    return 0;
-  }
-  fd = atr__fd_move_high(fd);
-  struct stat st;
-  if (fstat(fd, &st) == 0) {
-    W.dev = st.st_dev;
-    W.ino = st.st_ino;
-  }
-  W.fd = fd;
-  return 1;
-}
-
-/* The program may have closed or replaced our descriptor behind our back (a raw
- * close_range syscall): write only to the file we created, reopening it if needed. */
-static int verify_fd(void) {
-  struct stat st;
-  if (W.fd >= 0 && fstat(W.fd, &st) == 0 && st.st_dev == W.dev && st.st_ino == W.ino)
-    return 1;
-  int fd = open(W.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != W.dev || st.st_ino != W.ino) {
-    if (fd >= 0)
-      atr__real.close(fd);
-    return 0;
-  }
-  W.fd = atr__fd_move_high(fd);
-  return 1;
-}
-
-static void write_all(const uint8_t *p, size_t n) {
-  spin_lock(&fdlock);
-  if (!verify_fd()) {
-    spin_unlock(&fdlock);
-    fail("the trace file descriptor was taken away");
-    return;
-  }
-  while (n > 0) {
-    ssize_t w = write(W.fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      spin_unlock(&fdlock);
-      fail("cannot write the trace file");
-      return;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  spin_unlock(&fdlock);
-}
-
-int atr__writer_owns_fd(int fd) {
-  return fd >= 0 && fd == W.fd;
-}
-int atr__writer_fd(void) {
-  return W.fd;
-}
-void atr__writer_fd_lock(void) {
-  spin_lock(&fdlock);
-}
-void atr__writer_fd_unlock(void) {
-  spin_unlock(&fdlock);
-}
-void atr__writer_fd_moved(int newfd) {
-  W.fd = newfd;
 }
 
 /* ---------------- compression ---------------- */
 
+static void frame_append(const uint8_t *p, size_t n) {
+  if (W.frame_len + n > W.frame_cap) {
+    size_t cap = W.frame_cap ? W.frame_cap : 1u << 16;
+    while (cap < W.frame_len + n)
+      cap *= 2;
+    uint8_t *f = realloc(W.frame, cap);
+    if (!f) {
+      fail("out of memory for a frame");
+      return;
+    }
+    W.frame = f;
+    W.frame_cap = cap;
+  }
+  memcpy(W.frame + W.frame_len, p, n);
+  W.frame_len += n;
+}
+
+
 static void compress_bytes(const uint8_t *data, size_t len, ZSTD_EndDirective mode) {
-  if (W.failed || !ensure_open())
+  if (W.failed)
     return;
   ZSTD_inBuffer in = {data, len, 0};
   for (;;) {
     ZSTD_outBuffer out = {W.zbuf, W.zcap, 0};
     size_t r = ZSTD_compressStream2(W.cctx, &out, &in, mode);
     if (ZSTD_isError(r)) {
-      errno = EIO;
       fail(ZSTD_getErrorName(r));
       break;
     }
     if (out.pos)
-      write_all(W.zbuf, out.pos);
+      frame_append(W.zbuf, out.pos);
     if (mode == ZSTD_e_continue ? in.pos == in.size : r == 0)
       break;
   }
   W.frame_open = mode != ZSTD_e_end;
+  if (!W.frame_open && W.frame_len) { /* a whole frame: to the sink, after its tag */
+    if (!W.failed && atr_rec_sink_frame(W.stream, W.frame, W.frame_len) != 0)
+      fail("cannot write the trace file");
+    W.frame_len = 0;
+  }
 }
 
 static void compress(ZSTD_EndDirective mode) {
@@ -304,6 +207,7 @@ static void emit_hdr(void) {
   commit(p);
 }
 
+static ssize_t read_file(const char *path, char *buf, size_t cap) __attribute__((unused));
 static ssize_t read_file(const char *path, char *buf, size_t cap) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -315,54 +219,58 @@ static ssize_t read_file(const char *path, char *buf, size_t cap) {
       break;
     n += (size_t)r;
   }
-  atr__real.close(fd);
+  close(fd);
   return (ssize_t)n;
 }
 
+/* PROC from the header: the process may be gone already when it is written. */
 static void emit_proc(void) {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  exe[n > 0 ? n : 0] = 0;
-  static char cmd[65536];
-  ssize_t c = read_file("/proc/self/cmdline", cmd, sizeof(cmd) - 1);
-  if (c < 0)
-    c = 0;
-  cmd[c] = 0;
+  const atr_shm_hdr_t *h = W.hdr;
+  char exe[sizeof(h->exe) + 1];
+  size_t el = h->exe_len < sizeof(h->exe) ? h->exe_len : sizeof(h->exe) - 1;
+  memcpy(exe, h->exe, el);
+  exe[el] = 0;
+  size_t c = h->cmdline_len < sizeof(h->cmdline) ? h->cmdline_len : sizeof(h->cmdline);
   uint64_t argc = 0;
-  for (ssize_t i = 0; i < c; i++)
-    argc += cmd[i] == 0;
-  if (c > 0 && cmd[c - 1] != 0)
+  for (size_t i = 0; i < c; i++)
+    argc += h->cmdline[i] == 0;
+  if (c > 0 && h->cmdline[c - 1] != 0)
     argc++;
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  uint64_t start_us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
   uint8_t *p = room(40);
   *p++ = ATR_TAG_PROC;
-  p = atr_put_u(p, (uint64_t)getpid());
-  p = atr_put_u(p, (uint64_t)getppid());
-  p = atr_put_u(p, start_us);
+  p = atr_put_u(p, h->pid);
+  p = atr_put_u(p, h->ppid);
+  p = atr_put_u(p, h->start_unix_us);
   commit(p);
   put_str(exe);
   p = room(10);
   commit(atr_put_u(p, argc));
-  for (ssize_t i = 0; i < c; i += (ssize_t)strlen(cmd + i) + 1)
-    put_str(cmd + i);
+  for (size_t i = 0; i < c;) {
+    size_t n = strnlen(h->cmdline + i, c - i);
+    char arg[4097];
+    size_t k = n < 4096 ? n : 4096;
+    memcpy(arg, h->cmdline + i, k);
+    arg[k] = 0;
+    put_str(arg);
+    i += n + 1;
+  }
 }
 
 static void emit_modules(uint32_t gen) {
-  uint32_t count;
-  atr_module_t *mods = atr__modules(&count);
+  uint32_t count = atomic_load_explicit(&W.hdr->nmods, memory_order_acquire);
+  atr_module_t *mods = atr_shm_mods(W.base);
   for (uint32_t i = 0; i < count; i++) {
     atr_module_t *m = &mods[i];
     if (m->load_gen > gen)
       continue;
     if (m->emitted == 0 && !(m->unload_gen && m->unload_gen <= gen)) {
-      const char *path = m->path;
-      char exe[PATH_MAX];
-      if (!path[0]) { /* the main program */
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        exe[n > 0 ? n : 0] = 0;
-        path = exe;
+      char path[sizeof(m->path) + sizeof(W.hdr->exe)];
+      if (!m->path[0]) { /* the main program */
+        size_t el = W.hdr->exe_len < sizeof(W.hdr->exe) ? W.hdr->exe_len : 0;
+        memcpy(path, W.hdr->exe, el);
+        path[el] = 0;
+      } else {
+        snprintf(path, sizeof(path), "%.*s", (int)sizeof(m->path), m->path);
       }
       uint8_t *p = room(64);
       *p++ = ATR_TAG_MOD;
@@ -392,19 +300,23 @@ static void emit_modules(uint32_t gen) {
 }
 
 static void emit_notes(void) {
-  unsigned n = atomic_load(&nnotes);
-  if (atomic_load(&notes_written) != n)
-    n = atomic_load(&notes_emitted); /* a note is being written: take it next time */
-  if (n > MAX_NOTES)
-    n = MAX_NOTES;
-  for (unsigned i = atomic_load(&notes_emitted); i < n; i++) {
+  atr_shm_hdr_t *h = W.hdr;
+  unsigned n = atomic_load(&h->nnotes);
+  if (atomic_load(&h->notes_written) != n)
+    n = W.notes_emitted; /* a note is being written: take it next time */
+  if (n > ATR_MAX_NOTES)
+    n = ATR_MAX_NOTES;
+  for (unsigned i = W.notes_emitted; i < n; i++) {
+    char text[sizeof(h->notes[i]) + 1];
+    memcpy(text, h->notes[i], sizeof(h->notes[i]));
+    text[sizeof(h->notes[i])] = 0;
     uint8_t *p = room(1);
     *p++ = ATR_TAG_NOTE;
     commit(p);
-    put_str(notes[i]);
+    put_str(text);
   }
-  atomic_store(&notes_emitted, n);
-  unsigned layers = __atomic_load_n(&W.layers, __ATOMIC_RELAXED);
+  W.notes_emitted = n;
+  unsigned layers = atomic_load_explicit(&h->layers, memory_order_relaxed);
   if (layers != W.layers_emitted) {
     uint8_t *p = room(12);
     *p++ = ATR_TAG_LAYER;
@@ -413,21 +325,9 @@ static void emit_notes(void) {
   }
 }
 
-void atr__writer_note(const char *text) {
-  unsigned i = atomic_fetch_add(&nnotes, 1);
-  if (i < MAX_NOTES)
-    snprintf(notes[i], sizeof(notes[i]), "%s", text);
-  atomic_fetch_add(&notes_written, 1);
-}
-
-/* Called by any thread (the patcher after dlopen) while the writer runs. */
-void atr__writer_layer(unsigned mask) {
-  __atomic_fetch_or(&W.layers, mask, __ATOMIC_RELAXED);
-}
-
 static void emit_thread(atr_thread_t *t) {
   char path[64], name[64] = {0};
-  snprintf(path, sizeof(path), "/proc/self/task/%u/comm", t->tid);
+  snprintf(path, sizeof(path), "/proc/%u/task/%u/comm", W.pid, t->tid);
   ssize_t n = read_file(path, name, sizeof(name) - 1);
   if (n > 0 && name[n - 1] == '\n')
     n--;
@@ -519,7 +419,7 @@ static uint32_t node_for_stack(uint32_t sid) {
     size_t cap = W.node_of_cap ? W.node_of_cap : 4096;
     while (cap <= sid)
       cap *= 2;
-    uint32_t *n = atr__real.realloc(W.node_of, cap * sizeof(uint32_t));
+    uint32_t *n = realloc(W.node_of, cap * sizeof(uint32_t));
     if (!n)
       return 0;
     memset(n + W.node_of_cap, 0, (cap - W.node_of_cap) * sizeof(uint32_t));
@@ -527,7 +427,7 @@ static uint32_t node_for_stack(uint32_t sid) {
     W.node_of_cap = cap;
   }
   int n;
-  const uintptr_t *ips = atr__stack_get(sid, &n);
+  const uintptr_t *ips = stack_get(sid, &n);
   uint64_t parent = 0;
   for (int i = n - 1; i >= 0; i--) {
     uint64_t *v = atr__map_get(&W.trie, parent, ips[i]);
@@ -549,13 +449,6 @@ static uint32_t node_for_stack(uint32_t sid) {
   return (uint32_t)parent;
 }
 
-/* Direct-mapped cache in front of the site map: most events repeat a (stack, size, kind,
- * align) seen moments ago, and the stack id determines the node. */
-#define SITE_CACHE_BITS 12u
-#define SITE_KEY_MASK 0x00ffff00ffffffffull /* meta: stack, kind, align */
-static struct site_cache {
-  uint64_t key, size, site; /* site 0 = empty */
-} site_cache[1u << SITE_CACHE_BITS];
 
 static ATR_NOINLINE uint64_t site_slow(uint64_t meta, uint64_t size) {
   uint32_t node = node_for_stack(ATR_META_STACK(meta));
@@ -581,7 +474,7 @@ static inline uint64_t site_for(uint64_t meta, uint64_t size) {
   /* sizes of one site are mostly small and close together: the low bits of size plus a
    * per-(stack, kind, align) offset put them in distinct slots */
   uint64_t h = size + (key * 0x9E3779B97F4A7C15ull >> 40);
-  struct site_cache *c = &site_cache[h & ((1u << SITE_CACHE_BITS) - 1)];
+  struct site_cache *c = &W.site_cache[h & ((1u << SITE_CACHE_BITS) - 1)];
   if (ATR_LIKELY(c->site && c->key == key && c->size == size))
     return c->site;
   uint64_t site = site_slow(meta, size);
@@ -594,13 +487,13 @@ static inline uint64_t site_for(uint64_t meta, uint64_t size) {
 static inline void emit_time(uint64_t ts) {
   if (ATR_LIKELY(ts < W.next_time_ts))
     return;
-  uint64_t us = atr__ticks_to_us(ts);
+  uint64_t us = ticks_to_us(ts);
   if (us >= W.last_us + TIME_STEP_US) {
     put_misc_tag(ATR_TAG_TIME);
     col_u(us - W.last_us);
     W.last_us = us;
   }
-  W.next_time_ts = ts + atr__us_to_ticks(TIME_STEP_US);
+  W.next_time_ts = ts + us_to_ticks(TIME_STEP_US);
 }
 
 /* The freed block `ordinal` leaves the live window; returns its rank there, or
@@ -709,7 +602,7 @@ static int in_place(atr_thread_t *t, uint64_t i, uint64_t ptr) {
 /* How far a ring's stamps can run backwards: the tests' skew between allocations and
  * frees (0 in real runs). */
 static inline uint64_t skew_span(void) {
-  uint64_t d = atr__skew[0] - atr__skew[1];
+  uint64_t d = W.hdr->skew[0] - W.hdr->skew[1];
   return (int64_t)d < 0 ? 0 - d : d;
 }
 
@@ -744,9 +637,9 @@ static uint64_t ring_find(const atr_thread_t *t, uint64_t i, uint64_t head, uint
  * margin could miss a free stamped 20 us early behind an allocation). */
 static ATR_NOINLINE int pending(const atr_thread_t *self, uint64_t ptr, unsigned types,
                                 uint64_t ts) {
-  uint64_t lim = ts + atr__us_to_ticks(MARGIN_US);
+  uint64_t lim = ts + us_to_ticks(MARGIN_US);
   uint64_t stop = lim + skew_span();
-  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+  FOR_THREADS(t) {
     if (t == self || !ring_merged(t))
       continue;
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
@@ -785,7 +678,7 @@ static ATR_NOINLINE int pending(const atr_thread_t *self, uint64_t ptr, unsigned
 static ATR_NOINLINE int older_held(const atr_thread_t *self, uint64_t ptr, unsigned types,
                                    uint64_t ts) {
   uint64_t stop = ts + skew_span();
-  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+  FOR_THREADS(t) {
     if (t == self || !t->w_blocked || !ring_merged(t))
       continue;
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
@@ -965,10 +858,10 @@ static heap_item heap_pop(size_t *n) {
 /* Everything with a timestamp below the watermark can be written in order: no thread
  * can still publish an older event (DESIGN.md "A correct global order"). */
 static uint64_t watermark(uint64_t now, int final, size_t *nthreads) {
-  uint64_t margin = atr__us_to_ticks(MARGIN_US);
+  uint64_t margin = us_to_ticks(MARGIN_US);
   uint64_t w = final ? UINT64_MAX : now - margin;
   size_t n = 0;
-  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+  FOR_THREADS(t) {
     if (atomic_load_explicit(&t->status, memory_order_acquire) != ATR_THR_LIVE)
       continue;
     n++;
@@ -1037,7 +930,7 @@ static ATR_NOINLINE int refused(atr_thread_t *t, uint64_t tail, uint64_t now, in
   if (!t->w_block_since)
     t->w_block_since = now;
   if (final || (++t->w_block_held >= HELD_PASSES &&
-                now - t->w_block_since > atr__us_to_ticks(BLOCK_US))) {
+                now - t->w_block_since > us_to_ticks(BLOCK_US))) {
     t->w_block_tail = 0;
     return FORCE;
   }
@@ -1047,18 +940,20 @@ static ATR_NOINLINE int refused(atr_thread_t *t, uint64_t tail, uint64_t now, in
 static uint64_t drain(int final) {
   size_t nthreads;
   W.pass++;
-  uint64_t now = atr__now();
+  uint64_t now = atr_rec_now(W.hdr);
   uint64_t w = watermark(now, final, &nthreads);
   if (heap_cap < nthreads) {
     size_t cap = nthreads * 2 + 16;
-    heap_item *h = atr__real.realloc(heap, cap * sizeof(*h));
+    heap_item *h = realloc(heap, cap * sizeof(*h));
     if (!h)
       return 0;
     heap = h;
     heap_cap = cap;
   }
   size_t n = 0;
-  for (atr_thread_t *t = atr__threads_head(); t && n < heap_cap; t = t->next) {
+  FOR_THREADS(t) {
+    if (n >= heap_cap)
+      break;
     if (!ring_merged(t))
       continue;
     uint64_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
@@ -1122,7 +1017,7 @@ static uint64_t drain(int final) {
         head - tail <= ATR_RING_SIZE / 2 &&
         atomic_compare_exchange_strong_explicit(&t->waiting, &one, 2, memory_order_relaxed,
                                                 memory_order_relaxed))
-      syscall(SYS_futex, atr__tail_word(t), FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+      syscall(SYS_futex, atr__tail_word(t), FUTEX_WAKE, INT_MAX, NULL, NULL, 0); /* shared */
     if (tail != head && t->ev[tail & (ATR_RING_SIZE - 1)].ts < w)
       heap_push(&n, (heap_item){t->ev[tail & (ATR_RING_SIZE - 1)].ts, t});
   }
@@ -1131,21 +1026,26 @@ static uint64_t drain(int final) {
 
 /* ---------------- periodic work ---------------- */
 
-static uint64_t read_rss(const char *field) {
+/* A number after `field` in a /proc/<pid> file kept open, times `unit`; 0 when the
+ * process is gone (a zombie's files read empty). */
+static uint64_t proc_field(int fd, const char *field, uint64_t unit) {
   char buf[4096];
-  ssize_t n = read_file("/proc/self/status", buf, sizeof(buf) - 1);
+  if (fd < 0)
+    return 0;
+  ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
   if (n <= 0)
     return 0;
   buf[n] = 0;
-  char *p = strstr(buf, field);
-  return p ? strtoull(p + strlen(field), NULL, 10) * 1024u : 0;
+  char *p = field ? strstr(buf, field) : buf;
+  if (!p)
+    return 0;
+  p += field ? strlen(field) : 0;
+  return strtoull(p, NULL, 10) * unit;
 }
 
-/* Resident set size from a descriptor kept open: opening /proc/self/status every 10 ms
- * put a descriptor at the lowest free number for a moment, where a program closing the
- * descriptors it did not open could close it, reopen its own file at that number and
- * have the writer close that file (proc.c protects only descriptors the tracer keeps). */
 static uint64_t current_rss(void) {
+  /* statm: "size resident shared ..." in pages */
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
   char buf[128];
   if (W.statm_fd < 0)
     return 0;
@@ -1153,13 +1053,18 @@ static uint64_t current_rss(void) {
   if (n <= 0)
     return 0;
   buf[n] = 0;
-  char *p = strchr(buf, ' '); /* "size resident shared ..." in pages */
-  return p ? strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+  char *p = strchr(buf, ' ');
+  uint64_t rss = p ? strtoull(p + 1, NULL, 10) * page : 0;
+  if (rss > W.rss_max)
+    W.rss_max = rss;
+  return rss;
 }
 
 static void sample_rss(uint64_t now_us) {
   W.last_rss_us = now_us;
   uint64_t rss = current_rss();
+  if (!rss)
+    return; /* the process is gone: its last sample stands */
   chunk_flush(); /* the sample belongs after the events so far */
   uint8_t *p = room(12);
   *p++ = ATR_TAG_RSS;
@@ -1168,8 +1073,11 @@ static void sample_rss(uint64_t now_us) {
 
 /* Threads that are gone and drained give their state back for reuse. */
 static void reap(void) {
-  pid_t pid = getpid();
-  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+  pid_t pid = (pid_t)W.pid;
+  uint64_t hwm = proc_field(W.status_fd, "VmHWM:", 1024);
+  if (hwm > W.rss_max)
+    W.rss_max = hwm;
+  FOR_THREADS(t) {
     if (atomic_load(&t->status) != ATR_THR_LIVE || t->w_incarnation != t->incarnation)
       continue;
     W.waits += t->waits - t->w_waits_reported;
@@ -1177,12 +1085,12 @@ static void reap(void) {
     if (atomic_load(&t->head) != atomic_load(&t->tail) || (atomic_load(&t->gen) & 1))
       continue;
     if (syscall(SYS_tgkill, pid, t->tid, 0) == -1 && errno == ESRCH)
-      atr__thread_recycle(t);
+      atomic_store_explicit(&t->status, ATR_THR_FREE, memory_order_release);
   }
 }
 
 static void emit_end(unsigned flags) {
-  for (atr_thread_t *t = atr__threads_head(); t; t = t->next) {
+  FOR_THREADS(t) {
     W.waits += t->waits - t->w_waits_reported;
     t->w_waits_reported = t->waits;
   }
@@ -1193,18 +1101,21 @@ static void emit_end(unsigned flags) {
   p = atr_put_u(p, W.waits);
   p = atr_put_u(p, W.inconsistent);
   p = atr_put_u(p, W.unknown_frees);
-  p = atr_put_u(p, atr__stack_dropped());
-  p = atr_put_u(p, read_rss("VmHWM:"));
+  p = atr_put_u(p, atomic_load(&W.hdr->stack_drops));
+  uint64_t hwm = atomic_load(&W.hdr->peak_rss);
+  p = atr_put_u(p, hwm > W.rss_max ? hwm : W.rss_max);
   p = atr_put_u(p, flags);
   commit(atr_put_u(p, W.repaired));
 }
 
 static uint64_t now_us(void) {
-  return atr__ticks_to_us(atr__now());
+  return ticks_to_us(atr_rec_now(W.hdr));
 }
 
 /* One pass of the writer: drain, then the periodic records. Caller holds wlock. */
 static uint64_t step(int final) {
+  /* a new epoch: a thread's next stamp is a clock read again (atr__stamp in tracer.h) */
+  atomic_fetch_add_explicit(&W.hdr->clk.epoch, 1, memory_order_relaxed);
   emit_notes();
   uint64_t done = drain(final);
   uint64_t us = now_us();
@@ -1229,212 +1140,107 @@ static void full_flush(unsigned flags) {
     sample_rss(now_us());
     emit_end(flags);
   }
-  if (W.events || atr__cfg.root_pid == (int)getpid() || !atr__cfg.root_pid)
-    end_frame();
+  end_frame();
 }
 
-static void sleep_us(long us) {
-  atomic_store(&writer_sleeping, 1);
-  struct timespec d = {0, us * 1000};
-  syscall(SYS_futex, &atr__writer_wake, FUTEX_WAIT_PRIVATE, atomic_load(&atr__writer_wake), &d,
-          NULL, 0);
-  atomic_store(&writer_sleeping, 0);
-}
-
-void atr__writer_kick(void) {
-  if (atomic_load_explicit(&writer_sleeping, memory_order_relaxed)) {
-    atomic_fetch_add(&atr__writer_wake, 1);
-    syscall(SYS_futex, &atr__writer_wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-  }
-}
-
-static void *writer_main(void *arg) {
-  (void)arg;
-  atr__tls.guard = 1;
-  long idle_us = 1000;
-  while (!atomic_load(&writer_stop)) {
-    /* a new epoch: a thread's next stamp is a clock read again (atr__stamp in tracer.h) */
-    atomic_fetch_add_explicit(&atr__clk.epoch, 1, memory_order_relaxed);
-    spin_lock(&wlock);
-    uint64_t done = step(0);
-    uint32_t req = atomic_load(&flush_req);
-    if (req != atomic_load(&flush_done)) {
-      full_flush(flush_flags);
-      atomic_store(&flush_done, req);
-      syscall(SYS_futex, &flush_done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    }
-    spin_unlock(&wlock);
-    if (done >= 1024) {
-      idle_us = 1000;
-      continue;
-    }
-    sleep_us(idle_us);
-    if (done == 0 && idle_us < 10000)
-      idle_us += 1000;
-    else if (done)
-      idle_us = 1000;
-  }
-  return NULL;
-}
-
-static int writer_state_init(void) {
+static int wproc_init(atr_wproc_t *w) {
   W.cctx = ZSTD_createCCtx();
-  W.buf = atr__real.malloc(BUF_LIMIT + 8192);
+  W.buf = malloc(BUF_LIMIT + 8192);
   W.zcap = ZSTD_CStreamOutSize();
-  W.zbuf = atr__real.malloc(W.zcap);
-  void *lw = atr__real.calloc(1, atr_lw_bytes());
-  void *lwr = atr__real.calloc(1, atr__lwr_bytes()); /* 16-byte aligned, as malloc's */
+  W.zbuf = malloc(W.zcap);
+  void *lw = calloc(1, atr_lw_bytes());
+  void *lwr = calloc(1, atr__lwr_bytes()); /* 16-byte aligned, as malloc's */
   if (!lw || !lwr)
     return -1;
   atr_lw_attach(&W.lw, lw);
   atr__lwr_attach(&W.lwr, lwr);
   for (int i = 0; i < ATR_NCOLS; i++) {
-    W.col[i] = atr__real.malloc(col_cap[i]);
-    W.clen[i] = 0;
+    W.col[i] = malloc(col_cap[i]);
     if (!W.col[i])
       return -1;
   }
   if (!W.cctx || !W.buf || !W.zbuf || atr__ptrmap_init(&W.live, 10) ||
       atr__map_init(&W.sites, 1u << 12) || atr__map_init(&W.trie, 1u << 12))
     return -1;
-  ZSTD_CCtx_setParameter(W.cctx, ZSTD_c_compressionLevel, atr__cfg.level);
+  int level = W.hdr->level < 1 ? 1 : W.hdr->level > 19 ? 19 : W.hdr->level;
+  ZSTD_CCtx_setParameter(W.cctx, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(W.cctx, ZSTD_c_checksumFlag, 1);
-  W.fd = -1;
-  W.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (W.statm_fd >= 0) {
-    W.statm_fd = atr__fd_move_high(W.statm_fd);
-    atr__fd_own(W.statm_fd);
-  }
-  W.failed = 0;
-  W.len = 0;
-  W.frame_open = 0;
-  W.node_of = NULL;
-  W.node_of_cap = 0;
-  memset(site_cache, 0, sizeof(site_cache));
-  W.nnodes = W.nsites = W.prev_ip = W.ordinal = W.last_free = W.last_rank = 0;
-  W.last_us = W.frame_start_us = W.last_rss_us = W.last_reap_us = W.prev_now = 0;
-  W.next_time_ts = 0;
-  W.nthreads = 0;
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%u/statm", W.pid);
+  W.statm_fd = open(path, O_RDONLY | O_CLOEXEC);
+  snprintf(path, sizeof(path), "/proc/%u/status", W.pid);
+  W.status_fd = open(path, O_RDONLY | O_CLOEXEC);
   W.ext_thread = UINT32_MAX;
-  W.events = W.inconsistent = W.unknown_frees = W.waits = W.repaired = 0;
-  W.nblocked = 0; /* ring.c cleared every w_blocked */
-  W.mod_gen = 0;
-  W.layers_emitted = 0;
-  atomic_store(&notes_emitted, 0);
-  emit_hdr();
-  emit_proc();
-  emit_modules(atr__modules_scan());
+  (void)w;
   return 0;
 }
 
-int atr__writer_start(void) {
-  int expected = 0;
-  if (!atomic_compare_exchange_strong(&start_once, &expected, 1))
-    return 0;
-  int saved = atr__tls.guard;
-  atr__tls.guard = 1;
-  int rc = writer_state_init();
-  /* The root process writes its first frame (header, process, modules) before the
-   * program runs: killed before its first allocation, it still leaves a trace that
-   * decodes, and `run` can tell it from a program that never loaded the tracer. */
-  if (rc == 0 && atr__cfg.root_pid == (int)getpid())
-    end_frame();
-  if (rc == 0) {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* the program's handlers never run here */
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&writer_thread, &attr, writer_main, NULL);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc == 0) {
-      pthread_setname_np(writer_thread, "alloctrace");
-      atomic_store(&atr__writer_running, 1);
-    }
+/* A new image: its writer state and the trace's first frame (header, process, modules),
+ * written at once: a process killed before its first allocation still leaves a trace
+ * that decodes, and `run` can tell it from a program that never loaded the tracer. */
+atr_wproc_t *atr_wproc_open(void *base, uint32_t stream) {
+  atr_wproc_t *w = calloc(1, sizeof(*w));
+  if (!w)
+    return NULL;
+  Wp = w;
+  W.base = base;
+  W.hdr = atr_shm_hdr(base);
+  W.threads = atr_shm_threads(base);
+  W.pid = W.hdr->pid;
+  W.stream = stream;
+  W.statm_fd = W.status_fd = -1;
+  if (wproc_init(w) != 0) {
+    atr_wproc_close(w);
+    return NULL;
   }
-  if (rc != 0) {
-    atr__log("cannot start the trace writer; tracing is off");
-    atomic_store(&atr__state, ATR_OFF);
-  }
-  W.ready = rc == 0;
-  atr__tls.guard = saved;
-  return rc;
+  emit_hdr();
+  emit_proc();
+  emit_modules(UINT32_MAX);
+  end_frame();
+  return w;
 }
 
-/* Synchronous: everything recorded so far reaches the file, then END. */
-void atr__writer_flush(unsigned flags) {
-  if (!W.ready)
+/* One pass over the image's rings; returns the events taken. */
+uint64_t atr_wproc_step(atr_wproc_t *w) {
+  Wp = w;
+  return W.failed ? 0 : step(0);
+}
+
+/* The process is gone (or exec'd): every event it published, then END. */
+void atr_wproc_finish(atr_wproc_t *w) {
+  Wp = w;
+  if (W.failed)
     return;
-  int saved = atr__tls.guard;
-  atr__tls.guard = 1;
-  if (atomic_load(&atr__writer_running) && !atr__final) {
-    spin_lock(&wlock);
-    flush_flags = flags;
-    uint32_t req = atomic_fetch_add(&flush_req, 1) + 1;
-    spin_unlock(&wlock);
-    while ((int32_t)(atomic_load(&flush_done) - req) < 0) {
-      atomic_fetch_add(&atr__writer_wake, 1);
-      syscall(SYS_futex, &atr__writer_wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-      uint32_t d = atomic_load(&flush_done);
-      if ((int32_t)(d - req) >= 0)
-        break;
-      struct timespec t = {0, 1000000};
-      syscall(SYS_futex, &flush_done, FUTEX_WAIT_PRIVATE, d, &t, NULL, 0);
-    }
-  } else {
-    spin_lock(&wlock);
-    full_flush(flags);
-    spin_unlock(&wlock);
-  }
-  atr__tls.guard = saved;
+  unsigned flags = atomic_load(&W.hdr->end_flags);
+  full_flush(flags ? flags : ATR_END_KILLED);
 }
 
-/* After finalisation the writer thread is gone: the recording thread drains itself. */
-void atr__writer_inline(void) {
-  if (!W.ready)
-    return;
-  int saved = atr__tls.guard;
-  atr__tls.guard = 1;
-  spin_lock(&wlock);
-  full_flush(0);
-  spin_unlock(&wlock);
-  atr__tls.guard = saved;
+void atr_wproc_close(atr_wproc_t *w) {
+  Wp = w;
+  if (W.statm_fd >= 0)
+    close(W.statm_fd);
+  if (W.status_fd >= 0)
+    close(W.status_fd);
+  ZSTD_freeCCtx(W.cctx);
+  free(W.buf);
+  free(W.zbuf);
+  free(W.frame);
+  free(W.lw.w);
+  free(W.lwr.pw);
+  for (int i = 0; i < ATR_NCOLS; i++)
+    free(W.col[i]);
+  free(W.live.s);
+  free(W.sites.s);
+  free(W.trie.s);
+  free(W.node_of);
+  free(w);
+  Wp = NULL;
 }
 
-void atr__writer_stop(void) {
-  atomic_store(&writer_stop, 1);
-  atr__writer_kick();
-  /* the thread is detached; wlock tells us it is not mid-pass */
-  spin_lock(&wlock);
-  atomic_store(&atr__writer_running, 0);
-  spin_unlock(&wlock);
+uint32_t atr_wproc_pid(const atr_wproc_t *w) {
+  return w->pid;
 }
 
-/* Fork child: the writer thread does not exist here. Abandon the parent's writer state
- * (its memory may be mid-update) and start afresh with a new file for this pid. */
-void atr__writer_after_fork(void) {
-  atomic_flag_clear(&wlock);
-  atomic_flag_clear(&fdlock);
-  if (W.fd >= 0)
-    atr__real.close(W.fd);
-  W.fd = -1;
-  if (W.statm_fd >= 0) { /* the parent's /proc/<pid>/statm: reopened for this pid */
-    atr__fd_disown(W.statm_fd);
-    atr__real.close(W.statm_fd);
-  }
-  W.statm_fd = -1;
-  W.ready = 0;
-  atomic_store(&start_once, 0);
-  atomic_store(&atr__writer_running, 0);
-  atomic_store(&writer_stop, 0);
-  atomic_store(&writer_sleeping, 0);
-  atomic_store(&flush_req, 0);
-  atomic_store(&flush_done, 0);
-  atomic_store(&nnotes, 0);
-  atomic_store(&notes_written, 0);
-  heap = NULL;
-  heap_cap = 0;
-  atr__modules_after_fork();
+uint64_t atr_wproc_events(const atr_wproc_t *w) {
+  return w->events;
 }

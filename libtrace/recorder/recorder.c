@@ -1,0 +1,303 @@
+/* alloctrace-record: the recorder process of a run. Listens on an abstract unix socket
+ * for the traced images' regions (shm.h), drains every image's rings with its writer
+ * (writer.c), and writes all their traces into the run's one file, each zstd frame
+ * after its stream tag (format.h). An image's trace is closed when its connection ends
+ * (exit, exec or any signal): the region outlives the process, so every event it
+ * published is kept. One thread; a traced program never waits for it but on a full ring.
+ *
+ * usage: alloctrace-record --sock NAME --output PATH [--status-fd N] [--control-fd N]
+ * status lines: "ready", "error <text>", "done <pid> <end flags> <events>".
+ * It exits once --control-fd is closed (or not given) and no image is connected.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "recorder.h"
+
+typedef struct conn {
+  int fd;
+  uint32_t pid;
+  void *base;       /* the image's region, NULL until its hello */
+  atr_wproc_t *w;
+  struct conn *next;
+} conn_t;
+
+static int out_fd = -1, status_fd = -1;
+static conn_t *conns;
+static uint32_t next_stream;
+static volatile sig_atomic_t stop;
+
+void atr_rec_log(const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "alloctrace-record: %s\n", buf);
+}
+
+static void status(const char *fmt, ...) {
+  if (status_fd < 0)
+    return;
+  char buf[600];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return;
+  if ((size_t)n > sizeof(buf) - 2)
+    n = (int)sizeof(buf) - 2;
+  buf[n++] = '\n';
+  ssize_t w = write(status_fd, buf, (size_t)n);
+  (void)w;
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int atr_rec_sink_frame(uint32_t stream, const uint8_t *frame, size_t len) {
+  uint8_t tag[ATR_STREAM_TAG_BYTES];
+  put32(tag, ATR_STREAM_MAGIC);
+  put32(tag + 4, 12);
+  memcpy(tag + 8, "ATRS", 4);
+  put32(tag + 12, stream);
+  put32(tag + 16, (uint32_t)len);
+  struct iovec iov[2] = {{tag, sizeof(tag)}, {(void *)frame, len}};
+  int cnt = 2;
+  struct iovec *v = iov;
+  while (cnt > 0) {
+    ssize_t w = writev(out_fd, v, cnt);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    while (cnt > 0 && (size_t)w >= v->iov_len) {
+      w -= (ssize_t)v->iov_len;
+      v++;
+      cnt--;
+    }
+    if (cnt > 0) {
+      v->iov_base = (char *)v->iov_base + w;
+      v->iov_len -= (size_t)w;
+    }
+  }
+  return 0;
+}
+
+/* The hello and the region's descriptor. 1 done, 0 not yet, -1 a peer to drop. */
+static int take_hello(conn_t *c) {
+  atr_hello_t hello;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct iovec iov = {&hello, sizeof(hello)};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                     .msg_controllen = sizeof(u.buf)};
+  ssize_t n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0)
+    return errno == EAGAIN || errno == EINTR ? 0 : -1;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+  int memfd = -1;
+  if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+    memcpy(&memfd, CMSG_DATA(cm), sizeof(int));
+  if (n != (ssize_t)sizeof(hello) || hello.magic != ATR_SHM_MAGIC ||
+      hello.version != ATR_SHM_VERSION || memfd < 0) {
+    if (memfd >= 0)
+      close(memfd);
+    return -1;
+  }
+  void *base = mmap(NULL, ATR_SHM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                    memfd, 0);
+  close(memfd);
+  if (base == MAP_FAILED)
+    return -1;
+  atr_shm_hdr_t *h = atr_shm_hdr(base);
+  if (h->magic != ATR_SHM_MAGIC || h->size != ATR_SHM_BYTES) {
+    munmap(base, ATR_SHM_BYTES);
+    return -1;
+  }
+  c->base = base;
+  c->pid = h->pid;
+  c->w = atr_wproc_open(base, next_stream++);
+  if (!c->w) {
+    atr_rec_log("process %u: out of memory; not traced", c->pid);
+    return -1;
+  }
+  status("loaded %u", c->pid);
+  return 1;
+}
+
+static void drop(int ep, conn_t *c) {
+  epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  if (c->w) {
+    atr_wproc_finish(c->w);
+    status("done %u %u %llu", c->pid, atomic_load(&atr_shm_hdr(c->base)->end_flags),
+           (unsigned long long)atr_wproc_events(c->w));
+    atr_wproc_close(c->w);
+  }
+  if (c->base)
+    munmap(c->base, ATR_SHM_BYTES);
+  for (conn_t **p = &conns; *p; p = &(*p)->next)
+    if (*p == c) {
+      *p = c->next;
+      break;
+    }
+  free(c);
+}
+
+/* Readable: the hello, doorbells, or the end of the image (0 bytes). */
+static void readable(int ep, conn_t *c) {
+  if (!c->base) {
+    int r = take_hello(c);
+    if (r < 0)
+      drop(ep, c);
+    if (r <= 0)
+      return;
+  }
+  char buf[256];
+  for (;;) {
+    ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+      return;
+    drop(ep, c); /* EOF, or an error: the image is gone either way */
+    return;
+  }
+}
+
+static void on_term(int sig) {
+  (void)sig;
+  stop = 1;
+}
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int main(int argc, char **argv) {
+  const char *sock = NULL, *output = NULL;
+  int control_fd = -1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--sock") == 0)
+      sock = argv[i + 1];
+    else if (strcmp(argv[i], "--output") == 0)
+      output = argv[i + 1];
+    else if (strcmp(argv[i], "--status-fd") == 0)
+      status_fd = atoi(argv[i + 1]);
+    else if (strcmp(argv[i], "--control-fd") == 0)
+      control_fd = atoi(argv[i + 1]);
+  }
+  if (!sock || !output || strlen(sock) + 2 > sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    fprintf(stderr, "usage: alloctrace-record --sock NAME --output PATH [--status-fd N] "
+                    "[--control-fd N]\n");
+    return 2;
+  }
+  signal(SIGINT, SIG_IGN); /* a ^C is for the program: the traces still get closed */
+  signal(SIGQUIT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGTERM, on_term);
+  atr_rec_clock_init();
+  out_fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out_fd < 0) {
+    status("error %s: cannot create the trace file: %s", output, strerror(errno));
+    return 2;
+  }
+  int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  memcpy(a.sun_path + 1, sock, strlen(sock)); /* abstract (unix(7)) */
+  socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sock));
+  if (ls < 0 || bind(ls, (struct sockaddr *)&a, alen) != 0 || listen(ls, 4096) != 0) {
+    status("error cannot listen on @%s: %s", sock, strerror(errno));
+    unlink(output);
+    return 2;
+  }
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+  static conn_t control; /* its address marks the control descriptor's events */
+  if (control_fd >= 0) {
+    ev.data.ptr = &control;
+    epoll_ctl(ep, EPOLL_CTL_ADD, control_fd, &ev);
+  }
+  status("ready");
+  int control_open = control_fd >= 0;
+  long idle_ms = 1;
+  uint64_t empty_since = mono_ms();
+  while (!stop) {
+    uint64_t done = 0;
+    for (conn_t *c = conns; c; c = c->next)
+      if (c->w)
+        done += atr_wproc_step(c->w);
+    if (!conns && !control_open && mono_ms() - empty_since >= 200)
+      break;
+    int timeout = done >= 1024 ? 0 : (int)idle_ms;
+    if (timeout)
+      for (conn_t *c = conns; c; c = c->next)
+        if (c->base)
+          atomic_store(&atr_shm_hdr(c->base)->recorder_sleeping, 1);
+    struct epoll_event evs[64];
+    int n = epoll_wait(ep, evs, 64, timeout);
+    for (conn_t *c = conns; c; c = c->next)
+      if (c->base)
+        atomic_store(&atr_shm_hdr(c->base)->recorder_sleeping, 0);
+    for (int i = 0; i < n; i++) {
+      conn_t *c = evs[i].data.ptr;
+      if (c == &control) {
+        char b[64];
+        if (read(control_fd, b, sizeof(b)) <= 0) {
+          epoll_ctl(ep, EPOLL_CTL_DEL, control_fd, NULL);
+          control_open = 0;
+        }
+      } else if (!c) {
+        for (int fd; (fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0;) {
+          conn_t *nc = calloc(1, sizeof(*nc));
+          if (!nc) {
+            close(fd);
+            continue;
+          }
+          nc->fd = fd;
+          nc->next = conns;
+          conns = nc;
+          struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = nc};
+          epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e2);
+        }
+      } else {
+        readable(ep, c);
+        if (!conns)
+          empty_since = mono_ms();
+      }
+    }
+    if (done == 0 && idle_ms < 10)
+      idle_ms++;
+    else if (done)
+      idle_ms = 1;
+  }
+  while (conns) /* SIGTERM: close every trace with what it has */
+    drop(ep, conns);
+  close(out_fd);
+  return 0;
+}

@@ -1,0 +1,34 @@
+/* Internal interface of the recorder process (alloctrace-record): the per-image writer
+ * (writer.c), the run's sink and connections (recorder.c) and the clock (clock.c here).
+ * The recorder is an ordinary program: it may allocate, block and use stdio; it must
+ * never write into a traced process's region but for the fields shm.h gives it.
+ */
+#ifndef ATR_RECORDER_H
+#define ATR_RECORDER_H
+
+#include <stdint.h>
+
+#include "shm.h"
+
+typedef struct atr_wproc atr_wproc_t;
+
+/* writer.c: one traced process image, on its region mapped at base. */
+atr_wproc_t *atr_wproc_open(void *base, uint32_t stream);
+uint64_t atr_wproc_step(atr_wproc_t *w);  /* one pass; the events taken */
+void atr_wproc_finish(atr_wproc_t *w);    /* the image is gone: the rest, then END */
+void atr_wproc_close(atr_wproc_t *w);
+uint32_t atr_wproc_pid(const atr_wproc_t *w);
+uint64_t atr_wproc_events(const atr_wproc_t *w);
+
+/* recorder.c: a whole zstd frame of stream `stream`, written after its stream tag
+ * (format.h). 0 or -1. */
+int atr_rec_sink_frame(uint32_t stream, const uint8_t *frame, size_t len);
+void atr_rec_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* rclock.c: the image's clock (TSC or CLOCK_MONOTONIC, as its header says). */
+void atr_rec_clock_init(void);
+uint64_t atr_rec_now(const atr_shm_hdr_t *h);
+uint64_t atr_rec_ticks_to_us(const atr_shm_hdr_t *h, uint64_t ticks); /* since h->tick0 */
+uint64_t atr_rec_us_to_ticks(const atr_shm_hdr_t *h, uint64_t us);
+
+#endif

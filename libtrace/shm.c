@@ -1,0 +1,311 @@
+/* The probe's side of the shared region and of the recorder connection: makes the
+ * region (a memfd, layout in shm.h), hands it to the recorder over its unix socket,
+ * rings the recorder's doorbell, and gives a fork child a region of its own.
+ * Only system calls: never allocates, never takes a lock the program can hold, never
+ * starts a thread. Everything heavy happens in the recorder process.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "real.h"
+#include "shm.h"
+
+void *atr__shm;
+atr_shm_hdr_t *atr__shmh;
+
+/* Before a region exists stamps read a clock share nobody bumps. */
+static struct atr_clock_share clk_boot;
+struct atr_clock_share *atr__clkp = &clk_boot;
+
+/* atr__state lives in a page the kernel wipes in every fork child (MADV_WIPEONFORK,
+ * madvise(2)): a child made by fork(), or by a raw clone(2) that runs no atfork handler
+ * (Chromium's zygote forks with the syscall), finds tracing off and comes through
+ * atr__init(), which gives it a region of its own before it records anything. Without
+ * it such a child would write into its parent's rings. */
+static _Atomic int state_boot;
+_Atomic int *atr__statep = &state_boot;
+
+static int conn = -1; /* the socket to the recorder; -1 before connecting */
+static int start_fd = -1; /* the region's memfd between atr__shm_start and _connect */
+static struct sockaddr_un addr;
+static socklen_t addr_len;
+
+int atr__shm_state_page(void) {
+  void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return -1;
+  if (madvise(p, 4096, MADV_WIPEONFORK) != 0) { /* Linux < 4.14 */
+    munmap(p, 4096);
+    return -1;
+  }
+  atr__statep = p;
+  return 0;
+}
+
+/* A new region: at `at` (replacing what is mapped there) or anywhere. */
+static void *map_region(int *fd_out) {
+  int fd = (int)syscall(SYS_memfd_create, "alloctrace", MFD_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  if (ftruncate(fd, (off_t)ATR_SHM_BYTES) != 0) {
+    atr__real.close(fd);
+    return NULL;
+  }
+  void *p = mmap(NULL, ATR_SHM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+  if (p == MAP_FAILED) {
+    atr__real.close(fd);
+    return NULL;
+  }
+  *fd_out = fd;
+  return p;
+}
+
+static ssize_t read_file(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  size_t n = 0;
+  for (ssize_t r; n < cap && (r = read(fd, buf + n, cap - n)) > 0;)
+    n += (size_t)r;
+  atr__real.close(fd);
+  return (ssize_t)n;
+}
+
+static void identity(atr_shm_hdr_t *h, unsigned origin, uint64_t tick0) {
+  h->magic = ATR_SHM_MAGIC;
+  h->version = ATR_SHM_VERSION;
+  h->size = ATR_SHM_BYTES;
+  h->origin = origin;
+  h->pid = (uint32_t)getpid();
+  h->ppid = (uint32_t)getppid();
+  h->tick0 = tick0;
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  h->start_unix_us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+/* Hands the region to the recorder: the hello and the memfd in one message. */
+static int hand_over(int memfd) {
+  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return -1;
+  if (connect(s, (struct sockaddr *)&addr, addr_len) != 0) {
+    atr__real.close(s);
+    return -1;
+  }
+  atr_hello_t hello = {ATR_SHM_MAGIC, ATR_SHM_VERSION, (uint32_t)getpid()};
+  struct iovec iov = {&hello, sizeof(hello)};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  memset(&u, 0, sizeof(u));
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                     .msg_controllen = sizeof(u.buf)};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &memfd, sizeof(int));
+  if (sendmsg(s, &m, MSG_NOSIGNAL) != (ssize_t)sizeof(hello)) {
+    atr__real.close(s);
+    return -1;
+  }
+  s = atr__fd_move_high(s);
+  conn = s;
+  return 0;
+}
+
+static int set_address(void) {
+  const char *name = getenv(ATR_SOCK_ENV);
+  if (!name || name[0] != '@' || strlen(name) >= sizeof(addr.sun_path))
+    return -1;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  size_t n = strlen(name + 1);
+  memcpy(addr.sun_path + 1, name + 1, n); /* abstract: sun_path[0] = 0 (unix(7)) */
+  addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+  return 0;
+}
+
+static void publish(void *base) {
+  atr__shm = base;
+  atr__shmh = atr_shm_hdr(base);
+  atr__clkp = &atr__shmh->clk;
+}
+
+/* Start-up of an image: a region of its own, filled with what the recorder cannot read
+ * once the process is gone (exe, command line); atr__shm_connect hands it over. */
+int atr__shm_start(void) {
+  if (set_address() != 0) {
+    atr__log("%s is not set: run the program with `alloctrace run`", ATR_SOCK_ENV);
+    return -1;
+  }
+  int fd;
+  void *base = map_region(&fd);
+  if (!base)
+    return -1;
+  atr_shm_hdr_t *h = atr_shm_hdr(base);
+  identity(h, ATR_ORIGIN_START, atr__clock_tick0());
+  ssize_t n = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
+  h->exe_len = n > 0 ? (uint32_t)n : 0;
+  n = read_file("/proc/self/cmdline", h->cmdline, sizeof(h->cmdline));
+  h->cmdline_len = n > 0 ? (uint32_t)n : 0;
+  h->clock_tsc = atr__clock_tsc;
+  h->level = atr__cfg.level;
+  h->skew[0] = atr__skew[0];
+  h->skew[1] = atr__skew[1];
+  publish(base);
+  start_fd = fd;
+  return 0;
+}
+
+/* After the module scan: the recorder's first frame lists the modules. */
+int atr__shm_connect(void) {
+  int rc = hand_over(start_fd);
+  atr__real.close(start_fd);
+  start_fd = -1;
+  if (rc != 0) {
+    atr__log("cannot reach the recorder (%s); tracing is off", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* A fork child (found by the wiped state page, or told by the atfork handler): it
+ * shares its parent's region until it maps its own over it. The module table and what
+ * the parent learnt at start-up carry over; rings, threads and stacks start empty. */
+int atr__shm_fork_child(uint64_t fork_tick) {
+  if (conn >= 0) { /* the parent's connection: holding it would keep its trace open */
+    atr__fd_disown(conn);
+    atr__real.close(conn);
+    conn = -1;
+  }
+  atr_shm_hdr_t *old = atr__shmh;
+  if (!old)
+    return -1;
+  int fd;
+  void *base = map_region(&fd);
+  if (!base)
+    return -1;
+  atr_shm_hdr_t *h = atr_shm_hdr(base);
+  memcpy(h, old, offsetof(atr_shm_hdr_t, nthreads));
+  identity(h, ATR_ORIGIN_FORK, fork_tick);
+  uint32_t nmods = atomic_load(&old->nmods);
+  atr_module_t *mods = atr_shm_mods(base);
+  memcpy(mods, atr_shm_mods(atr__shm), nmods * sizeof(atr_module_t));
+  for (uint32_t i = 0; i < nmods; i++)
+    mods[i].emitted = 0; /* the recorder's marks for the parent's trace */
+  atomic_store(&h->nmods, nmods);
+  atomic_store(&h->layers, atomic_load(&old->layers));
+  unsigned nn = atomic_load(&old->nnotes);
+  nn = nn > ATR_MAX_NOTES ? ATR_MAX_NOTES : nn;
+  memcpy(h->notes, old->notes, sizeof(h->notes));
+  atomic_store(&h->nnotes, nn);
+  atomic_store(&h->notes_written, nn);
+  /* the new region takes the old one's place: every address into it stays valid */
+  void *at = mremap(base, ATR_SHM_BYTES, ATR_SHM_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED, atr__shm);
+  if (at == MAP_FAILED) {
+    munmap(base, ATR_SHM_BYTES);
+    atr__real.close(fd);
+    return -1;
+  }
+  publish(at);
+  atr__modules_after_fork();
+  atr__stacktab_init();
+  int rc = hand_over(fd);
+  atr__real.close(fd);
+  return rc;
+}
+
+/* Called in a fork child before anything else may run (pthread_atfork's child handler
+ * runs ours first among those registered after us): the parent's connection goes at
+ * once, so that a child which never allocates does not keep the parent's trace open. */
+void atr__shm_drop_parent_conn(void) {
+  if (conn >= 0) {
+    atr__fd_disown(conn);
+    atr__real.close(conn);
+    conn = -1;
+  }
+}
+
+/* The doorbell: one byte on the connection. 0, or -1 when the recorder is gone. */
+int atr__recorder_ring(void) {
+  if (conn < 0)
+    return -1;
+  char b = 0;
+  if (send(conn, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 || errno == EAGAIN || errno == EINTR)
+    return 0;
+  return -1;
+}
+
+/* Wake the recorder if it sleeps (a ring is half full). */
+void atr__recorder_kick(void) {
+  if (atr__shmh && atomic_load_explicit(&atr__shmh->recorder_sleeping, memory_order_relaxed))
+    atr__recorder_ring();
+}
+
+int atr__conn_fd(void) {
+  return conn;
+}
+
+void atr__conn_moved(int fd) {
+  conn = fd;
+}
+
+/* Keep the descriptor out of the low numbers programs expect to own. */
+int atr__fd_move_high(int fd) {
+  struct rlimit rl;
+  int want = 500;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      (rlim_t)want * 2 > rl.rlim_cur)
+    want = (int)(rl.rlim_cur / 2);
+  if (fd >= want)
+    return fd;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, want);
+  if (high < 0)
+    return fd;
+  atr__real.close(fd);
+  return high;
+}
+
+void atr__note(const char *text) {
+  if (!atr__shmh)
+    return;
+  unsigned i = atomic_fetch_add(&atr__shmh->nnotes, 1);
+  if (i < ATR_MAX_NOTES)
+    atr__fmt(atr__shmh->notes[i], sizeof(atr__shmh->notes[i]), "%s", text);
+  atomic_fetch_add(&atr__shmh->notes_written, 1);
+}
+
+void atr__layer(unsigned mask) {
+  if (atr__shmh)
+    atomic_fetch_or(&atr__shmh->layers, mask);
+}
+
+/* At exit or exec: how the image ended and its peak RSS, which the recorder cannot
+ * read once the process is a zombie. */
+void atr__shm_end(unsigned flags) {
+  if (!atr__shmh)
+    return;
+  char buf[4096];
+  ssize_t n = read_file("/proc/self/status", buf, sizeof(buf) - 1);
+  if (n > 0) {
+    buf[n] = 0;
+    char *p = strstr(buf, "VmHWM:");
+    if (p)
+      atomic_store(&atr__shmh->peak_rss, strtoull(p + 6, NULL, 10) * 1024u);
+  }
+  atomic_store(&atr__shmh->end_flags, flags);
+}
