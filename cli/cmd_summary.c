@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "reader.h"
 #include "growth.h"
 #include "model.h"
 #include "report.h"
@@ -183,6 +184,71 @@ static void print_text(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
   }
 }
 
+/* The process tree of a run's trace: one row per process image with allocations
+ * (pid, parent, command, duration from its start (a fork child's from its fork), calls,
+ * peak, leaked). Each image is read on its own. Images without an allocation are only
+ * counted: a shell's fork children that exec at once would be clutter. */
+static json_t *processes(const char *path, int json) {
+  atr_stream_t *st;
+  size_t n;
+  if (atr_trace_streams(path, &st, &n) != 0 || n < 2) {
+    if (n < 2)
+      free(st);
+    return NULL;
+  }
+  uint32_t keep_pid = atr_reader_pid, keep_image = atr_reader_image, keep_stream = atr_reader_stream;
+  json_t *arr = json ? json_array() : NULL;
+  size_t quiet = 0;
+  if (!json)
+    printf("\nPROCESSES (%zu images; select one with --pid PID[.N])\n"
+           "  %8s %8s %9s %12s %10s %10s  %s\n", n, "pid", "parent", "duration", "calls",
+           "peak", "leaked", "command");
+  for (size_t i = 0; i < n; i++) {
+    atr_reader_pid = 0;
+    atr_reader_stream = st[i].stream;
+    atr_model_t m;
+    if (atr_model_load(&m, path, NULL) != 0) {
+      atr_model_free(&m);
+      continue;
+    }
+    char cmdline[160] = "";
+    for (uint64_t a = 0, used = 0; a < m.tr.argc && used + 2 < sizeof(cmdline); a++)
+      used += (uint64_t)snprintf(cmdline + used, sizeof(cmdline) - used, "%s%s", a ? " " : "",
+                                 m.tr.argv[a]);
+    if (json) {
+      json_t *o = json_object();
+      json_object_set_new(o, "pid", atr_json_u64(m.tr.pid));
+      json_object_set_new(o, "ppid", atr_json_u64(m.tr.ppid));
+      json_object_set_new(o, "image", atr_json_u64(st[i].image));
+      json_object_set_new(o, "command", json_string(cmdline));
+      json_object_set_new(o, "duration_us", atr_json_u64(m.t.duration_us));
+      json_object_set_new(o, "allocations", atr_json_u64(m.t.allocations));
+      json_object_set_new(o, "peak_bytes", atr_json_u64(m.t.peak_bytes));
+      json_object_set_new(o, "leaked_bytes", atr_json_u64(m.t.leaked_bytes));
+      json_object_set_new(o, "inherited_frees", atr_json_u64(m.tr.end.unknown_frees));
+      json_array_append_new(arr, o);
+    } else if (m.t.allocations == 0) {
+      quiet++;
+    } else {
+      char pid[32], d[32], c[32], pk[32], lk[32];
+      snprintf(pid, sizeof(pid), st[i].image ? "%llu.%u" : "%llu", (unsigned long long)m.tr.pid,
+               st[i].image);
+      snprintf(d, sizeof(d), "%.3f s", (double)m.t.duration_us / 1e6);
+      printf("  %8s %8llu %9s %12s %10s %10s  %s\n", pid, (unsigned long long)m.tr.ppid, d,
+             atr_count(c, sizeof(c), m.t.allocations), atr_bytes(pk, sizeof(pk), (double)m.t.peak_bytes),
+             atr_bytes(lk, sizeof(lk), (double)m.t.leaked_bytes), cmdline);
+    }
+    atr_model_free(&m);
+  }
+  if (!json && quiet)
+    printf("  (and %zu image%s that made no allocation)\n", quiet, quiet == 1 ? "" : "s");
+  atr_reader_pid = keep_pid;
+  atr_reader_image = keep_image;
+  atr_reader_stream = keep_stream;
+  free(st);
+  return arr;
+}
+
 int cmd_summary(int argc, char **argv) {
   int json = 0, top = 10;
   static const struct option opts[] = {
@@ -227,10 +293,14 @@ int cmd_summary(int argc, char **argv) {
   if (json) {
     json_t *root = atr_summary_json(&m, sym, top);
     json_object_set_new(root, "growth", atr_growth_summary_json(&g, 3));
+    json_t *procs = processes(argv[optind], 1);
+    if (procs)
+      json_object_set_new(root, "processes", procs);
     atr_json_print(root);
   } else {
     print_text(&m, sym, top);
     atr_growth_print_summary(stdout, &g, 3);
+    processes(argv[optind], 0);
   }
   atr_growth_free(&g);
   atr_livelog_free(&log);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "reader.h"
 #include "config.h"
 #include "util.h"
 
@@ -35,7 +36,35 @@ static int usage(FILE *out) {
   return out == stdout ? 0 : ATR_EXIT_USAGE;
 }
 
+/* --pid PID[.N] (any command but run): which process of a run's trace every command
+ * reads (the reader's selection, reader.h); N counts the images a pid exec'd. */
+static int take_pid_option(int *argc, char **argv) {
+  for (int i = 2; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+    const char *v = NULL;
+    int used = 0;
+    if (strcmp(argv[i], "--pid") == 0 && i + 1 < *argc) {
+      v = argv[i + 1];
+      used = 2;
+    } else if (strncmp(argv[i], "--pid=", 6) == 0) {
+      v = argv[i] + 6;
+      used = 1;
+    }
+    if (!v)
+      continue;
+    if (atr_reader_select(v) != 0) {
+      fprintf(stderr, "alloctrace %s: --pid wants PID or PID.N, not '%s'\n", argv[1], v);
+      return -1;
+    }
+    memmove(argv + i, argv + i + used, (size_t)(*argc - i - used + 1) * sizeof(*argv));
+    *argc -= used;
+    i--;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "run") != 0 && take_pid_option(&argc, argv) != 0)
+    return ATR_EXIT_USAGE;
   if (argc < 2)
     return usage(stderr);
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)

@@ -542,6 +542,49 @@ typedef struct {
 } slot_t;
 
 uint32_t atr_reader_stream;
+uint32_t atr_reader_pid, atr_reader_image;
+
+int atr_reader_select(const char *spec) {
+  char *end;
+  unsigned long pid = strtoul(spec, &end, 10), image = 0;
+  if (end == spec || pid == 0 || pid > UINT32_MAX)
+    return -1;
+  if (*end == '.') {
+    const char *q = end + 1;
+    image = strtoul(q, &end, 10);
+    if (end == q || image > UINT32_MAX)
+      return -1;
+  }
+  if (*end)
+    return -1;
+  atr_reader_pid = (uint32_t)pid;
+  atr_reader_image = (uint32_t)image;
+  return 0;
+}
+
+/* Streams seen so far and their pids: which image of its pid a stream is. */
+#define MAX_SEEN 4096
+typedef struct {
+  uint32_t stream, pid;
+} seen_t;
+static _Thread_local seen_t seen[MAX_SEEN];
+static _Thread_local size_t nseen;
+
+static int wanted(uint32_t stream, uint32_t pid) {
+  if (!atr_reader_pid)
+    return stream == atr_reader_stream;
+  if (pid != atr_reader_pid)
+    return 0;
+  uint32_t image = 0;
+  for (size_t i = 0; i < nseen; i++) {
+    if (seen[i].stream == stream)
+      return image == atr_reader_image;
+    image += seen[i].pid == pid;
+  }
+  if (nseen < MAX_SEEN)
+    seen[nseen++] = (seen_t){stream, pid};
+  return image == atr_reader_image;
+}
 
 /* At least `need` unread bytes in the input buffer, unless the file ends first: the
  * unread rest moves to the front, then more is read. Returns the bytes unread, or -1. */
@@ -598,12 +641,12 @@ static int src_tags(src_t *s, slot_t *sl) {
       s->zin.pos = s->zin.size;
       return 0;
     }
-    if (get32(p + 4) != 12 || memcmp(p + 8, "ATRS", 4) != 0)
+    if (get32(p + 4) != ATR_STREAM_TAG_BYTES - 8 || memcmp(p + 8, "ATRS", 4) != 0)
       return 1; /* another program's skippable frame: zstd skips it */
-    uint32_t stream = get32(p + 12);
-    uint64_t skip = get32(p + 16);
+    uint32_t stream = get32(p + 12), pid = get32(p + 16);
+    uint64_t skip = get32(p + 20);
     s->zin.pos += ATR_STREAM_TAG_BYTES;
-    if (stream == atr_reader_stream)
+    if (wanted(stream, pid))
       return 1;
     while (skip > 0) {
       size_t avail = s->zin.size - s->zin.pos;
@@ -745,6 +788,15 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   tr->nsites = 1;
 
   int fd = open(path, O_RDONLY | O_CLOEXEC);
+  const char *at = strrchr(path, '@');
+  if (fd < 0 && errno == ENOENT && at) { /* TRACE@PID[.N]: one process of a run's trace */
+    char file[PATH_MAX];
+    snprintf(file, sizeof(file), "%.*s", (int)(at - path), path);
+    if (atr_reader_select(at + 1) == 0)
+      fd = open(file, O_RDONLY | O_CLOEXEC);
+    else
+      errno = ENOENT;
+  }
   if (fd < 0)
     return fail(tr, "cannot open: %s", strerror(errno));
   struct stat st;
@@ -775,6 +827,7 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   P->src.fd = fd;
   P->src.first = 1;
   P->src.boundary = 1;
+  nseen = 0;
   P->src.in_cap = st.st_size < (1 << 20) ? (size_t)st.st_size : 1u << 20;
   P->src.in = malloc(P->src.in_cap);
   P->src.dctx = ZSTD_createDCtx();
@@ -825,6 +878,10 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   }
   if (P->src.last_ret != 0 || P->slot[P->consumed % NSLOTS].len != 0)
     tr->truncated = 1;
+  if (tr->frames == 0 && atr_reader_pid) {
+    rc = fail(tr, "no process %u%s in this trace", atr_reader_pid, atr_reader_image ? " (image)" : "");
+    goto out;
+  }
   if (tr->frames == 0) {
     rc = fail(tr, "truncated trace: not even one complete frame");
     goto out;
@@ -889,4 +946,56 @@ void atr_trace_free(atr_trace_t *tr) {
   }
   free(tr->priv);
   memset(tr, 0, sizeof(*tr));
+}
+
+/* The streams of a run's file, from their tags alone (frames skipped by seeking):
+ * stream ids and pids in order of first appearance. An untagged file is one stream. */
+int atr_trace_streams(const char *path, atr_stream_t **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  atr_stream_t *v = NULL;
+  size_t cap = 0, cnt = 0;
+  uint8_t tag[ATR_STREAM_TAG_BYTES];
+  int tagged = 0;
+  for (;;) {
+    ssize_t got = pread(fd, tag, sizeof(tag), lseek(fd, 0, SEEK_CUR));
+    if (got < (ssize_t)sizeof(tag) || get32(tag) != ATR_STREAM_MAGIC ||
+        get32(tag + 4) != ATR_STREAM_TAG_BYTES - 8 || memcmp(tag + 8, "ATRS", 4) != 0)
+      break;
+    tagged = 1;
+    uint32_t stream = get32(tag + 12), pid = get32(tag + 16);
+    size_t i = 0;
+    while (i < cnt && v[i].stream != stream)
+      i++;
+    if (i == cnt) {
+      if (cnt == cap) {
+        size_t nc = cap ? cap * 2 : 16;
+        atr_stream_t *nv = realloc(v, nc * sizeof(*v));
+        if (!nv)
+          break;
+        v = nv;
+        cap = nc;
+      }
+      uint32_t image = 0;
+      for (size_t k = 0; k < cnt; k++)
+        image += v[k].pid == pid;
+      v[cnt++] = (atr_stream_t){stream, pid, image};
+    }
+    if (lseek(fd, (off_t)(sizeof(tag) + get32(tag + 20)), SEEK_CUR) < 0)
+      break;
+  }
+  close(fd);
+  if (!tagged) {
+    free(v);
+    v = calloc(1, sizeof(*v));
+    if (!v)
+      return -1;
+    cnt = 1;
+  }
+  *out = v;
+  *n = cnt;
+  return 0;
 }

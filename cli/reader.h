@@ -105,6 +105,16 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v);
 /* The stream (process image) of a run's file that atr_trace_read reads: 0, the
  * program `run` started, unless a command chose another (format.h: stream tags). */
 extern uint32_t atr_reader_stream;
+/* Or the process pid's image-th image (atr_reader_pid 0: by stream). */
+extern uint32_t atr_reader_pid, atr_reader_image;
+int atr_reader_select(const char *spec);
+
+typedef struct {
+  uint32_t stream, pid, image; /* image: how many streams of this pid came before */
+} atr_stream_t;
+/* The process images in a run's file (a file without stream tags: one, stream 0).
+ * 0 with *out malloc'd, or -1. */
+int atr_trace_streams(const char *path, atr_stream_t **out, size_t *n); /* "PID" or "PID.N": 0, or -1 when malformed */
 void atr_trace_free(atr_trace_t *tr);
 
 /* Live-block lookup during a visit: the site of a live ordinal (0 if not live). */

@@ -72,13 +72,14 @@ static void put32(uint8_t *p, uint32_t v) {
     p[i] = (uint8_t)(v >> (8 * i));
 }
 
-int atr_rec_sink_frame(uint32_t stream, const uint8_t *frame, size_t len) {
+int atr_rec_sink_frame(uint32_t stream, uint32_t pid, const uint8_t *frame, size_t len) {
   uint8_t tag[ATR_STREAM_TAG_BYTES];
   put32(tag, ATR_STREAM_MAGIC);
-  put32(tag + 4, 12);
+  put32(tag + 4, ATR_STREAM_TAG_BYTES - 8);
   memcpy(tag + 8, "ATRS", 4);
   put32(tag + 12, stream);
-  put32(tag + 16, (uint32_t)len);
+  put32(tag + 16, pid);
+  put32(tag + 20, (uint32_t)len);
   struct iovec iov[2] = {{tag, sizeof(tag)}, {(void *)frame, len}};
   int cnt = 2;
   struct iovec *v = iov;

@@ -22,7 +22,7 @@ uint64_t atr_wproc_events(const atr_wproc_t *w);
 
 /* recorder.c: a whole zstd frame of stream `stream`, written after its stream tag
  * (format.h). 0 or -1. */
-int atr_rec_sink_frame(uint32_t stream, const uint8_t *frame, size_t len);
+int atr_rec_sink_frame(uint32_t stream, uint32_t pid, const uint8_t *frame, size_t len);
 void atr_rec_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* rclock.c: the image's clock (TSC or CLOCK_MONOTONIC, as its header says). */

@@ -159,7 +159,7 @@ static void compress_bytes(const uint8_t *data, size_t len, ZSTD_EndDirective mo
   }
   W.frame_open = mode != ZSTD_e_end;
   if (!W.frame_open && W.frame_len) { /* a whole frame: to the sink, after its tag */
-    if (!W.failed && atr_rec_sink_frame(W.stream, W.frame, W.frame_len) != 0)
+    if (!W.failed && atr_rec_sink_frame(W.stream, W.pid, W.frame, W.frame_len) != 0)
       fail("cannot write the trace file");
     W.frame_len = 0;
   }

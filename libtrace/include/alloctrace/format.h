@@ -7,10 +7,11 @@
  * the recorder puts a zstd skippable frame (RFC 8878, 3.1.2) before each frame saying
  * whose it is, which `zstd -d` skips:
  *
- *   u32le 0x184D2A5A | u32le 12 | "ATRS" | u32le stream | u32le frame_bytes
+ *   u32le 0x184D2A5A | u32le 16 | "ATRS" | u32le stream | u32le pid | u32le frame_bytes
  *
  * frame_bytes is the size of the zstd frame that follows, so a reader skips another
- * stream's frames without decompressing them. Streams are numbered from 0 in the order
+ * stream's frames without decompressing them; pid is the process's (an exec'd image
+ * has its pid and a stream of its own). Streams are numbered from 0 in the order
  * the images reached the recorder (0: the program `alloctrace run` started); a file
  * without tags is one stream, 0. Within a stream the concatenated content of its frames
  * is a stream of records. Each record is one tag byte
@@ -112,7 +113,7 @@
                                  4: FREE kinds relative to the last rank */
 
 #define ATR_STREAM_MAGIC 0x184D2A5Au /* a zstd skippable frame magic (0x184D2A5?) */
-#define ATR_STREAM_TAG_BYTES 20u     /* magic, size, "ATRS", stream, frame_bytes */
+#define ATR_STREAM_TAG_BYTES 24u     /* magic, size, "ATRS", stream, pid, frame_bytes */
 
 enum atr_tag {
   ATR_TAG_HDR = 0x01,
