@@ -63,6 +63,12 @@ json_t *atr_summary_json(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
                       m->tr.has_end ? atr_json_u64(m->tr.end.events) : json_null());
   json_object_set_new(rec, "complete", json_boolean(m->tr.has_end && !m->tr.truncated));
   json_object_set_new(rec, "truncated", json_boolean(m->tr.truncated));
+  /* how the process image ended: the recorder closes a killed one's trace itself */
+  unsigned fl = (unsigned)m->tr.end.flags;
+  json_object_set_new(rec, "ended",
+                      !m->tr.has_end ? json_null()
+                      : json_string(fl & ATR_END_KILLED ? "killed" : fl & ATR_END_EXEC ? "exec"
+                                    : fl & ATR_END_ERROR ? "error" : "exit"));
   json_object_set_new(rec, "ring_waits", atr_json_u64(m->tr.end.waits));
   json_object_set_new(rec, "inconsistencies", atr_json_u64(m->tr.end.inconsistent));
   json_object_set_new(rec, "reordered", atr_json_u64(m->tr.end.reordered));

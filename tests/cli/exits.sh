@@ -19,6 +19,7 @@ for k in ("complete", "truncated"):
     print(k, "true" if r[k] else "false")
 print("events", r["events"])
 print("events_at_end", r.get("events_at_end"))
+print("ended", r.get("ended"))
 print("inconsistencies", r["inconsistencies"])
 for e in j["top"]["leaked"]:
     print("leaked:%s %s %s" % (e["function"], e["bytes"], e["blocks"]))
@@ -64,7 +65,8 @@ expect_eq "exit-thread: inconsistencies" "$(f "$T/et.f" inconsistencies)" 0
 expect_eq "exit-thread: summary reads it" "$(f "$T/et.f" summary_status)" 0
 ok "exit-thread: $nm pairs by main, $(( $(f "$T/et.f" events) - $(f "$T/et.f" events_at_end) )) events recorded after the END record"
 
-# ---- a library destructor that runs after the recorder's: its events follow END ----
+# ---- a library destructor that runs after ours: its events are kept (the recorder writes
+# END once the process is gone, so every event comes before it) ----
 rc=0; timeout 30 "$ATR" run -q -o "$T/late.zst" -- "$PROGS/late_main" >"$T/late.out" 2>&1 || rc=$?
 expect_eq "late destructor: exit status" "$rc" 0
 facts "$T/late.zst" >"$T/late.f"
@@ -72,8 +74,8 @@ expect_eq "late destructor: every event" \
   "$(f "$T/late.f" allocations)/$(f "$T/late.f" frees)/$(f "$T/late.f" leaked_blocks)" 8/8/0
 expect_eq "late destructor: its frees and pairs" \
   "$(f "$T/late.f" f5555) $(f "$T/late.f" a3333)/$(f "$T/late.f" f3333)" "5 3/3"
-expect_eq "late destructor: 5 events before END, 11 after" \
-  "$(f "$T/late.f" events_at_end)/$(f "$T/late.f" events)" 5/16
+expect_eq "late destructor: all 16 events before END" \
+  "$(f "$T/late.f" events_at_end)/$(f "$T/late.f" events)" 16/16
 expect_eq "late destructor: complete" "$(f "$T/late.f" complete)" true
 
 # ---- exec that fails: flushed (END), then the program goes on and is still traced ----
@@ -86,7 +88,7 @@ expect_eq "failed exec: before and after" \
 expect_eq "failed exec: complete, every event before the final END" \
   "$(f "$T/ef.f" complete) $(f "$T/ef.f" events_at_end)" "true 8"
 
-# ---- SIGKILL mid-run: the trace decodes up to its last frame ----
+# ---- SIGKILL mid-run: the recorder outlives the program and closes its trace ----
 : >"$T/kill.out"
 "$ATR" run -q -o "$T/kill.zst" -- "$P" spin >"$T/kill.out" 2>"$T/kill.err" &
 runpid=$!
@@ -103,7 +105,8 @@ rc=0; wait "$runpid" || rc=$?
 expect_eq "spin: run reports the SIGKILL (128+9)" "$rc" 137
 facts "$T/kill.zst" >"$T/kill.f"
 expect_eq "spin: summary works on the killed trace" "$(f "$T/kill.f" summary_status)" 0
-expect_eq "spin: reported incomplete" "$(f "$T/kill.f" complete)" false
+expect_eq "spin: closed by the recorder" "$(f "$T/kill.f" complete)" true
+expect_eq "spin: ended as killed" "$(f "$T/kill.f" ended)" killed
 expect_eq "spin: every allocation before the marker" "$(f "$T/kill.f" a4242)" 100
 expect_eq "spin: ... all still live" "$(f "$T/kill.f" 'leaked:batch')" "424200 100"
 expect_match "spin: allocations after the marker too" "$(f "$T/kill.f" a64)" '^[1-9][0-9]*$'

@@ -46,9 +46,15 @@ PYEOF
 }
 # f FACTS NAME: the value, or 0 when absent
 f() { local v; v=$(awk -v k="$2" '$1 == k { sub(/^[^ ]+ /, ""); print; exit }' "$1"); echo "${v:-0}"; }
-# traces_of STEM: the child trace files STEM.<pid>[.<n>].zst
-traces_of() { ls "$1".[0-9]*.zst 2>/dev/null; }
-mode_of() { stat -c %a "$1"; }
+# traces_of STEM: the run's other process images, STEM.zst@PID[.N] (the run's one trace
+# holds them all; summary --json lists them, the root first)
+traces_of() {
+  "$ATR" summary --json "$1.zst" 2>/dev/null | "$PY" -c 'import json, sys
+d = json.load(sys.stdin)
+for p in d.get("processes", [])[1:]:
+    print("%s@%d%s" % (sys.argv[1], p["pid"], ".%d" % p["image"] if p["image"] else ""))' "$1.zst"
+}
+mode_of() { stat -c %a "${1%@*}"; }
 
 # ---- fork while a second thread hammers malloc: 4 children, each with its own trace ----
 rc=0; timeout 60 "$ATR" run -q -o "$T/fork.zst" -- "$P" fork 4 >"$T/fork.out" 2>"$T/fork.err" || rc=$?
@@ -70,7 +76,7 @@ for c in $(traces_of "$T/fork"); do
   n=$((n + 1))
   C=$c.f
   name=${c##*/}
-  expect_eq "fork: $name is named after its pid" "$name" "fork.$(f "$C" pid).zst"
+  expect_eq "fork: $name is named after its pid" "$name" "fork.zst@$(f "$C" pid)"
   expect_eq "fork: $name holds child_work exactly" \
     "$(f "$C" allocations) $(f "$C" frees) $(f "$C" a7007) $(f "$C" f7007)" "7 3 7 3"
   expect_eq "fork: $name leaks" "$(f "$C" leaked_blocks)/$(f "$C" leaked_bytes)" 4/28028
@@ -93,10 +99,10 @@ for c in $(traces_of "$T/fx"); do
     exec-child) post=$c; cp "$c.f" "$T/post.f" ;;
   esac
 done
-expect_match "forkexec: pre-exec child trace" "$pre" 'fx\.[0-9]+\.zst$'
+expect_match "forkexec: pre-exec child trace" "$pre" 'fx\.zst@[0-9]+$'
 expect_eq "forkexec: pre-exec allocations exactly" "$(f "$T/pre.f" allocations)/$(f "$T/pre.f" a2002)" 2/2
 expect_eq "forkexec: pre-exec trace complete (flushed before exec)" "$(f "$T/pre.f" complete)" true
-expect_eq "forkexec: exec'd image in <stem>.<pid>.1.zst" "${post##*/}" "fx.$(f "$T/pre.f" pid).1.zst"
+expect_eq "forkexec: exec'd image is the pid's second image" "${post##*/}" "fx.zst@$(f "$T/pre.f" pid).1"
 expect_eq "forkexec: exec'd allocations exactly" "$(f "$T/post.f" allocations)/$(f "$T/post.f" a3003)" 3/3
 expect_eq "forkexec: exec'd leaks" "$(f "$T/post.f" leaked_bytes)" 9009
 expect_eq "forkexec: exec'd complete" "$(f "$T/post.f" complete)" true
@@ -151,8 +157,8 @@ expect_eq "symlink: exit status" "$rc" 0
 expect_eq "symlink: victim untouched" "$(cat "$T/victim")" victim
 links=$(find "$T" -maxdepth 1 -name 'sym.*.zst' -type l)
 expect_match "symlink: the planted link is still a link" "$links" 'sym\.[0-9]+\.zst$'
-other=$(find "$T" -maxdepth 1 -name 'sym.*.1.zst' -type f)
-expect_eq "symlink: child traced next to it" "${other##*/}" "$(basename "${links%.zst}").1.zst"
+other=$(traces_of "$T/sym" | tail -1)
+expect_match "symlink: the child is traced in the run's trace" "${other##*/}" '^sym\.zst@[0-9]+'
 if [ -n "$other" ]; then
   facts "$other"
   cp "$other.f" "$T/c.f"
