@@ -16,6 +16,10 @@
  *                   destructor), dlt_work 5 x malloc(4002); dlclose; the 5 blocks are
  *                   freed by use_after_close() in this program after the dlclose. Twice
  *                   (load, work, close, load, work, close): 8 + 10 allocations in LIB.
+ *   killkids US N   N children, each killed US microseconds after its fork while it
+ *                   makes 100 malloc(1111); prints "kid <pid> <mallocs returned>"
+ *   latefork MS     one malloc+free, sleeps MS ms, forks a child that makes 10
+ *                   malloc(2222)+free pairs and lives 10 ms
  *   spin            before_marker 100 x malloc(4242) leaked, prints "marker <pid>",
  *                   then malloc(64)/free pairs in spin_loop until killed.
  *   _exit | _Exit   exit_work 8 x malloc(8008), 5 freed; then _exit(0) / _Exit(0).
@@ -345,6 +349,48 @@ static int mode_symlink(const char *stem, const char *victim) {
   return !ok;
 }
 
+/* ---- children killed a few microseconds after their fork ----
+ * Each child counts, in memory its parent reads after the kill, the malloc(1111) calls
+ * that returned: the trace must hold that many (or one more, in flight at the kill). */
+static int mode_killkids(long delay_us, int n) {
+  volatile unsigned *counts = mmap(NULL, (size_t)n * sizeof(unsigned), PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (counts == MAP_FAILED)
+    return 1;
+  for (int k = 0; k < n; k++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      for (int i = 0; i < 100; i++) {
+        void *p = malloc(1111);
+        __asm__ volatile("" ::"r"(p) : "memory");
+        counts[k]++;
+      }
+      for (;;)
+        pause();
+    }
+    if (delay_us)
+      usleep((useconds_t)delay_us);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    say("kid %d %u\n", (int)pid, counts[k]);
+  }
+  return 0;
+}
+
+/* ---- a short-lived child forked late in its parent's life ---- */
+static int mode_latefork(long parent_ms) {
+  free(malloc(100));
+  usleep((useconds_t)parent_ms * 1000);
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (int i = 0; i < 10; i++)
+      free(malloc(2222));
+    usleep(10000);
+    _exit(0);
+  }
+  return !wait_ok(pid);
+}
+
 int main(int argc, char **argv) {
   find_self();
   const char *m = argc > 1 ? argv[1] : "";
@@ -392,6 +438,10 @@ int main(int argc, char **argv) {
     return mode_closefds(a);
   if (!strcmp(m, "symlink") && argc > 3)
     return mode_symlink(a, argv[3]);
+  if (!strcmp(m, "killkids") && argc > 3)
+    return mode_killkids(atol(a), atoi(argv[3]));
+  if (!strcmp(m, "latefork") && argc > 2)
+    return mode_latefork(atol(a));
   if (!strcmp(m, "exit"))
     exit(atoi(a));
   if (!strcmp(m, "signal")) {
