@@ -592,7 +592,8 @@ static ssize_t src_fill(src_t *s, size_t need) {
   size_t have = s->zin.size - s->zin.pos;
   if (have >= need || s->eof)
     return (ssize_t)have;
-  memmove(s->in, (const uint8_t *)s->zin.src + s->zin.pos, have);
+  if (have)
+    memmove(s->in, (const uint8_t *)s->zin.src + s->zin.pos, have);
   s->zin = (ZSTD_inBuffer){s->in, have, 0};
   while (s->zin.size < need && s->zin.size < s->in_cap) {
     ssize_t got = read(s->fd, s->in + s->zin.size, s->in_cap - s->zin.size);
