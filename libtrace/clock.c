@@ -15,11 +15,6 @@ int atr__clock_tsc;
 static uint64_t tick0, mono0;
 static double us_per_tick = 0.001;
 
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* The TSC orders events across CPUs when it is invariant (constant_tsc + nonstop_tsc):
  * then rdtsc costs ~7 ns where a paravirtual clock_gettime (kvm-clock) costs 20-50.
@@ -71,14 +66,14 @@ void atr__clock_init(void) {
 #if defined(__x86_64__)
   atr__clock_tsc = tsc_usable();
 #endif
-  mono0 = mono_ns();
+  mono0 = atr__mono_ns();
   tick0 = atr__now();
   if (!atr__clock_tsc) {
     us_per_tick = 0.001;
   } else { /* a first rate from a 50 us spin; refine() sharpens it as the run goes on */
     uint64_t m;
     do
-      m = mono_ns();
+      m = atr__mono_ns();
     while (m < mono0 + 50000);
     uint64_t t = atr__now();
     if (t > tick0)
@@ -96,7 +91,7 @@ uint64_t atr__clock_tick0(void) {
 static void refine(uint64_t ticks) {
   if (!atr__clock_tsc)
     return;
-  uint64_t m = mono_ns(), t = atr__now();
+  uint64_t m = atr__mono_ns(), t = atr__now();
   if (t > tick0 && m > mono0 + 1000000)
     us_per_tick = (double)(m - mono0) / 1000.0 / (double)(t - tick0);
   (void)ticks;

@@ -76,7 +76,6 @@ static void child_start(void) {
   fork_tick = 0;
   was_on = 0;
   if (atr__cfg.follow && !atomic_load(&finished)) {
-    atr__shm_drop_parent_conn();
     if (atr__shm_fork_child(t0) == 0) {
       was_on = 1;
       atomic_store(&atr__state, ATR_ON);

@@ -187,11 +187,7 @@ int atr__shm_connect(void) {
  * shares its parent's region until it maps its own over it. The module table and what
  * the parent learnt at start-up carry over; rings, threads and stacks start empty. */
 int atr__shm_fork_child(uint64_t fork_tick) {
-  if (conn >= 0) { /* the parent's connection: holding it would keep its trace open */
-    atr__fd_disown(conn);
-    atr__real.close(conn);
-    conn = -1;
-  }
+  atr__shm_drop_parent_conn();
   atr_shm_hdr_t *old = atr__shmh;
   if (!old)
     return -1;
@@ -229,9 +225,8 @@ int atr__shm_fork_child(uint64_t fork_tick) {
   return rc;
 }
 
-/* Called in a fork child before anything else may run (pthread_atfork's child handler
- * runs ours first among those registered after us): the parent's connection goes at
- * once, so that a child which never allocates does not keep the parent's trace open. */
+/* A fork child holding its parent's connection would keep the parent's trace open: it
+ * goes at the fork (atfork handler) or, after a raw clone(2), at the child's start. */
 void atr__shm_drop_parent_conn(void) {
   if (conn >= 0) {
     atr__fd_disown(conn);

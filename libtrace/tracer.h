@@ -154,15 +154,17 @@ static inline uint64_t atr__mono_ns(void) {
  * holds the event back until its merge is past that one (writer.c pending(); counted as
  * reordered in END).
  * Later stores, the real free's included, never become visible before rdtsc retires. */
-static inline uint64_t atr__now(void) {
+static inline uint64_t atr__rdtsc(void) {
 #if defined(__x86_64__)
-  if (ATR_LIKELY(atr__clock_tsc)) {
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
-    return ((uint64_t)hi << 32) | lo;
-  }
-#endif
+  uint32_t lo, hi;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+  return ((uint64_t)hi << 32) | lo;
+#else
   return atr__mono_ns();
+#endif
+}
+static inline uint64_t atr__now(void) {
+  return ATR_LIKELY(atr__clock_tsc) ? atr__rdtsc() : atr__mono_ns();
 }
 ATR_HIDDEN void atr__clock_init(void);
 ATR_HIDDEN uint64_t atr__clock_tick0(void); /* the reading times count from */

@@ -7,34 +7,20 @@
 #include <time.h>
 
 #include "recorder.h"
+#include "tracer.h"
 
 static uint64_t tick0, mono0;
 static double us_per_tick = 0.001;
 
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t tsc(void) {
-#if defined(__x86_64__)
-  uint32_t lo, hi;
-  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
-  return ((uint64_t)hi << 32) | lo;
-#else
-  return mono_ns();
-#endif
-}
 
 void atr_rec_clock_init(void) {
-  mono0 = mono_ns();
-  tick0 = tsc();
+  mono0 = atr__mono_ns();
+  tick0 = atr__rdtsc();
   uint64_t m;
   do
-    m = mono_ns();
+    m = atr__mono_ns();
   while (m < mono0 + 50000);
-  uint64_t t = tsc();
+  uint64_t t = atr__rdtsc();
   if (t > tick0)
     us_per_tick = (double)(m - mono0) / 1000.0 / (double)(t - tick0);
 }
@@ -43,13 +29,13 @@ static void refine(void) {
   static unsigned calls;
   if ((calls++ & 1023) != 0)
     return;
-  uint64_t m = mono_ns(), t = tsc();
+  uint64_t m = atr__mono_ns(), t = atr__rdtsc();
   if (t > tick0 && m > mono0 + 1000000)
     us_per_tick = (double)(m - mono0) / 1000.0 / (double)(t - tick0);
 }
 
 uint64_t atr_rec_now(const atr_shm_hdr_t *h) {
-  return h->clock_tsc ? tsc() : mono_ns();
+  return h->clock_tsc ? atr__rdtsc() : atr__mono_ns();
 }
 
 uint64_t atr_rec_ticks_to_us(const atr_shm_hdr_t *h, uint64_t ticks) {

@@ -207,7 +207,6 @@ static void emit_hdr(void) {
   commit(p);
 }
 
-static ssize_t read_file(const char *path, char *buf, size_t cap) __attribute__((unused));
 static ssize_t read_file(const char *path, char *buf, size_t cap) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
