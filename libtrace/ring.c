@@ -45,13 +45,19 @@ static atr_thread_t *claim(void) {
         atomic_compare_exchange_strong(&ts[i].status, &expected, ATR_THR_CLAIMED))
       return &ts[i];
   }
-  /* a new slot is claimed before nthreads counts it: the recorder never sees it free */
+  /* A new slot: counted first, then owned by whoever wins its status (a thread scanning
+   * above may find it free as soon as it is counted). Storing CLAIMED before counting
+   * let a thread that lost the count overwrite a winner's LIVE with CLAIMED: that ring
+   * was never merged (tests/cli/replay.sh lost a quarter of replay_mt's events). */
   for (;;) {
     if (n >= ATR_MAX_THREADS)
       return NULL;
-    atomic_store(&ts[n].status, ATR_THR_CLAIMED);
-    if (atomic_compare_exchange_weak(&atr__shmh->nthreads, &n, n + 1))
-      return &ts[n];
+    if (atomic_compare_exchange_weak(&atr__shmh->nthreads, &n, n + 1)) {
+      int expected = ATR_THR_FREE;
+      if (atomic_compare_exchange_strong(&ts[n].status, &expected, ATR_THR_CLAIMED))
+        return &ts[n];
+      n = atomic_load(&atr__shmh->nthreads);
+    }
   }
 }
 
