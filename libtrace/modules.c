@@ -139,6 +139,13 @@ atr_module_t *atr__modules(uint32_t *count) {
   return mods;
 }
 
+uint32_t atr__modules_generation(void) {
+  lock_acquire();
+  uint32_t g = generation;
+  lock_release();
+  return g;
+}
+
 /* Fork child: a thread of the parent may have held the lock at the fork. */
 void atr__modules_after_fork(void) {
   atomic_flag_clear(&lock);

@@ -97,6 +97,7 @@ static void identity(atr_shm_hdr_t *h, unsigned origin, uint64_t tick0) {
 
 /* Hands the region to the recorder: the hello and the memfd in one message. */
 static int hand_over(int memfd) {
+  atr__shmh->start_gen = atr__modules_generation();
   int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0)
     return -1;

@@ -72,6 +72,9 @@ typedef struct atr_shm_hdr {
   _Atomic uint32_t nnotes, notes_written;
   _Atomic uint32_t layers;                /* ATR_LAYER_* seen so far */
   _Atomic uint32_t end_flags;             /* ATR_END_* set by the process at exit or exec */
+  uint32_t start_gen;                     /* module generation when handed over: the
+                                           * recorder's first frame lists those modules;
+                                           * later ones come with MODULES events */
   _Atomic uint64_t peak_rss;              /* VmHWM read at exit (0: not read) */
   _Atomic uint64_t stacks_used;           /* arena words (stacktab.c) */
   _Atomic uint32_t nstacks;

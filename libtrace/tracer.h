@@ -272,6 +272,7 @@ typedef struct atr_module {
 ATR_HIDDEN uint32_t atr__modules_scan(void); /* returns the new generation */
 ATR_HIDDEN atr_module_t *atr__modules(uint32_t *count);
 ATR_HIDDEN void atr__modules_after_fork(void);
+ATR_HIDDEN uint32_t atr__modules_generation(void);
 /* Patches Rust allocator shims and static jemalloc/mimalloc in modules not seen yet
  * (patch_scan.c); called after atr__modules_scan at start-up and after dlopen. */
 ATR_HIDDEN void atr__patch_modules(void);
