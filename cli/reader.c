@@ -529,6 +529,7 @@ typedef struct {
   int first;        /* nothing read yet */
   int boundary;     /* between two frames: stream tags may come (format.h) */
   int eof;          /* read() said end of file */
+  int tagged;       /* a stream tag was seen: every frame must have one */
   int out_full;     /* the last call filled the output: zstd may still hold data */
   uint64_t frames;  /* frames completed so far */
   uint64_t compressed_bytes;
@@ -635,17 +636,32 @@ static int src_tags(src_t *s, slot_t *sl) {
     }
     if (have == 0)
       return 0;
-    if (have < 4 || get32(p) != ATR_STREAM_MAGIC)
-      return 1;
+    if (s->tagged && have < 4 && s->eof) { /* cut inside the next tag: the end */
+      s->last_ret = 1;
+      s->zin.pos = s->zin.size;
+      return 0;
+    }
+    if (have < 4 || get32(p) != ATR_STREAM_MAGIC) {
+      if (!s->tagged)
+        return 1;
+      snprintf(sl->msg, sizeof(sl->msg), "corrupt trace: frame %llu has no stream tag",
+               (unsigned long long)s->frames + 1);
+      return -1;
+    }
     if (have < (ssize_t)ATR_STREAM_TAG_BYTES) { /* cut inside a tag: the end */
       s->last_ret = 1;
       s->zin.pos = s->zin.size;
       return 0;
     }
-    if (get32(p + 4) != ATR_STREAM_TAG_BYTES - 8 || memcmp(p + 8, "ATRS", 4) != 0)
-      return 1; /* another program's skippable frame: zstd skips it */
     uint32_t stream = get32(p + 12), pid = get32(p + 16);
     uint64_t skip = get32(p + 20);
+    if (get32(p + 4) != ATR_STREAM_TAG_BYTES - 8 || memcmp(p + 8, "ATRS", 4) != 0 ||
+        get32(p + 24) != atr_stream_check(stream, pid, (uint32_t)skip)) {
+      snprintf(sl->msg, sizeof(sl->msg), "corrupt trace: damaged stream tag before frame %llu",
+               (unsigned long long)s->frames + 1);
+      return -1;
+    }
+    s->tagged = 1;
     s->zin.pos += ATR_STREAM_TAG_BYTES;
     if (wanted(stream, pid))
       return 1;
@@ -964,7 +980,8 @@ int atr_trace_streams(const char *path, atr_stream_t **out, size_t *n) {
   for (;;) {
     ssize_t got = pread(fd, tag, sizeof(tag), lseek(fd, 0, SEEK_CUR));
     if (got < (ssize_t)sizeof(tag) || get32(tag) != ATR_STREAM_MAGIC ||
-        get32(tag + 4) != ATR_STREAM_TAG_BYTES - 8 || memcmp(tag + 8, "ATRS", 4) != 0)
+        get32(tag + 4) != ATR_STREAM_TAG_BYTES - 8 || memcmp(tag + 8, "ATRS", 4) != 0 ||
+        get32(tag + 24) != atr_stream_check(get32(tag + 12), get32(tag + 16), get32(tag + 20)))
       break;
     tagged = 1;
     uint32_t stream = get32(tag + 12), pid = get32(tag + 16);

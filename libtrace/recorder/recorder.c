@@ -80,6 +80,7 @@ int atr_rec_sink_frame(uint32_t stream, uint32_t pid, const uint8_t *frame, size
   put32(tag + 12, stream);
   put32(tag + 16, pid);
   put32(tag + 20, (uint32_t)len);
+  put32(tag + 24, atr_stream_check(stream, pid, (uint32_t)len));
   struct iovec iov[2] = {{tag, sizeof(tag)}, {(void *)frame, len}};
   int cnt = 2;
   struct iovec *v = iov;

@@ -7,11 +7,14 @@
  * the recorder puts a zstd skippable frame (RFC 8878, 3.1.2) before each frame saying
  * whose it is, which `zstd -d` skips:
  *
- *   u32le 0x184D2A5A | u32le 16 | "ATRS" | u32le stream | u32le pid | u32le frame_bytes
+ *   u32le 0x184D2A5A | u32le 20 | "ATRS" | u32le stream | u32le pid | u32le frame_bytes
+ *   | u32le atr_stream_check(stream, pid, frame_bytes)
  *
  * frame_bytes is the size of the zstd frame that follows, so a reader skips another
  * stream's frames without decompressing them; pid is the process's (an exec'd image
- * has its pid and a stream of its own). Streams are numbered from 0 in the order
+ * has its pid and a stream of its own). The check makes a damaged tag an error rather
+ * than a frame silently given to another stream; once a file has tags, a frame without
+ * one is damage too. Streams are numbered from 0 in the order
  * the images reached the recorder (0: the program `alloctrace run` started); a file
  * without tags is one stream, 0. Within a stream the concatenated content of its frames
  * is a stream of records. Each record is one tag byte
@@ -113,7 +116,13 @@
                                  4: FREE kinds relative to the last rank */
 
 #define ATR_STREAM_MAGIC 0x184D2A5Au /* a zstd skippable frame magic (0x184D2A5?) */
-#define ATR_STREAM_TAG_BYTES 24u     /* magic, size, "ATRS", stream, pid, frame_bytes */
+#define ATR_STREAM_TAG_BYTES 28u /* magic, size, "ATRS", stream, pid, frame_bytes, check */
+static inline uint32_t atr_stream_check(uint32_t stream, uint32_t pid, uint32_t frame_bytes) {
+  uint32_t h = 0x41545253u ^ stream * 0x9E3779B1u;
+  h = (h ^ (h >> 15)) * 0x85EBCA77u ^ pid;
+  h = (h ^ (h >> 13)) * 0xC2B2AE3Du ^ frame_bytes;
+  return (h ^ (h >> 16)) * 0x9E3779B1u;
+}
 
 enum atr_tag {
   ATR_TAG_HDR = 0x01,
