@@ -1,7 +1,8 @@
 /* `alloctrace dump TRACE`: every event as one JSON object per line, for scripts:
  * {"i":N,"t_us":T,"thread":K,"event":"alloc","block":ORDINAL,"size":S,"align":A,
  *  "kind":"malloc","stack":NODE} and likewise "free", "realloc", "alloc_failed",
- * "realloc_failed", "unknown_free"; then one {"stack":NODE,"parent":P,"ip":"0x…"} line
+ * "realloc_failed", "unknown_free", "inherited_free" (a fork child's free of a block its
+ * parent had live at the fork); then one {"stack":NODE,"parent":P,"ip":"0x…"} line
  * per stack node. Blocks are named by allocation ordinal (the trace has no pointers).
  */
 #define _GNU_SOURCE
@@ -22,7 +23,7 @@ static void site_fields(const atr_trace_t *tr, uint32_t site, const char *prefix
 static void dump_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   (void)ctx;
   static const char *names[] = {"", "alloc", "free", "realloc", "alloc_failed", "realloc_failed",
-                                "unknown_free"};
+                                "unknown_free", "inherited_free"};
   printf("{\"i\":%llu,\"t_us\":%llu,\"thread\":%u,\"event\":\"%s\"", (unsigned long long)ev->index,
          (unsigned long long)ev->time_us, ev->thread, names[ev->kind]);
   if (ev->old_ordinal) {

@@ -116,6 +116,13 @@ static void print_text(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
   printf("  calls to allocation functions:  %s (%.0f/s)\n", atr_count(a, sizeof(a), t->allocations),
          secs > 0 ? (double)t->allocations / secs : 0.0);
   printf("  frees:                          %s\n", atr_count(a, sizeof(a), t->frees));
+  if (t->inherited_frees)
+    printf("  frees of inherited blocks:      %s (allocated by parent %llu before the fork)\n",
+           atr_count(a, sizeof(a), t->inherited_frees), (unsigned long long)m->tr.ppid);
+  if (t->unknown_frees)
+    printf("  frees of unknown blocks:        %s (never seen allocated: made before tracing "
+           "began or by an allocator not traced)\n",
+           atr_count(a, sizeof(a), t->unknown_frees));
   printf("  reallocs:                       %s\n", atr_count(a, sizeof(a), t->reallocs));
   printf("  temporary allocations:          %s (%.1f%% of calls)\n",
          atr_count(a, sizeof(a), t->temporary),
@@ -231,7 +238,7 @@ static json_t *processes(const char *path, int json) {
       json_object_set_new(o, "allocations", atr_json_u64(m.t.allocations));
       json_object_set_new(o, "peak_bytes", atr_json_u64(m.t.peak_bytes));
       json_object_set_new(o, "leaked_bytes", atr_json_u64(m.t.leaked_bytes));
-      json_object_set_new(o, "inherited_frees", atr_json_u64(m.tr.end.unknown_frees));
+      json_object_set_new(o, "inherited_frees", atr_json_u64(m.t.inherited_frees));
       json_array_append_new(arr, o);
     } else if (m.t.allocations == 0) {
       quiet++;

@@ -187,6 +187,9 @@ static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   case ATR_E_UFREE:
     m->t.unknown_frees++;
     break;
+  case ATR_E_IFREE:
+    m->t.inherited_frees++;
+    break;
   }
   if (L->chain_event)
     L->chain_event(L->chain_ctx, tr, ev);

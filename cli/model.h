@@ -29,6 +29,7 @@ uint64_t atr_cost_metric(const atr_cost_t *c, int metric);
 typedef struct {
   uint64_t allocations, frees, reallocs, allocated_bytes, peak_bytes, peak_time_us;
   uint64_t leaked_bytes, leaked_blocks, temporary, failed, unknown_frees, duration_us, peak_rss;
+  uint64_t inherited_frees; /* a fork child's frees of its parent's blocks */
   uint64_t live_bytes, live_blocks;
   uint64_t kinds[ATR_KIND_COUNT];
 } atr_totals_t;

@@ -289,9 +289,8 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
         break;
       }
       case ATR_TAG_UFREE:
-        ev.kind = ATR_E_UFREE;
         ev.thread = (uint32_t)get_u(&k.misc);
-        get_u(&k.misc);
+        ev.kind = get_u(&k.misc) == ATR_UFREE_INHERITED ? ATR_E_IFREE : ATR_E_UFREE;
         break;
       default:
         return fail(tr, "corrupt trace: unknown event tag 0x%02x in the chunk at byte %zu of "

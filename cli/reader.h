@@ -48,6 +48,7 @@ enum atr_evkind {
   ATR_E_AFAIL,       /* allocation returned NULL: site */
   ATR_E_RFAIL,       /* realloc failed; old block stays live */
   ATR_E_UFREE,       /* free of a pointer never seen allocated */
+  ATR_E_IFREE,       /* a fork child's free of a block its parent had live at the fork */
 };
 
 typedef struct {

@@ -232,7 +232,7 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   case ATR_E_RFAIL:
     B->info->failed++;
     return;
-  default: /* ATR_E_UFREE: the block predates the trace */
+  default: /* ATR_E_UFREE, ATR_E_IFREE: the block predates the trace */
     B->info->unknown_frees++;
     return;
   }

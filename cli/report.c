@@ -71,6 +71,7 @@ json_t *atr_report_totals_json(const atr_model_t *m) {
   json_object_set_new(o, "temporary", atr_json_u64(t->temporary));
   json_object_set_new(o, "failed_allocations", atr_json_u64(t->failed));
   json_object_set_new(o, "unknown_frees", atr_json_u64(t->unknown_frees));
+  json_object_set_new(o, "inherited_frees", atr_json_u64(t->inherited_frees));
   json_object_set_new(o, "peak_rss", atr_json_u64(t->peak_rss));
   json_object_set_new(o, "duration_s", json_real((double)t->duration_us / 1e6));
   return o;

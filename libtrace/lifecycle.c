@@ -19,6 +19,9 @@ static _Atomic int init_state; /* 0 not started, 1 running, 2 done */
 static _Atomic int finished;
 static int was_on;          /* tracing started in this image (fork children inherit it) */
 static uint64_t fork_tick;  /* the clock at the last fork, in the child (atfork_child) */
+static _Atomic uint64_t forks;          /* forks announced by this image (atfork_prepare) */
+static __thread uint64_t fork_mark_tls; /* the fork this thread is making, 0 = none */
+static uint64_t fork_mark;              /* in a fork child: the parent's number for its fork */
 
 static void find_self(void) {
   uint32_t n;
@@ -58,11 +61,33 @@ static void stop_following(void) {
     unsetenv("LD_PRELOAD");
 }
 
+/* A fork about to happen: an ATR_EV_FORK in this thread's ring, numbered, so that the
+ * recorder keeps the blocks live at this point of the parent's order and the child's
+ * frees of them are known as inherited (recorder/inherit.c). The number reaches the
+ * child through this thread's TLS, which the fork copies. Blocks another thread
+ * allocates between here and the fork's copy of memory are not in that set (a free of
+ * one in the child reads as unknown); glibc's fork runs these handlers before it takes
+ * malloc's locks, so the window is open, but short. */
+static void atfork_prepare(void) {
+  fork_mark_tls = 0;
+  if (atomic_load(&atr__state) != ATR_ON || atr__pid != (int)getpid())
+    return;
+  uint64_t n = atomic_fetch_add(&forks, 1) + 1;
+  fork_mark_tls = n;
+  atr__record_control(ATR_EV_FORK, n);
+}
+
+static void atfork_parent(void) {
+  fork_mark_tls = 0; /* a raw clone(2) from this thread later must not take it for its own */
+}
+
 /* The child's clock starts at its fork; the parent's connection goes at once. The rest
  * waits for the child's first event (atr__init), which is also where a child made by a
  * raw clone(2), which runs no atfork handler, starts. */
 static void atfork_child(void) {
   fork_tick = atr__now();
+  fork_mark = fork_mark_tls;
+  fork_mark_tls = 0;
   atr__shm_drop_parent_conn();
 }
 
@@ -73,10 +98,11 @@ static void child_start(void) {
   atr__pid = (int)getpid();
   atr__tls.thr = NULL; /* the parent's thread state */
   uint64_t t0 = fork_tick ? fork_tick : atr__now();
-  fork_tick = 0;
+  uint64_t mark = fork_mark;
+  fork_tick = fork_mark = 0;
   was_on = 0;
   if (atr__cfg.follow && !atomic_load(&finished)) {
-    if (atr__shm_fork_child(t0) == 0) {
+    if (atr__shm_fork_child(t0, mark) == 0) {
       was_on = 1;
       atomic_store(&atr__state, ATR_ON);
     } else {
@@ -105,7 +131,7 @@ void atr__init(void) {
       atr__shm_start() == 0 && atr__stack_init() == 0 && atr__modules_scan() > 0 &&
       atr__shm_connect() == 0) {
     find_self();
-    pthread_atfork(NULL, NULL, atfork_child);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     if (!atr__cfg.follow)
       stop_following();
     was_on = 1;

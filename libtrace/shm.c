@@ -187,7 +187,7 @@ int atr__shm_connect(void) {
 /* A fork child (found by the wiped state page, or told by the atfork handler): it
  * shares its parent's region until it maps its own over it. The module table and what
  * the parent learnt at start-up carry over; rings, threads and stacks start empty. */
-int atr__shm_fork_child(uint64_t fork_tick) {
+int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark) {
   atr__shm_drop_parent_conn();
   atr_shm_hdr_t *old = atr__shmh;
   if (!old)
@@ -199,6 +199,9 @@ int atr__shm_fork_child(uint64_t fork_tick) {
   atr_shm_hdr_t *h = atr_shm_hdr(base);
   memcpy(h, old, offsetof(atr_shm_hdr_t, nthreads));
   identity(h, ATR_ORIGIN_FORK, fork_tick);
+  h->ppid = old->pid; /* getppid() is 1 by now if the parent has gone meanwhile */
+  h->parent_tick0 = old->tick0;
+  h->fork_mark = fork_mark;
   uint32_t nmods = atomic_load(&old->nmods);
   atr_module_t *mods = atr_shm_mods(base);
   memcpy(mods, atr_shm_mods(atr__shm), nmods * sizeof(atr_module_t));

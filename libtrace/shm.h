@@ -25,7 +25,7 @@
 #include "tracer.h"
 
 #define ATR_SHM_MAGIC 0x31306d6873727461ull /* "atrshm01" */
-#define ATR_SHM_VERSION 1u
+#define ATR_SHM_VERSION 2u
 
 #define ATR_MAX_MODULES 8192u
 #define ATR_ST_SLOT_BITS 21u
@@ -63,6 +63,10 @@ typedef struct atr_shm_hdr {
   int32_t clock_tsc;         /* ticks are TSC cycles (1) or CLOCK_MONOTONIC ns (0) */
   int32_t level;             /* zstd level asked for */
   uint64_t skew[2];          /* tests only (config.c) */
+  uint64_t fork_mark;        /* a fork child: the number of its fork in the parent image
+                              * (the parent's ATR_EV_FORK), 0 = unknown (raw clone(2)) */
+  uint64_t parent_tick0;     /* a fork child: its parent image's tick0 (with ppid and
+                              * fork_mark, names the parent's fork exactly) */
   uint32_t exe_len, cmdline_len;
   char exe[4096];
   char cmdline[ATR_CMDLINE_MAX]; /* NUL-separated, as /proc/self/cmdline */

@@ -43,6 +43,8 @@ enum atr_evtype {
   ATR_EV_RALLOC = 4, /* realloc part 2: new ptr (NULL = failed or freed), size, kind, stack */
   ATR_EV_MODULES = 5, /* module registry changed up to generation `size` */
   ATR_EV_NAME = 6,    /* thread renamed */
+  ATR_EV_FORK = 7,    /* this thread is about to fork: size = the fork's number in the
+                       * image (lifecycle.c); the recorder keeps the live blocks then */
 };
 
 typedef struct atr_event {
@@ -284,7 +286,7 @@ extern struct atr_shm_hdr *atr__shmh;    /* its header */
 ATR_HIDDEN int atr__shm_state_page(void);
 ATR_HIDDEN int atr__shm_start(void);
 ATR_HIDDEN int atr__shm_connect(void);
-ATR_HIDDEN int atr__shm_fork_child(uint64_t fork_tick);
+ATR_HIDDEN int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark);
 ATR_HIDDEN void atr__shm_drop_parent_conn(void);
 ATR_HIDDEN void atr__shm_end(unsigned end_flags);
 ATR_HIDDEN int atr__recorder_ring(void); /* doorbell: 0, or -1 when the recorder is gone */
@@ -309,7 +311,7 @@ ATR_HIDDEN int atr__fmt(char *buf, size_t n, const char *fmt, ...)
 /* ---- recording entry points used by every hook layer (hooks.c) ---- */
 ATR_HIDDEN void atr__record_alloc(unsigned kind, void *p, size_t size, size_t align);
 ATR_HIDDEN void atr__record_free(void *p);
-ATR_HIDDEN void atr__record_control(unsigned type, uint64_t value); /* MODULES, NAME */
+ATR_HIDDEN void atr__record_control(unsigned type, uint64_t value); /* MODULES, NAME, FORK */
 extern int atr__pid; /* getpid() of the process the recorder state belongs to */
 /* realloc: call _begin before the real call and _end after, with the guard held between */
 ATR_HIDDEN atr_thread_t *atr__record_realloc_begin(void *old);

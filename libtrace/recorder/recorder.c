@@ -104,6 +104,13 @@ int atr_rec_sink_frame(uint32_t stream, uint32_t pid, const uint8_t *frame, size
   return 0;
 }
 
+atr_wproc_t *atr_rec_image(uint32_t pid, uint64_t tick0) {
+  for (conn_t *c = conns; c; c = c->next)
+    if (c->w && c->pid == pid && atr_wproc_tick0(c->w) == tick0)
+      return c->w;
+  return NULL;
+}
+
 /* The hello and the region's descriptor. 1 done, 0 not yet, -1 a peer to drop. */
 static int take_hello(conn_t *c) {
   atr_hello_t hello;
@@ -256,6 +263,7 @@ int main(int argc, char **argv) {
         done += atr_wproc_step(c->w);
     if (!conns && !control_open && mono_ms() - empty_since >= 200)
       break;
+    atr_inherit_gc();
     int timeout = done >= 1024 ? 0 : (int)idle_ms;
     if (timeout)
       for (conn_t *c = conns; c; c = c->next)

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -85,6 +86,8 @@ struct atr_wproc {
   uint64_t prev_now, next_time_ts;
   uint32_t nthreads, ext_thread;
   uint64_t events, inconsistent, unknown_frees, waits, repaired;
+  atr_inherit_t *inh;        /* a fork child: the blocks its parent had live at the fork */
+  uint64_t inherited_frees;
   uint32_t nblocked; /* rings whose event at tail is refused (w_blocked) */
   uint64_t block_key; /* pending(): latest stamp of the other ring up to its event */
   uint32_t pass;      /* drain() calls */
@@ -531,11 +534,30 @@ static void emit_free_of(uint32_t thr, uint64_t ordinal) {
   W.last_free = ordinal;
 }
 
-static void emit_ufree(uint32_t thr) {
-  W.unknown_frees++;
+/* A free of ptr, which the live map does not hold: a block of the parent's (a fork
+ * child's inheritance, inherit.c), or one never seen allocated. */
+static void emit_ufree(uint32_t thr, uint64_t ptr) {
+  unsigned kind = ATR_UFREE_UNKNOWN;
+  if (W.inh && atr_inherit_has(W.inh, ptr)) {
+    kind = ATR_UFREE_INHERITED;
+    W.inherited_frees++;
+  } else {
+    W.unknown_frees++;
+  }
   put_misc_tag(ATR_TAG_UFREE);
   col_u(thr);
-  col_u(0);
+  col_u(kind);
+}
+
+/* The parent's side of a fork (ATR_EV_FORK, in the merged order): its live blocks now. */
+static void keep_fork(uint64_t mark) {
+  uint64_t n = W.live.count;
+  uint64_t *ptrs = n && atr_inherit_room(n) ? malloc(n * sizeof(uint64_t)) : NULL;
+  size_t k = 0;
+  for (uint64_t i = 0; ptrs && i <= W.live.mask; i++)
+    if (W.live.s[i].key)
+      ptrs[k++] = W.live.s[i].key;
+  atr_inherit_mark(W.pid, W.hdr->tick0, mark, ptrs, k, n);
 }
 
 static inline void emit_alloc(uint32_t thr, uint64_t site) {
@@ -728,7 +750,7 @@ static ATR_INLINE int live_release(atr_thread_t *t, const atr_event_t *e, int ma
     return 0;
   if (may_block && pending(t, e->ptr, TYPES_ALLOC, e->ts))
     return BLOCKED;
-  emit_ufree(t->w_idx);
+  emit_ufree(t->w_idx, e->ptr);
   return 0;
 }
 
@@ -808,6 +830,9 @@ static ATR_INLINE int process(atr_thread_t *t, const atr_event_t *e, int may_blo
     return 0;
   case ATR_EV_NAME:
     emit_thread(t);
+    return 0;
+  case ATR_EV_FORK:
+    keep_fork(e->size);
     return 0;
   }
   W.events++;
@@ -1174,6 +1199,30 @@ static int wproc_init(atr_wproc_t *w) {
   return 0;
 }
 
+/* A fork child's inheritance: the set its parent's writer kept at the fork, which that
+ * writer may not have reached yet (the child's hello can come first): it is driven on
+ * until it has, for at most 500 ms. Unclaimed (raw clone(2), a parent not traced, or
+ * not reached in time), the child's frees of its parent's blocks read as unknown. */
+static void claim_inherited(atr_wproc_t *w) {
+  const atr_shm_hdr_t *h = w->hdr;
+  if (h->origin != ATR_ORIGIN_FORK || !h->fork_mark)
+    return;
+  for (int i = 0; i < 500; i++) {
+    atr_inherit_t *s = atr_inherit_find(h->ppid, h->parent_tick0, h->fork_mark);
+    if (s) {
+      atr_inherit_claim(s);
+      w->inh = s;
+      break;
+    }
+    atr_wproc_t *p = atr_rec_image(h->ppid, h->parent_tick0);
+    if (!p)
+      break;
+    if (atr_wproc_step(p) == 0)
+      nanosleep(&(struct timespec){0, 1000000}, NULL);
+  }
+  Wp = w;
+}
+
 /* A new image: its writer state and the trace's first frame (header, process, modules),
  * written at once: a process killed before its first allocation still leaves a trace
  * that decodes, and `run` can tell it from a program that never loaded the tracer. */
@@ -1199,6 +1248,7 @@ atr_wproc_t *atr_wproc_open(void *base, uint32_t stream) {
    * allocations its code made (tests/cli/processes.sh dlopen under load) */
   emit_modules(W.hdr->start_gen);
   end_frame();
+  claim_inherited(w);
   return w;
 }
 
@@ -1219,6 +1269,9 @@ void atr_wproc_finish(atr_wproc_t *w) {
 
 void atr_wproc_close(atr_wproc_t *w) {
   Wp = w;
+  atr_inherit_release(W.inh);
+  if (W.hdr)
+    atr_inherit_parent_gone(W.pid, W.hdr->tick0);
   if (W.statm_fd >= 0)
     close(W.statm_fd);
   if (W.status_fd >= 0)
@@ -1245,4 +1298,8 @@ uint32_t atr_wproc_pid(const atr_wproc_t *w) {
 
 uint64_t atr_wproc_events(const atr_wproc_t *w) {
   return w->events;
+}
+
+uint64_t atr_wproc_tick0(const atr_wproc_t *w) {
+  return w->hdr->tick0;
 }

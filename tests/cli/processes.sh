@@ -20,7 +20,8 @@ for path in sys.argv[2:]:
                                 capture_output=True, text=True).stdout)
   print("pid", j["pid"])
   print("argv", " ".join(j["argv"][1:]))
-  for k in ("allocations", "frees", "leaked_bytes", "leaked_blocks", "unknown_frees"):
+  for k in ("allocations", "frees", "leaked_bytes", "leaked_blocks", "unknown_frees",
+            "inherited_frees"):
       print(k, j["totals"][k])
   r = j["recorder"]
   print("complete", "true" if r["complete"] else "false")
@@ -86,6 +87,28 @@ for c in $(traces_of "$T/fork"); do
   expect_eq "fork: $name mode" "$(mode_of "$c")" 600
 done
 expect_eq "fork: child traces" "$n" 4
+
+# ---- frees of blocks the parent had live at the fork: inherited, not unknown; each
+# child's set is its own fork's (child 2 frees 2 blocks made after child 1's fork) ----
+for round in 1 2 3; do
+  rc=0; timeout 60 "$ATR" run -q -o "$T/inh$round.zst" -- "$P" inherit >"$T/inh.out" 2>"$T/inh.err" || rc=$?
+  expect_eq "inherit $round: exit status and output" "$rc $(cat "$T/inh.out")" "0 inherit bad 0"
+  kids=$(traces_of "$T/inh$round")
+  facts "$T/inh$round.zst" $kids
+  R=$T/inh$round.zst.f
+  expect_eq "inherit $round: parent frees: inherited, unknown (3 untraced blocks)" \
+    "$(f "$R" inherited_frees) $(f "$R" unknown_frees)" "0 3"
+  expect_eq "inherit $round: parent's 3131 and 3535 blocks" "$(f "$R" a3131)/$(f "$R" f3131) $(f "$R" a3535)/$(f "$R" f3535)" "20/20 2/2"
+  got=""
+  for c in $kids; do
+    got="$got $(f "$c.f" inherited_frees)/$(f "$c.f" unknown_frees)/$(f "$c.f" a3434)/$(f "$c.f" f3434)/$(f "$c.f" a3333)"
+  done
+  expect_eq "inherit $round: children (inherited/unknown frees, 3434 made/freed, reallocs)" "$got" \
+    " 12/3/5/2/4 14/3/5/2/4"
+done
+expect_match "inherit: summary names the inherited frees" \
+  "$("$ATR" summary "$(traces_of "$T/inh1" | head -1)")" \
+  "frees of inherited blocks: +12 \(allocated by parent [0-9]+ before the fork\)"
 
 # ---- fork + exec: the pre-exec child and the exec'd image each have a trace ----
 rc=0; timeout 60 "$ATR" run -q -o "$T/fx.zst" -- "$P" forkexec >"$T/fx.out" 2>&1 || rc=$?

@@ -20,6 +20,15 @@
  *                   makes 100 malloc(1111); prints "kid <pid> <mallocs returned>"
  *   latefork MS     one malloc+free, sleeps MS ms, forks a child that makes 10
  *                   malloc(2222)+free pairs and lives 10 ms
+ *   inherit         inherit_parent 20 x malloc(3131) and 3 x __libc_malloc(3232) (never
+ *                   seen by the tracer), with a hammer thread allocating; fork child 1:
+ *                   frees blocks 0-7, reallocs 8-11 to 3333 (both: frees of inherited
+ *                   blocks, 12), frees the 3 untraced blocks (3 unknown frees), makes
+ *                   inherit_child 5 x malloc(3434), 2 freed; exit 0. The parent then frees
+ *                   blocks 15-19, makes inherit_more 2 x malloc(3535) and forks child 2,
+ *                   which does as child 1 and frees the 2 new blocks too (14 inherited).
+ *                   The parent frees the rest (10 blocks of 3131, 2 of 3535) and the 3
+ *                   untraced ones (3 unknown frees in the parent).
  *   spin            before_marker 100 x malloc(4242) leaked, prints "marker <pid>",
  *                   then malloc(64)/free pairs in spin_loop until killed.
  *   _exit | _Exit   exit_work 8 x malloc(8008), 5 freed; then _exit(0) / _Exit(0).
@@ -140,6 +149,72 @@ static int mode_fork(int n) {
   stop = 1;
   pthread_join(th, NULL);
   say("hammer %lu\nforks %d bad %d\n", hammer_pairs, n, bad);
+  return bad != 0;
+}
+
+/* ---- inherited blocks ---- */
+
+extern void *__libc_malloc(size_t);
+static void *inh[20], *inh_more[2], *untraced[3];
+
+__attribute__((noinline)) static void inherit_parent(void) {
+  for (int i = 0; i < 20; i++)
+    inh[i] = malloc(3131);
+  for (int i = 0; i < 3; i++)
+    untraced[i] = __libc_malloc(3232);
+}
+__attribute__((noinline)) static void inherit_more(void) {
+  for (int i = 0; i < 2; i++)
+    inh_more[i] = malloc(3535);
+}
+__attribute__((noinline)) static void inherit_child(int second) {
+  for (int i = 0; i < 8; i++)
+    free(inh[i]);
+  for (int i = 8; i < 12; i++) {
+    void *p = realloc(inh[i], 3333);
+    __asm__ volatile("" : : "r"(p) : "memory");
+  }
+  for (int i = 0; i < 3; i++)
+    free(untraced[i]);
+  if (second)
+    for (int i = 0; i < 2; i++)
+      free(inh_more[i]);
+  batch(3434, 5, 2);
+}
+
+static int mode_inherit(void) {
+  pthread_t th;
+  inherit_parent();
+  if (pthread_create(&th, NULL, hammer, NULL) != 0)
+    return 1;
+  msleep(5);
+  int bad = 0;
+  for (int k = 0; k < 2; k++) {
+    if (k == 1) {
+      for (int i = 15; i < 20; i++)
+        free(inh[i]);
+      inherit_more();
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+      return 1;
+    if (pid == 0) {
+      inherit_child(k);
+      exit(0);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+      bad++;
+  }
+  stop = 1;
+  pthread_join(th, NULL);
+  for (int i = 0; i < 15; i++)
+    free(inh[i]);
+  for (int i = 0; i < 2; i++)
+    free(inh_more[i]);
+  for (int i = 0; i < 3; i++)
+    free(untraced[i]);
+  say("inherit bad %d\n", bad);
   return bad != 0;
 }
 
@@ -397,6 +472,8 @@ int main(int argc, char **argv) {
   const char *a = argc > 2 ? argv[2] : "";
   if (!strcmp(m, "fork"))
     return mode_fork(argc > 2 ? atoi(a) : 4);
+  if (!strcmp(m, "inherit"))
+    return mode_inherit();
   if (!strcmp(m, "forkexec"))
     return mode_forkexec();
   if (!strcmp(m, "exec-child")) {

@@ -83,7 +83,11 @@
  *                                                                        last_ordinal - k
  *                                                                        stays live
  *   0x0E UFREE                                      u:thread u:kind      free of a pointer
- *                                                                        never seen allocated
+ *                                                                        not live here: kind
+ *                                                                        0 never seen
+ *                                                                        allocated, 1 a block
+ *                                                                        the parent had live
+ *                                                                        at the fork
  *   0x0F TEXT                                       u:thread             thread index of the
  *                                                                        next events whose
  *                                                                        t is 15
@@ -143,6 +147,9 @@ enum atr_tag {
   ATR_TAG_LAYER = 0x10,
   ATR_TAG_CHUNK = 0x11,
 };
+
+/* UFREE kinds */
+enum atr_ufree_kind { ATR_UFREE_UNKNOWN = 0, ATR_UFREE_INHERITED = 1 };
 
 /* Event kinds inside a CHUNK (tag >> 4; tag & 15 is the thread). */
 enum atr_chunk_kind {
