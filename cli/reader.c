@@ -12,11 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include "livemap.h"
+
+static void wait_recorded(int fd, const char *path);
 
 #define ATR_INLINE inline __attribute__((always_inline))
 
@@ -815,6 +819,7 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   }
   if (fd < 0)
     return fail(tr, "cannot open: %s", strerror(errno));
+  wait_recorded(fd, path);
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
@@ -964,6 +969,26 @@ void atr_trace_free(atr_trace_t *tr) {
   memset(tr, 0, sizeof(*tr));
 }
 
+/* A trace a detached recorder still writes (a program preloaded by hand, whose run goes
+ * on a moment after it exits: libtrace/spawn.c) is locked: wait for it up to 10 s, then
+ * read what it holds so far. */
+static void wait_recorded(int fd, const char *path) {
+  static int said;
+  for (int i = 0; i < 200; i++) {
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+      flock(fd, LOCK_UN);
+      return;
+    }
+    if (errno != EWOULDBLOCK)
+      return;
+    if (!said++)
+      fprintf(stderr, "alloctrace: %s: still being recorded; waiting for it\n", path);
+    nanosleep(&(struct timespec){0, 50000000}, NULL);
+  }
+  fprintf(stderr, "alloctrace: %s: still being recorded after 10 s; reading what it holds\n",
+          path);
+}
+
 /* The streams of a run's file, from their tags alone (frames skipped by seeking):
  * stream ids and pids in order of first appearance. An untagged file is one stream. */
 int atr_trace_streams(const char *path, atr_stream_t **out, size_t *n) {
@@ -972,6 +997,7 @@ int atr_trace_streams(const char *path, atr_stream_t **out, size_t *n) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return -1;
+  wait_recorded(fd, path);
   atr_stream_t *v = NULL;
   size_t cap = 0, cnt = 0;
   uint8_t tag[ATR_STREAM_TAG_BYTES];

@@ -149,8 +149,10 @@ static void publish(void *base) {
 /* Start-up of an image: a region of its own, filled with what the recorder cannot read
  * once the process is gone (exe, command line); atr__shm_connect hands it over. */
 int atr__shm_start(void) {
+  if (!getenv(ATR_SOCK_ENV) && atr__spawn_recorder() != 0) /* preloaded by hand (spawn.c) */
+    return -1;
   if (set_address() != 0) {
-    atr__log("%s is not set: run the program with `alloctrace run`", ATR_SOCK_ENV);
+    atr__log("%s is not a recorder's address (@NAME): tracing is off", ATR_SOCK_ENV);
     return -1;
   }
   int fd;

@@ -5,9 +5,13 @@
  * (exit, exec or any signal): the region outlives the process, so every event it
  * published is kept. One thread; a traced program never waits for it but on a full ring.
  *
- * usage: alloctrace-record --sock NAME --output PATH [--status-fd N] [--control-fd N]
+ * usage: alloctrace-record [--detach] --sock NAME --output PATH [--status-fd N]
+ *                          [--control-fd N]
  * status lines: "ready", "error <text>", "done <pid> <end flags> <events>".
  * It exits once --control-fd is closed (or not given) and no image is connected.
+ * --detach (a program preloaded by hand, ../spawn.c): only "ready" or "error" is
+ * written; the recorder leaves the process that started it and locks the trace file
+ * until it exits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -206,24 +211,70 @@ static uint64_t mono_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* --detach, first: descriptors 0-2 on /dev/null, the status pipe at 3, nothing else of
+ * the program's kept open (a pipeline reading its output must end with it). */
+static void detach_files(void) {
+  if (status_fd >= 0 && status_fd != 3) {
+    dup2(status_fd, 3);
+    status_fd = 3;
+  }
+  close_range(status_fd >= 0 ? 4 : 3, ~0u, 0);
+  int dn = open("/dev/null", O_RDWR);
+  for (int fd = 0; dn >= 0 && fd < 3; fd++)
+    if (fd != dn)
+      dup2(dn, fd);
+  if (dn > 2)
+    close(dn);
+  if (chdir("/") != 0) { /* not holding a directory busy; paths given are absolute */
+  }
+}
+
+/* --detach, once the output and the socket exist: the trace file locked while it is
+ * written (readers wait for it: cli/reader.c), a fork whose parent (the process the
+ * program spawned) exits at once, and a session of our own (no job-control signal of
+ * the program's terminal stops the recorder). */
+static int become_orphan(void) {
+  if (flock(out_fd, LOCK_EX) != 0) {
+    status("error cannot lock the trace file: %s", strerror(errno));
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    status("error fork: %s", strerror(errno));
+    return -1;
+  }
+  if (pid > 0)
+    _exit(0);
+  setsid();
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *sock = NULL, *output = NULL;
-  int control_fd = -1;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  int control_fd = -1, detach = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--detach") == 0) {
+      detach = 1;
+      continue;
+    }
+    if (i + 1 >= argc)
+      break;
     if (strcmp(argv[i], "--sock") == 0)
-      sock = argv[i + 1];
+      sock = argv[++i];
     else if (strcmp(argv[i], "--output") == 0)
-      output = argv[i + 1];
+      output = argv[++i];
     else if (strcmp(argv[i], "--status-fd") == 0)
-      status_fd = atoi(argv[i + 1]);
+      status_fd = atoi(argv[++i]);
     else if (strcmp(argv[i], "--control-fd") == 0)
-      control_fd = atoi(argv[i + 1]);
+      control_fd = atoi(argv[++i]);
   }
   if (!sock || !output || strlen(sock) + 2 > sizeof(((struct sockaddr_un *)0)->sun_path)) {
-    fprintf(stderr, "usage: alloctrace-record --sock NAME --output PATH [--status-fd N] "
-                    "[--control-fd N]\n");
+    fprintf(stderr, "usage: alloctrace-record [--detach] --sock NAME --output PATH "
+                    "[--status-fd N] [--control-fd N]\n");
     return 2;
   }
+  if (detach) /* started by a program preloaded by hand (spawn.c): hold none of its files */
+    detach_files();
   signal(SIGINT, SIG_IGN); /* a ^C is for the program: the traces still get closed */
   signal(SIGQUIT, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
@@ -252,8 +303,15 @@ int main(int argc, char **argv) {
     ev.data.ptr = &control;
     epoll_ctl(ep, EPOLL_CTL_ADD, control_fd, &ev);
   }
+  if (detach && become_orphan() != 0)
+    return 2;
   status("ready");
+  if (detach) { /* the probe reads one line */
+    close(status_fd);
+    status_fd = -1;
+  }
   int control_open = control_fd >= 0;
+  uint64_t linger_ms = detach ? 1000 : 200; /* a fork or exec child's hello may come late */
   long idle_ms = 1;
   uint64_t empty_since = mono_ms();
   while (!stop) {
@@ -261,7 +319,7 @@ int main(int argc, char **argv) {
     for (conn_t *c = conns; c; c = c->next)
       if (c->w)
         done += atr_wproc_step(c->w);
-    if (!conns && !control_open && mono_ms() - empty_since >= 200)
+    if (!conns && !control_open && mono_ms() - empty_since >= linger_ms)
       break;
     atr_inherit_gc();
     int timeout = done >= 1024 ? 0 : (int)idle_ms;

@@ -38,9 +38,12 @@ for d in 0 1000 3000 10000; do
   expect_eq "killed at ${d}us: every child's mallocs in its trace ($seen traced, $made mallocs)" "$bad" 0
   expect_eq "killed at ${d}us: 50 children ran" "$(grep -c '^kid ' "$T/kk$d.out")" 50
 done
-# at 10 ms every child has made its 100 mallocs: the kill never loses them
-expect_eq "killed at 10 ms: 50 traces with 100 allocations each" \
-  "$(awk '$5 ~ /procs$/ && $2 == 100' "$T/kk10000.procs" | wc -l)" 50
+# at 10 ms most children have made their 100 mallocs (under load not all: they say so):
+# the kill never loses them
+full=$(awk '$1 == "kid" && $3 == 100' "$T/kk10000.out" | wc -l)
+expect_eq "killed at 10 ms: a trace with 100 allocations for each of the $full kids that made 100" \
+  "$(awk '$5 ~ /procs$/ && $2 == 100' "$T/kk10000.procs" | wc -l)" "$full"
+expect_eq "killed at 10 ms: some kids made all 100" "$([ "$full" -gt 0 ] && echo yes)" yes
 
 # ---- a shell pipeline loop: same output, same status, one file ----
 mkdir "$T/pipe" && cd "$T/pipe"
