@@ -151,8 +151,8 @@ static inline uint64_t atr__mono_ns(void) {
  * a quarter of the tracer's cost on bench/churn1). It may execute a few instructions
  * before what made the event possible: a thread freeing a block another thread handed it
  * nanoseconds ago can stamp its free before that block's allocation, a malloc reusing
- * memory just freed by another thread before that free (DESIGN.md "A correct global
- * order"). The event it depends on is in the other thread's ring by then, and the writer
+ * memory just freed by another thread before that free (libtrace/README.md, "A correct
+ * global order"). The event it depends on is in the other thread's ring by then, and the writer
  * holds the event back until its merge is past that one (writer.c pending(); counted as
  * reordered in END).
  * Later stores, the real free's included, never become visible before rdtsc retires. */
@@ -181,7 +181,7 @@ ATR_HIDDEN uint64_t atr__clock_tick0(void); /* the reading times count from */
  * time past it; the events of a burst by at most ATR_STAMP_REUSE events. Stamps stay
  * increasing: every event takes more than one tick. When a second thread registers it
  * sets multi and bumps the epoch: from then on every stamp is a clock read, as the merge
- * across rings needs (DESIGN.md "A correct global order"). An event the first thread
+ * across rings needs (libtrace/README.md "A correct global order"). An event the first thread
  * stamped before it saw that is late by at most ATR_STAMP_REUSE events: it can only have
  * happened before anything another thread did with its block, and whatever it received
  * from another thread it received after the bump (x86 keeps stores in order). */

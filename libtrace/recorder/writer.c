@@ -33,7 +33,7 @@
 #define FRAME_US 100000u    /* end a zstd frame at least this often */
 #define RSS_US 10000u       /* RSS sample period */
 #define TIME_STEP_US 100u   /* TIME resolution */
-#define MARGIN_US 50u       /* slack for store-buffer and TSC skew (DESIGN.md) */
+#define MARGIN_US 50u       /* slack for store-buffer and TSC skew (../README.md) */
 /* events per CHUNK: each column is one zstd block (at most 128 KiB) with its own entropy
  * tables; longer chunks spread the tables over more events (32 Ki events: 4% larger
  * C++ traces) */
@@ -880,7 +880,7 @@ static heap_item heap_pop(size_t *n) {
 }
 
 /* Everything with a timestamp below the watermark can be written in order: no thread
- * can still publish an older event (DESIGN.md "A correct global order"). */
+ * can still publish an older event (../README.md "A correct global order"). */
 static uint64_t watermark(uint64_t now, int final, size_t *nthreads) {
   uint64_t margin = us_to_ticks(MARGIN_US);
   uint64_t w = final ? UINT64_MAX : now - margin;
