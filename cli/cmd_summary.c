@@ -201,7 +201,7 @@ static void print_text(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
  * (pid, parent, command, duration from its start (a fork child's from its fork), calls,
  * peak, leaked). Each image is read on its own. Images without an allocation are only
  * counted: a shell's fork children that exec at once would be clutter. */
-static json_t *processes(const char *path, int json) {
+static json_t *processes(const char *path, int json, const atr_model_t *shown) {
   atr_stream_t *st;
   size_t n;
   if (atr_trace_streams(path, &st, &n) != 0 || n < 2) {
@@ -217,13 +217,19 @@ static json_t *processes(const char *path, int json) {
            "  %8s %8s %9s %12s %10s %10s  %s\n", n, "pid", "parent", "duration", "calls",
            "peak", "leaked", "command");
   for (size_t i = 0; i < n; i++) {
+    /* the image the summary above is of was read already */
+    int is_shown = keep_pid ? st[i].pid == keep_pid && st[i].image == keep_image
+                            : st[i].stream == keep_stream;
     atr_reader_pid = 0;
     atr_reader_stream = st[i].stream;
-    atr_model_t m;
-    if (atr_model_load(&m, path, NULL) != 0) {
-      atr_model_free(&m);
+    atr_model_t loaded, *mp = &loaded;
+    if (is_shown)
+      mp = (atr_model_t *)shown;
+    else if (atr_model_load(&loaded, path, NULL) != 0) {
+      atr_model_free(&loaded);
       continue;
     }
+    const atr_model_t m = *mp;
     char cmdline[160] = "";
     for (uint64_t a = 0, used = 0; a < m.tr.argc && used + 2 < sizeof(cmdline); a++)
       used += (uint64_t)snprintf(cmdline + used, sizeof(cmdline) - used, "%s%s", a ? " " : "",
@@ -251,7 +257,8 @@ static json_t *processes(const char *path, int json) {
              atr_count(c, sizeof(c), m.t.allocations), atr_bytes(pk, sizeof(pk), (double)m.t.peak_bytes),
              atr_bytes(lk, sizeof(lk), (double)m.t.leaked_bytes), cmdline);
     }
-    atr_model_free(&m);
+    if (!is_shown)
+      atr_model_free(&loaded);
   }
   if (!json && quiet)
     printf("  (and %zu image%s that made no allocation)\n", quiet, quiet == 1 ? "" : "s");
@@ -306,14 +313,14 @@ int cmd_summary(int argc, char **argv) {
   if (json) {
     json_t *root = atr_summary_json(&m, sym, top);
     json_object_set_new(root, "growth", atr_growth_summary_json(&g, 3));
-    json_t *procs = processes(argv[optind], 1);
+    json_t *procs = processes(argv[optind], 1, &m);
     if (procs)
       json_object_set_new(root, "processes", procs);
     atr_json_print(root);
   } else {
     print_text(&m, sym, top);
     atr_growth_print_summary(stdout, &g, 3);
-    processes(argv[optind], 0);
+    processes(argv[optind], 0, &m);
   }
   atr_growth_free(&g);
   atr_livelog_free(&log);

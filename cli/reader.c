@@ -21,6 +21,7 @@
 #include "livemap.h"
 
 static void wait_recorded(int fd, const char *path);
+static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v);
 
 #define ATR_INLINE inline __attribute__((always_inline))
 
@@ -791,6 +792,15 @@ static void *producer(void *arg) {
 }
 
 int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
+  /* TRACE@PID selects for this read only: `diff A B@PID` reads A's own root */
+  uint32_t keep_pid = atr_reader_pid, keep_image = atr_reader_image;
+  int rc = trace_read(tr, path, v);
+  atr_reader_pid = keep_pid;
+  atr_reader_image = keep_image;
+  return rc;
+}
+
+static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v) {
   memset(tr, 0, sizeof(*tr));
   tr->file = path;
   tr->priv = calloc(1, sizeof(*tr->priv));

@@ -106,6 +106,12 @@ for round in 1 2 3; do
   expect_eq "inherit $round: children (inherited/unknown frees, 3434 made/freed, reallocs)" "$got" \
     " 12/3/5/2/4 14/3/5/2/4"
 done
+# TRACE@PID selects for that file only: the other side of a diff is the run's root
+kid=$(traces_of "$T/inh1" | head -1)
+got=$("$ATR" diff --json "$kid" "$T/inh1.zst" | "$PY" -c 'import json, sys
+m = {x["metric"]: x for x in json.load(sys.stdin)["metrics"]}
+print(m["leaked"]["base"], m["leaked"]["new"])')
+expect_eq "diff KID ROOT: leaked bytes of each side" "$got" "23634 304"
 expect_match "inherit: summary names the inherited frees" \
   "$("$ATR" summary "$(traces_of "$T/inh1" | head -1)")" \
   "frees of inherited blocks: +12 \(allocated by parent [0-9]+ before the fork\)"
