@@ -11,7 +11,9 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,29 +205,34 @@ static int wait_root(recorder_t *r, pid_t root) {
   return loaded;
 }
 
+/* The end-of-run lines come from `summary`'s own analysis (atr_summary_load), run on a
+ * thread that follows the trace while the recorder writes it (reader.h
+ * atr_reader_follow): at the program's exit only the last frames are left to read. */
+static _Atomic int trace_done;
+static atr_summary_t run_sum;
+static int run_sum_rc = -1;
+
+static void *follow_trace(void *path) {
+  run_sum_rc = atr_summary_load(&run_sum, path);
+  return NULL;
+}
+
 static void short_summary(const char *trace) {
-  atr_model_t m;
-  if (atr_model_load(&m, trace, NULL) != 0) {
-    fprintf(stderr, "alloctrace: %s\n", m.tr.error);
-    atr_model_free(&m);
+  if (run_sum_rc != 0) {
+    fprintf(stderr, "alloctrace: %s\n", run_sum.err);
     return;
   }
-  char a[64], b[64], c[64], d[64];
+  const atr_model_t *m = &run_sum.m;
+  char a[64], b[64];
   struct stat st;
   stat(trace, &st);
   fprintf(stderr, "alloctrace: trace written to %s (%s events, %s)\n", trace,
-          atr_count(a, sizeof(a), m.tr.events), atr_bytes(b, sizeof(b), (double)st.st_size));
-  fprintf(stderr,
-          "alloctrace: %s calls to allocation functions, %s temporary; peak heap %s; "
-          "leaked %s in %llu blocks\n",
-          atr_count(a, sizeof(a), m.t.allocations), atr_count(b, sizeof(b), m.t.temporary),
-          atr_bytes(c, sizeof(c), (double)m.t.peak_bytes),
-          atr_bytes(d, sizeof(d), (double)m.t.leaked_bytes), (unsigned long long)m.t.leaked_blocks);
-  if (m.tr.truncated)
+          atr_count(a, sizeof(a), m->tr.events), atr_bytes(b, sizeof(b), (double)st.st_size));
+  atr_summary_brief(stderr, &run_sum, "alloctrace: ", 3);
+  if (m->tr.truncated)
     fprintf(stderr, "alloctrace: the last frame of the trace is truncated\n");
-  for (size_t i = 0; i < m.tr.nnotes; i++) /* e.g. a Rust shim the recorder refused to patch */
-    fprintf(stderr, "alloctrace: note: %s\n", m.tr.notes[i]);
-  atr_model_free(&m);
+  for (size_t i = 0; i < m->tr.nnotes; i++) /* e.g. a Rust shim the recorder refused to patch */
+    fprintf(stderr, "alloctrace: note: %s\n", m->tr.notes[i]);
 }
 
 static pid_t child_pid;
@@ -351,6 +358,12 @@ int cmd_run(int argc, char **argv) {
     unlink(out);
     atr_usage_error("cannot run %s: %s", prog, strerror(e));
   }
+  pthread_t follower;
+  int following = 0;
+  if (!quiet) {
+    atr_reader_follow = &trace_done;
+    following = pthread_create(&follower, NULL, follow_trace, out) == 0;
+  }
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
   signal(SIGTERM, forward);
@@ -361,7 +374,14 @@ int cmd_run(int argc, char **argv) {
       atr_usage_error("waitpid: %s", strerror(errno));
   }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (!wait_root(&recorder, pid)) {
+  int loaded = wait_root(&recorder, pid);
+  atomic_store(&trace_done, 1);
+  if (following)
+    pthread_join(follower, NULL);
+  else if (!quiet)
+    follow_trace(out);
+  atr_reader_follow = NULL;
+  if (!loaded) {
     fprintf(stderr, "alloctrace: no trace was written for %s: it did not load liballoctrace.so "
                     "(it may reset LD_PRELOAD)\n", prog);
     return code ? code : ATR_EXIT_USAGE;
@@ -370,6 +390,7 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "alloctrace: %s was killed by signal %d\n", prog, WTERMSIG(status));
   if (!quiet) {
     short_summary(out);
+    atr_summary_free(&run_sum);
   }
   if (check) {
     int verdict = atr_check_run(out, check);

@@ -269,6 +269,77 @@ static json_t *processes(const char *path, int json, const atr_model_t *shown) {
   return arr;
 }
 
+int atr_summary_load(atr_summary_t *s, const char *path) {
+  memset(s, 0, sizeof(*s));
+  atr_sym_warm_t *warm;
+  atr_livelog_init(&s->log, atr_growth_log_budget());
+  if (atr_growth_load(&s->m, &s->ch, &s->log, &warm, path) != 0) {
+    atr_sym_warm_drop(warm);
+    snprintf(s->err, sizeof(s->err), "%s", s->m.tr.error);
+    return -1;
+  }
+  s->sym = atr_sym_new_warm(&s->m.tr, warm);
+  if (!s->sym) {
+    snprintf(s->err, sizeof(s->err), "%s: out of memory", path);
+    return -1;
+  }
+  if (atr_growth_analyze(&s->g, path, &s->m, s->sym, s->ch, &s->log, s->err, sizeof(s->err)) != 0)
+    return -1;
+  s->analysed = 1;
+  return 0;
+}
+
+void atr_summary_free(atr_summary_t *s) {
+  if (s->analysed)
+    atr_growth_free(&s->g);
+  atr_livelog_free(&s->log);
+  atr_chains_free(s->ch);
+  atr_sym_free(s->sym);
+  atr_model_free(&s->m);
+}
+
+/* run's lines at the end of a run: the totals, the `top` biggest sites of the peak and
+ * of the leaks (no backtrace) and the growth findings, each line prefixed. */
+void atr_summary_brief(FILE *f, const atr_summary_t *s, const char *prefix, int top) {
+  const atr_model_t *m = &s->m;
+  const atr_totals_t *t = &m->t;
+  char a[64], b[64], c[64], d[64];
+  fprintf(f, "%s%s calls to allocation functions, %s temporary; peak heap %s; leaked %s in %llu "
+             "blocks\n", prefix, atr_count(a, sizeof(a), t->allocations),
+          atr_count(b, sizeof(b), t->temporary), atr_bytes(c, sizeof(c), (double)t->peak_bytes),
+          atr_bytes(d, sizeof(d), (double)t->leaked_bytes), (unsigned long long)t->leaked_blocks);
+  for (size_t k = 0; k < 2; k++) { /* peak, leaks */
+    atr_callsite_t *cs;
+    size_t n = atr_model_callsites(m, s->sym, tops[k].metric, &cs);
+    uint64_t total = k == 0 ? t->peak_bytes : t->leaked_bytes;
+    for (size_t i = 0; i < n && (int)i < top; i++) {
+      uint64_t v = atr_cost_metric(&cs[i].cost, tops[k].metric);
+      if (!v)
+        break;
+      fprintf(f, "%s  %s %s (%.1f%%) from ", prefix, k == 0 ? "peak: " : "leaks:",
+              atr_bytes(a, sizeof(a), (double)v), total ? 100.0 * (double)v / (double)total : 0.0);
+      atr_report_frame(f, cs[i].frame);
+      fprintf(f, "\n");
+    }
+    free(cs);
+  }
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *g = open_memstream(&buf, &len);
+  if (g) {
+    atr_growth_print_summary(g, &s->g, top);
+    fclose(g);
+    for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+      nl = strchr(line, '\n');
+      if (nl)
+        *nl = 0;
+      if (*line)
+        fprintf(f, "%s%s\n", prefix, line);
+    }
+    free(buf);
+  }
+}
+
 int cmd_summary(int argc, char **argv) {
   int json = 0, top = 10;
   static const struct option opts[] = {
@@ -293,39 +364,22 @@ int cmd_summary(int argc, char **argv) {
   }
   if (optind + 1 != argc)
     atr_usage_error("summary needs exactly one trace file (usage: alloctrace summary [--json] TRACE)");
-  atr_model_t m;
-  atr_chains_t *ch;
-  atr_livelog_t log;
-  atr_sym_warm_t *warm;
-  atr_livelog_init(&log, atr_growth_log_budget());
-  if (atr_growth_load(&m, &ch, &log, &warm, argv[optind]) != 0) {
-    atr_sym_warm_drop(warm);
-    atr_input_error(m.tr.error);
-  }
-  atr_report_truncated(&m.tr, argv[optind]);
-  atr_symbolizer_t *sym = atr_sym_new_warm(&m.tr, warm);
-  if (!sym)
-    atr_input_error("out of memory");
-  atr_growth_t g; /* the GROWTH lines: growth chains and leak suspects (growth.h) */
-  char err[600];
-  if (atr_growth_analyze(&g, argv[optind], &m, sym, ch, &log, err, sizeof(err)) != 0)
-    atr_input_error(err);
+  atr_summary_t S;
+  if (atr_summary_load(&S, argv[optind]) != 0)
+    atr_input_error(S.err);
+  atr_report_truncated(&S.m.tr, argv[optind]);
   if (json) {
-    json_t *root = atr_summary_json(&m, sym, top);
-    json_object_set_new(root, "growth", atr_growth_summary_json(&g, 3));
-    json_t *procs = processes(argv[optind], 1, &m);
+    json_t *root = atr_summary_json(&S.m, S.sym, top);
+    json_object_set_new(root, "growth", atr_growth_summary_json(&S.g, 3));
+    json_t *procs = processes(argv[optind], 1, &S.m);
     if (procs)
       json_object_set_new(root, "processes", procs);
     atr_json_print(root);
   } else {
-    print_text(&m, sym, top);
-    atr_growth_print_summary(stdout, &g, 3);
-    processes(argv[optind], 0, &m);
+    print_text(&S.m, S.sym, top);
+    atr_growth_print_summary(stdout, &S.g, 3);
+    processes(argv[optind], 0, &S.m);
   }
-  atr_growth_free(&g);
-  atr_livelog_free(&log);
-  atr_chains_free(ch);
-  atr_sym_free(sym);
-  atr_model_free(&m);
+  atr_summary_free(&S);
   return 0;
 }

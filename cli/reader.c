@@ -537,7 +537,29 @@ typedef struct {
   int out_full;     /* the last call filled the output: zstd may still hold data */
   uint64_t frames;  /* frames completed so far */
   uint64_t compressed_bytes;
+  _Atomic int *follow; /* atr_reader_follow when the read began */
 } src_t;
+
+_Atomic int *atr_reader_follow;
+
+/* Following a file still being written, are we past its last write? */
+static int follow_over(const src_t *s) {
+  return !s->follow || atomic_load(s->follow);
+}
+
+/* read(2); following a file, end of file only once its writer is done (the flag is read
+ * before the read: what was written before it was set is always taken). */
+static ssize_t src_read(src_t *s, void *buf, size_t n) {
+  for (;;) {
+    int over = follow_over(s);
+    ssize_t got = read(s->fd, buf, n);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got != 0 || over)
+      return got;
+    nanosleep(&(struct timespec){0, 2000000}, NULL);
+  }
+}
 
 typedef struct {
   uint8_t *buf;
@@ -601,9 +623,7 @@ static ssize_t src_fill(src_t *s, size_t need) {
     memmove(s->in, (const uint8_t *)s->zin.src + s->zin.pos, have);
   s->zin = (ZSTD_inBuffer){s->in, have, 0};
   while (s->zin.size < need && s->zin.size < s->in_cap) {
-    ssize_t got = read(s->fd, s->in + s->zin.size, s->in_cap - s->zin.size);
-    if (got < 0 && errno == EINTR)
-      continue;
+    ssize_t got = src_read(s, s->in + s->zin.size, s->in_cap - s->zin.size);
     if (got < 0)
       return -1;
     if (got == 0) {
@@ -641,7 +661,7 @@ static int src_tags(src_t *s, slot_t *sl) {
     if (have == 0)
       return 0;
     if (s->tagged && have < 4 && s->eof) { /* cut inside the next tag: the end */
-      s->last_ret = 1;
+      s->last_ret = !s->follow; /* followed: another image's frame being written */
       s->zin.pos = s->zin.size;
       return 0;
     }
@@ -653,7 +673,7 @@ static int src_tags(src_t *s, slot_t *sl) {
       return -1;
     }
     if (have < (ssize_t)ATR_STREAM_TAG_BYTES) { /* cut inside a tag: the end */
-      s->last_ret = 1;
+      s->last_ret = !s->follow;
       s->zin.pos = s->zin.size;
       return 0;
     }
@@ -679,8 +699,8 @@ static int src_tags(src_t *s, slot_t *sl) {
           snprintf(sl->msg, sizeof(sl->msg), "seek error: %s", strerror(errno));
           return -1;
         }
-        struct stat st;
-        if (fstat(s->fd, &st) == 0 && to > st.st_size)
+        struct stat st; /* followed, the frame is still coming: src_read waits for it */
+        if (follow_over(s) && fstat(s->fd, &st) == 0 && to > st.st_size)
           s->eof = 1;
         break;
       }
@@ -704,7 +724,7 @@ static void src_next(src_t *s, slot_t *sl) {
       s->boundary = 0;
     }
     if (s->zin.pos == s->zin.size && !s->out_full) {
-      ssize_t got = s->eof ? 0 : read(s->fd, s->in, s->in_cap);
+      ssize_t got = s->eof ? 0 : src_read(s, s->in, s->in_cap);
       if (got < 0) {
         if (errno == EINTR)
           continue;
@@ -835,12 +855,13 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
     close(fd);
     return fail(tr, "not a regular file");
   }
-  if (st.st_size == 0) {
+  _Atomic int *follow = atr_reader_follow;
+  if (st.st_size == 0 && !follow) {
     close(fd);
     return fail(tr, "empty file: the traced program wrote nothing");
   }
   uint64_t window = 4096; /* by file size: only speed depends on it, not the result */
-  while (window < ATR_LIVE_WINDOW && window < (uint64_t)st.st_size)
+  while (window < ATR_LIVE_WINDOW && (follow || window < (uint64_t)st.st_size))
     window *= 2;
   tr->priv->lw_mem = calloc(1, atr_lw_bytes());
   if (tr->priv->lw_mem)
@@ -858,8 +879,9 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
   P->src.fd = fd;
   P->src.first = 1;
   P->src.boundary = 1;
+  P->src.follow = follow;
   nseen = 0;
-  P->src.in_cap = st.st_size < (1 << 20) ? (size_t)st.st_size : 1u << 20;
+  P->src.in_cap = st.st_size < (1 << 20) && !follow ? (size_t)st.st_size : 1u << 20;
   P->src.in = malloc(P->src.in_cap);
   P->src.dctx = ZSTD_createDCtx();
   pthread_mutex_init(&P->mu, NULL);

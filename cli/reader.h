@@ -9,6 +9,7 @@
 #define ATR_READER_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "alloctrace/format.h"
@@ -106,6 +107,9 @@ int atr_trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v);
 /* The stream (process image) of a run's file that atr_trace_read reads: 0, the
  * program `run` started, unless a command chose another (format.h: stream tags). */
 extern uint32_t atr_reader_stream;
+/* Non-NULL: reads follow a file still being written (run's end-of-run summary): at its
+ * end they wait for more until *atr_reader_follow is set (the writer is done). */
+extern _Atomic int *atr_reader_follow;
 /* Or the process pid's image-th image (atr_reader_pid 0: by stream). */
 extern uint32_t atr_reader_pid, atr_reader_image;
 int atr_reader_select(const char *spec);
