@@ -28,10 +28,10 @@
 #define ATR_SHM_VERSION 2u
 
 #define ATR_MAX_MODULES 8192u
-#define ATR_ST_SLOT_BITS 21u
+#define ATR_ST_SLOT_BITS 23u /* 4 Mi stacks: a large C++ program makes millions */
 #define ATR_ST_SLOTS (1u << ATR_ST_SLOT_BITS)
 #define ATR_ST_MAX (ATR_ST_SLOTS / 2)                 /* load factor stays <= 0.5 */
-#define ATR_ST_ARENA_WORDS (64u * 1024u * 1024u)      /* 512 MiB */
+#define ATR_ST_ARENA_WORDS (256u * 1024u * 1024u)     /* 2 GiB, sparse: only what is used */
 #define ATR_MAX_THREADS 4096u /* thread states live at once (recycled when a thread ends) */
 #define ATR_MAX_NOTES 16u
 #define ATR_CMDLINE_MAX 65536u
