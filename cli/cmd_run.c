@@ -147,7 +147,19 @@ typedef struct {
   FILE *status;  /* the recorder's status lines */
   int control;   /* closed when the program is done: the recorder may end */
   pid_t pid;
+  /* from its "done" lines: events of the images done, its CPU and max RSS so far */
+  unsigned long long events, cpu_us;
+  long rss_kb;
 } recorder_t;
+
+/* What recording cost (run --stats, and run's end-of-run lines). */
+static void recorder_stats(const recorder_t *r) {
+  char a[64], b[64];
+  fprintf(stderr, "alloctrace: recorder: %.2f s of CPU for %s events (%.1f ns per event), "
+                  "max RSS %s\n", (double)r->cpu_us / 1e6, atr_count(a, sizeof(a), r->events),
+          r->events ? (double)r->cpu_us * 1000.0 / (double)r->events : 0.0,
+          atr_bytes(b, sizeof(b), (double)r->rss_kb * 1024.0));
+}
 
 /* Starts the recorder and waits until it listens (or says why it cannot). */
 static void start_recorder(recorder_t *r, const char *rec, const char *sock, const char *out) {
@@ -193,11 +205,17 @@ static int wait_root(recorder_t *r, pid_t root) {
   char line[1024];
   while (fgets(line, sizeof(line), r->status)) {
     unsigned pid = 0, flags = 0;
+    unsigned long long events = 0, cpu_us = 0;
+    long rss_kb = 0;
     if (sscanf(line, "loaded %u", &pid) == 1 && pid == (unsigned)root)
       loaded = 1;
-    if (sscanf(line, "done %u %u", &pid, &flags) == 2 && pid == (unsigned)root &&
-        !(flags & ATR_END_EXEC))
-      break;
+    if (sscanf(line, "done %u %u %llu %llu %ld", &pid, &flags, &events, &cpu_us, &rss_kb) >= 2) {
+      r->events += events;
+      r->cpu_us = cpu_us;
+      r->rss_kb = rss_kb;
+      if (pid == (unsigned)root && !(flags & ATR_END_EXEC))
+        break;
+    }
   }
   fclose(r->status);
   int st;
@@ -243,12 +261,13 @@ static void forward(int sig) {
 
 int cmd_run(int argc, char **argv) {
   const char *output = NULL, *unwind = "libunwind", *check = NULL;
-  int follow = 1, quiet = 0;
+  int follow = 1, quiet = 0, stats = 0;
   static const struct option opts[] = {{"output", required_argument, 0, 'o'},
                                        {"unwind", required_argument, 0, 'u'},
                                        {"no-follow", no_argument, 0, 'F'},
                                        {"check", required_argument, 0, 'c'},
                                        {"quiet", no_argument, 0, 'q'},
+                                       {"stats", no_argument, 0, 'S'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   int c;
@@ -271,9 +290,12 @@ int cmd_run(int argc, char **argv) {
     case 'q':
       quiet = 1;
       break;
+    case 'S':
+      stats = 1;
+      break;
     case 'h':
       printf("usage: alloctrace run [-o FILE] [--unwind=libunwind|fp] [--no-follow] "
-             "[--check BUDGET] [-q] -- CMD ARGS...\n");
+             "[--check BUDGET] [-q] [--stats] -- CMD ARGS...\n");
       return 0;
     default:
       atr_bad_option(argv, "usage: alloctrace run [-o FILE] [--unwind=libunwind|fp] [--no-follow] -- CMD ARGS...");
@@ -318,7 +340,7 @@ int cmd_run(int argc, char **argv) {
   check_output(out);
   char sock[64];
   snprintf(sock, sizeof(sock), "alloctrace-%d-%lx", (int)getpid(), (unsigned long)random());
-  recorder_t recorder;
+  recorder_t recorder = {0};
   start_recorder(&recorder, rec, sock, out);
 
   int pipefd[2];
@@ -392,6 +414,8 @@ int cmd_run(int argc, char **argv) {
     short_summary(out);
     atr_summary_free(&run_sum);
   }
+  if (stats)
+    recorder_stats(&recorder);
   if (check) {
     int verdict = atr_check_run(out, check);
     if (code == 0)

@@ -7,7 +7,8 @@
  *
  * usage: alloctrace-record [--detach] --sock NAME --output PATH [--status-fd N]
  *                          [--control-fd N]
- * status lines: "ready", "error <text>", "done <pid> <end flags> <events>".
+ * status lines: "ready", "error <text>", "loaded <pid>",
+ *               "done <pid> <end flags> <events> <recorder CPU us> <recorder max RSS KiB>".
  * It exits once --control-fd is closed (or not given) and no image is connected.
  * --detach (a program preloaded by hand, ../spawn.c): only "ready" or "error" is
  * written; the recorder leaves the process that started it and locks the trace file
@@ -25,6 +26,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -165,8 +167,12 @@ static void drop(int ep, conn_t *c) {
   close(c->fd);
   if (c->w) {
     atr_wproc_finish(c->w);
-    status("done %u %u %llu", c->pid, atomic_load(&atr_shm_hdr(c->base)->end_flags),
-           (unsigned long long)atr_wproc_events(c->w));
+    struct rusage ru; /* what recording has cost so far, for `run --stats` */
+    getrusage(RUSAGE_SELF, &ru);
+    uint64_t cpu_us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                      (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    status("done %u %u %llu %llu %ld", c->pid, atomic_load(&atr_shm_hdr(c->base)->end_flags),
+           (unsigned long long)atr_wproc_events(c->w), (unsigned long long)cpu_us, ru.ru_maxrss);
     atr_wproc_close(c->w);
   }
   if (c->base)

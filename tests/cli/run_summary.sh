@@ -22,7 +22,7 @@ for prog in growth_patterns known; do
   rc=0
   "$ATR" run -o "$T/$prog.zst" -- "$PROGS/$prog" >/dev/null 2>"$T/$prog.err" || rc=$?
   expect_eq "$prog: status" "$rc" 0
-  got=$(sed -n 's/^alloctrace: //p' "$T/$prog.err" | grep -v '^trace written\|calls to allocation\|^note:')
+  got=$(sed -n 's/^alloctrace: //p' "$T/$prog.err" | grep -v '^trace written\|calls to allocation\|^note:\|^recorder:')
   expect_eq "$prog: site and growth lines = summary's" "$got" "$(from_summary "$T/$prog.zst")"
   t=$("$ATR" summary --json "$T/$prog.zst" | "$PY" -c 'import json, sys
 t = json.load(sys.stdin)["totals"]
@@ -38,6 +38,12 @@ expect_match "growth_patterns: a growth chain among the lines" "$(cat "$T/growth
 rc=0
 "$ATR" run -o "$T/churn.zst" -- "$PROGS/manystacks" >/dev/null 2>"$T/churn.err" || rc=$?
 expect_eq "manystacks: status" "$rc" 0
-got=$(sed -n 's/^alloctrace: //p' "$T/churn.err" | grep -v '^trace written\|calls to allocation\|^note:')
+got=$(sed -n 's/^alloctrace: //p' "$T/churn.err" | grep -v '^trace written\|calls to allocation\|^note:\|^recorder:')
 expect_eq "manystacks: site lines = summary's" "$got" "$(from_summary "$T/churn.zst")"
+# run --stats: what recording cost, even with -q; its events are the trace's
+rc=0
+"$ATR" run -q --stats -o "$T/st.zst" -- "$PROGS/known" >/dev/null 2>"$T/st.err" || rc=$?
+ev=$("$ATR" summary --json "$T/st.zst" | "$PY" -c 'import json, sys; print("{:,}".format(json.load(sys.stdin)["recorder"]["events"]))')
+expect_match "--stats: the recorder's CPU, events, ns per event, max RSS" "$(cat "$T/st.err")" \
+  "^alloctrace: recorder: [0-9.]+ s of CPU for $ev events \([0-9.]+ ns per event\), max RSS [0-9.]+ [KM]iB$"
 finish
