@@ -3,7 +3,7 @@
 # Runs the workload under `alloctrace run -q` (as bench/run.sh times it) with each library
 # in turn (ALLOCTRACE_LIB), N rounds, alternating the order from round to round, and
 # prints per library the min and median wall and CPU (user + sys) seconds. Interleaving is
-# what separates a change from this kind of machine's drift (README "Performance"):
+# what separates a change from this kind of machine's drift (bench/results.md, its history):
 # compare only figures printed by one call. Fails when a run leaves no trace (a library
 # that did not load would otherwise be timed untraced). Writes only to a temporary
 # directory it removes.

@@ -1,5 +1,5 @@
 /* INI budget files through inih: [limits], [site "PATTERN"], [under "PATTERN"],
- * [baseline], [tolerance], [output] (the format is documented in README.md).
+ * [baseline], [tolerance], [output] (the format is documented in docs/ci.md).
  * Never accepts a key it does not know: a typo must not silently disable a check.
  */
 #define _GNU_SOURCE

@@ -1,7 +1,7 @@
 /* `alloctrace growth [--json] [--top N] TRACE`: growth chains per call site (sizes,
  * factor, moves, bytes copied, the up-front reservation that avoids them), leak suspects
  * (live bytes that grow steadily until exit) and the size and alignment histograms.
- * JSON schema "alloctrace.growth/1" (README.md); scripts/plot_growth.py draws it.
+ * JSON schema "alloctrace.growth/1" (docs/json.md); scripts/plot_growth.py draws it.
  */
 #define _GNU_SOURCE
 #include <getopt.h>

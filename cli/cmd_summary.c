@@ -1,7 +1,7 @@
 /* `alloctrace summary [--json] [--top N] TRACE`: totals with heaptrack's definitions,
  * the recorder's own health, and the top call sites by peak, leaks, allocation count
  * and temporary allocations, each with a symbolized backtrace.
- * JSON schema "alloctrace.summary/1" (documented in README.md).
+ * JSON schema "alloctrace.summary/1" (documented in docs/json.md).
  */
 #define _GNU_SOURCE
 #include <getopt.h>

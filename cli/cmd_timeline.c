@@ -1,7 +1,7 @@
 /* `alloctrace timeline [--csv|--json] [--interval MS] [--top N] TRACE`: the heap over
  * time: live requested bytes, RSS, allocation and free rates, and the live bytes of the
  * top N call sites, the rest as "other" (CSV by default). JSON schema
- * "alloctrace.timeline/1" (README.md); scripts/plot_timeline.py draws it.
+ * "alloctrace.timeline/1" (docs/json.md); scripts/plot_timeline.py draws it.
  */
 #define _GNU_SOURCE
 #include <getopt.h>

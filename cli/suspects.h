@@ -2,7 +2,7 @@
  * run, grow steadily and are still (nearly) at their maximum at exit. Pure arithmetic on
  * one series; never reads traces or allocates.
  *
- * Rule (also documented in README.md and reported as "leak_rule" in growth --json):
+ * Rule (also documented in docs/growth.md and reported as "leak_rule" in growth --json):
  * sample the site's live bytes at GRID points t_j = duration * j / GRID (j = 1..GRID);
  * the window starts at the first point where the site has live bytes. Flagged when
  *   the window has >= MIN_POINTS points,
