@@ -74,6 +74,7 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
     PROMISE(atr_trace_live_site(tr, ev->old_ordinal) == ev->old_site);
     break;
   case ATR_E_UFREE:
+  case ATR_E_IFREE:
     break;
   default:
     PROMISE(!"unknown event kind");
