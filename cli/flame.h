@@ -54,6 +54,12 @@ int atr_flame_init(atr_flame_t *f);
 void atr_flame_free(atr_flame_t *f);
 const char *atr_flame_str(const atr_flame_t *f, uint32_t id);
 
+/* The interning tables alone, for writers that number their own nodes (pprof): the id of a
+ * string, and of a frame (identified by function and file, as the tree's levels). Both
+ * return ATR_FLAME_NONE when out of memory. */
+uint32_t atr_flame_string(atr_flame_t *f, const char *s);
+uint32_t atr_flame_frame(atr_flame_t *f, const atr_frame_t *fr, const char *cls);
+
 /* Adds every stack of the model as costs (or base costs when `base`). If `map` is not
  * NULL, *map gets a malloc'd array: trace node -> tree node. Returns 0 or -ENOMEM. */
 int atr_flame_add(atr_flame_t *f, const atr_model_t *m, atr_symbolizer_t *sym, int base,
@@ -119,5 +125,8 @@ int atr_flame_write_svg(FILE *out, const atr_flame_doc_t *d);
 /* Collapsed stacks "a;b;c VALUE" root first (leaf first when inverted); a diff writes
  * "a;b;c BASE NEW" as FlameGraph's difffolded.pl does. Lines with 0 are omitted. */
 int atr_flame_write_folded(FILE *out, const atr_flame_doc_t *d);
+/* pprof's profile.proto, gzipped, straight from the trace's stacks (flame_pprof.c); `metric`
+ * picks the default sample type. */
+int atr_flame_write_pprof(FILE *out, const atr_model_t *m, atr_symbolizer_t *sym, int metric);
 
 #endif

@@ -9,10 +9,11 @@ cd "$here"
 mode=${1:-demo}
 
 core_pkgs=(gcc g++ make meson ninja-build pkg-config libunwind-dev libzstd-dev libdw-dev
-           libelf-dev libiberty-dev libjansson-dev libinih-dev python3 python3-matplotlib zstd)
+           libelf-dev libiberty-dev libjansson-dev libinih-dev python3 python3-matplotlib zstd
+           libprotobuf-c-dev protobuf-c-compiler zlib1g-dev)
 test_pkgs=(heaptrack sqlite3 git perl chromium chromium-driver python3-selenium
            libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 librust-jemalloc-sys-dev
-           ripgrep fd-find procps file)
+           ripgrep fd-find procps file golang-go)
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
