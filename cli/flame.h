@@ -110,6 +110,23 @@ int atr_flame_time(const atr_model_t *m, const uint32_t *map, size_t nout, atr_f
                    char *err, size_t errlen);
 void atr_flame_time_free(atr_ftime_t *t);
 
+/* ---- JSON text for the JSON writers (flame_json.c) ---- */
+
+/* A JSON string: valid UTF-8 (bad bytes become U+FFFD), safe inside <script> (<, >, &,
+ * U+2028/9 as \u escapes). */
+void atr__json_str(FILE *out, const char *s);
+void atr__json_secs(FILE *out, double s); /* microsecond precision, no trailing zeros */
+void atr__json_u64(FILE *out, uint64_t v);
+
+/* Only the frames, strings and modules the nodes use, renumbered densely. */
+typedef struct {
+  uint32_t *frame, *str, *mod; /* old id -> new id, ATR_FLAME_NONE when unused */
+  uint32_t *str_list, *frame_list, *mod_list;
+  size_t nstr, nframe, nmod;
+} atr__flame_used_t;
+int atr__flame_used(const atr_flame_t *f, atr__flame_used_t *u); /* 0 or -1 (free it still) */
+void atr__flame_used_free(atr__flame_used_t *u);
+
 /* ---- writers (each returns 0 or -1 when writing failed) ---- */
 
 typedef struct {
