@@ -1,7 +1,7 @@
-/* `alloctrace flamegraph [--format html|svg|folded|pprof] [--metric M] [--inverted]
+/* `alloctrace flamegraph [--format html|svg|folded|pprof|speedscope] [--metric M] [--inverted]
  * [--min-percent X] [-o OUT] TRACE` and `--diff BASE NEW`: allocation flame graphs.
  * html is one self-contained page (no network); svg is static; folded is for FlameGraph,
- * inferno and speedscope; pprof is for go tool pprof and the profile stores.
+ * inferno; pprof is for go tool pprof and the profile stores; speedscope for speedscope.
  * Only this file prints and picks exit codes.
  */
 #define _GNU_SOURCE
@@ -18,7 +18,7 @@
 #include "report.h"
 #include "util.h"
 
-enum { F_HTML, F_SVG, F_FOLDED, F_PPROF, F_COUNT };
+enum { F_HTML, F_SVG, F_FOLDED, F_PPROF, F_SPEEDSCOPE, F_COUNT };
 
 static const struct {
   const char *name, *ext; /* ext: the default file name's, NULL: standard output */
@@ -27,6 +27,7 @@ static const struct {
     [F_SVG] = {"svg", "svg"},
     [F_FOLDED] = {"folded", NULL},
     [F_PPROF] = {"pprof", "pb.gz"},
+    [F_SPEEDSCOPE] = {"speedscope", "speedscope.json"},
 };
 
 /* Default merging: the page must stay a few MB for any trace, the SVG readable; folded
@@ -36,7 +37,7 @@ static const struct {
 #define HTML_MAX_NODES 40000
 
 static const char usage_text[] =
-    "usage: alloctrace flamegraph [--format html|svg|folded|pprof] [--metric "
+    "usage: alloctrace flamegraph [--format html|svg|folded|pprof|speedscope] [--metric "
     "peak|leaked|allocated|allocations|temporary] [--inverted] [--min-percent X] [-o OUT] TRACE\n"
     "       alloctrace flamegraph --diff [options] BASE NEW";
 
@@ -130,7 +131,7 @@ int cmd_flamegraph(int argc, char **argv) {
       for (format = 0; format < F_COUNT && strcmp(optarg, formats[format].name) != 0;)
         format++;
       if (format == F_COUNT)
-        atr_usage_error("unknown --format '%s' (html, svg, folded or pprof)", optarg);
+        atr_usage_error("unknown --format '%s' (html, svg, folded, pprof or speedscope)", optarg);
       break;
     case 'm':
       metric = atr_metric_parse(optarg);
@@ -166,6 +167,9 @@ int cmd_flamegraph(int argc, char **argv) {
   if (format == F_PPROF && (diff || inverted || min_percent >= 0))
     atr_usage_error("--format pprof takes no %s (pprof compares, inverts and trims by itself)",
                     diff ? "--diff" : inverted ? "--inverted" : "--min-percent");
+  if (format == F_SPEEDSCOPE && (diff || inverted))
+    atr_usage_error("--format speedscope takes no %s (its sandwich view shows callers)",
+                    diff ? "--diff" : "--inverted");
 
   loaded_t base = {0}, cur = {0};
   if (diff)
@@ -205,8 +209,11 @@ int cmd_flamegraph(int argc, char **argv) {
   memcpy(map0, map, nmap * sizeof(uint32_t));
   int user_min = min_percent >= 0;
   if (!user_min)
-    min_percent = format == F_HTML ? HTML_MIN_PERCENT : format == F_SVG ? SVG_MIN_PERCENT : 0;
-  unsigned mask = format == F_HTML ? (1u << ATR_M_COUNT) - 1 : 1u << metric;
+    min_percent = format == F_HTML ? HTML_MIN_PERCENT
+                  : format == F_SVG || format == F_SPEEDSCOPE ? SVG_MIN_PERCENT : 0;
+  /* the page and speedscope's file show every metric: a subtree stays if one metric needs it */
+  int all_metrics = format == F_HTML || format == F_SPEEDSCOPE;
+  unsigned mask = all_metrics ? (1u << ATR_M_COUNT) - 1 : 1u << metric;
   for (;;) {
     if (atr_flame_prune(&raw, min_percent / 100.0, mask, &tree, map, nmap) != 0)
       atr_input_error("out of memory building the flame graph");
@@ -229,7 +236,7 @@ int cmd_flamegraph(int argc, char **argv) {
 
   atr_ftime_t tv;
   int have_time = 0;
-  if (format == F_HTML) {
+  if (all_metrics) {
     char err[600];
     if (atr_flame_time(&cur.m, map, tree.nnodes, &tv, err, sizeof(err)) != 0)
       atr_input_error(err);
@@ -240,9 +247,10 @@ int cmd_flamegraph(int argc, char **argv) {
   output_t o;
   open_output(&o, output);
   atr_flame_doc_t doc = {&cur.m, &tree, have_time ? &tv : NULL, metric, inverted};
-  int rc = format == F_HTML  ? atr_flame_write_html(o.out, &doc)
-           : format == F_SVG ? atr_flame_write_svg(o.out, &doc)
-                             : atr_flame_write_folded(o.out, &doc);
+  int rc = format == F_HTML         ? atr_flame_write_html(o.out, &doc)
+           : format == F_SVG        ? atr_flame_write_svg(o.out, &doc)
+           : format == F_SPEEDSCOPE ? atr_flame_write_speedscope(o.out, &doc)
+                                    : atr_flame_write_folded(o.out, &doc);
   if (close_output(&o, rc) != 0)
     return ATR_EXIT_USAGE;
   if (output && o.out != stdout && isatty(STDERR_FILENO))

@@ -142,6 +142,9 @@ int atr_flame_write_svg(FILE *out, const atr_flame_doc_t *d);
 /* Collapsed stacks "a;b;c VALUE" root first (leaf first when inverted); a diff writes
  * "a;b;c BASE NEW" as FlameGraph's difffolded.pl does. Lines with 0 are omitted. */
 int atr_flame_write_folded(FILE *out, const atr_flame_doc_t *d);
+/* speedscope's file format: a sampled profile per metric (d->metric shown first) and, with
+ * d->time, the heap over time (flame_speedscope.c). */
+int atr_flame_write_speedscope(FILE *out, const atr_flame_doc_t *d);
 /* pprof's profile.proto, gzipped, straight from the trace's stacks (flame_pprof.c); `metric`
  * picks the default sample type. */
 int atr_flame_write_pprof(FILE *out, const atr_model_t *m, atr_symbolizer_t *sym, int metric);
