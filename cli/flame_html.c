@@ -192,39 +192,47 @@ static int contains_ci(const unsigned char *hay, size_t n, const char *needle) {
 }
 
 int atr_flame_write_html(FILE *out, const atr_flame_doc_t *d) {
-  static const char *const names[3] = {"/*ATR_CSS*/", "/*ATR_JS*/", "/*ATR_DATA*/"};
+  /* the placeholders and what fills them (text NULL: the data) */
+  static const struct {
+    const char *name, *closing; /* closing: what the text must never contain */
+    const unsigned char *text;
+    const size_t *len;
+  } fill[] = {
+      {"/*ATR_CSS*/", "</style", atr_asset_css, &atr_asset_css_len},
+      {"/*ATR_JS*/", "</script", atr_asset_js, &atr_asset_js_len},
+      {"/*ATR_DATA*/", NULL, NULL, NULL},
+  };
+  enum { N = sizeof(fill) / sizeof(*fill) };
   const unsigned char *tpl = atr_asset_template;
   size_t n = atr_asset_template_len;
-  const char *at[3];
-  for (int i = 0; i < 3; i++) {
-    at[i] = find(tpl, n, names[i]);
+  const char *at[N];
+  int order[N];
+  for (int i = 0; i < N; i++) {
+    at[i] = find(tpl, n, fill[i].name);
     if (!at[i] || find((const unsigned char *)at[i] + 1, n - (size_t)(at[i] + 1 - (const char *)tpl),
-                       names[i]))
+                       fill[i].name))
       return -2; /* each placeholder exactly once */
+    if (fill[i].text && contains_ci(fill[i].text, *fill[i].len, fill[i].closing))
+      return -2;
+    order[i] = i;
   }
-  if (contains_ci(atr_asset_css, atr_asset_css_len, "</style") ||
-      contains_ci(atr_asset_js, atr_asset_js_len, "</script"))
-    return -2;
   /* one pass over the template in placeholder order; inserted text is never scanned */
-  int order[3] = {0, 1, 2};
-  for (int i = 0; i < 3; i++)
-    for (int j = i + 1; j < 3; j++)
+  for (int i = 0; i < N; i++)
+    for (int j = i + 1; j < N; j++)
       if (at[order[j]] < at[order[i]]) {
         int x = order[i];
         order[i] = order[j];
         order[j] = x;
       }
   const char *pos = (const char *)tpl;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < N; i++) {
     int w = order[i];
     fwrite(pos, 1, (size_t)(at[w] - pos), out);
-    if (w == 0)
-      fwrite(atr_asset_css, 1, atr_asset_css_len, out);
-    else if (w == 1)
-      fwrite(atr_asset_js, 1, atr_asset_js_len, out);
+    if (fill[w].text)
+      fwrite(fill[w].text, 1, *fill[w].len, out);
     else if (write_data(out, d) != 0)
       return -1;
-    pos = at[w] + strlen(names[w]);
+    pos = at[w] + strlen(fill[w].name);
   }
   fwrite(pos, 1, n - (size_t)(pos - (const char *)tpl), out);
   return ferror(out) ? -1 : 0;
