@@ -1,4 +1,4 @@
-/* `flamegraph --format html`: the embedded page template with its stylesheet, script and
+/* `flamegraph --format html`: the embedded page template with its stylesheet, scripts and
  * the data (schema "alloctrace.flame/1", read by cli/flamegraph/flame.js) put in place in
  * one pass over the template. Must never emit anything that could end the <script> the
  * data sits in (<, >, &, U+2028/9 are \u escapes) or refer to anything outside the file.
@@ -200,6 +200,7 @@ int atr_flame_write_html(FILE *out, const atr_flame_doc_t *d) {
   } fill[] = {
       {"/*ATR_CSS*/", "</style", atr_asset_css, &atr_asset_css_len},
       {"/*ATR_JS*/", "</script", atr_asset_js, &atr_asset_js_len},
+      {"/*ATR_TABLE_JS*/", "</script", atr_asset_table_js, &atr_asset_table_js_len},
       {"/*ATR_DATA*/", NULL, NULL, NULL},
   };
   enum { N = sizeof(fill) / sizeof(*fill) };
