@@ -110,6 +110,49 @@ expect_match "known_cxx: demangled names in the profile" "$(jget known_cxx.pb.gz
 go tool pprof -top -nodefraction=0 -sample_index=alloc_objects known_cxx.pb.gz >cxxtop.txt 2>&1
 expect_match "known_cxx: go tool pprof -top shows std::vector growth" "$(cat cxxtop.txt)" " 8 +[0-9.]+% +std::vector::push_back$"
 
+# ---- go tool pprof -http, the web UI a person opens: its top table's total per sample type
+port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+go tool pprof -no_browser -http="127.0.0.1:$port" known.pb.gz >http.log 2>&1 &
+http_pid=$!
+"$PY" - "http://127.0.0.1:$port" >http.sums 2>http.err <<'PYEOF'
+import json, re, sys, time, urllib.request
+base = sys.argv[1]
+for _ in range(300):  # until it listens (its default page, the graph, needs graphviz: not asked for)
+    try:
+        urllib.request.urlopen(base + "/ui/top", timeout=5).read()
+        break
+    except OSError:
+        time.sleep(0.1)
+for si in ("alloc_objects", "alloc_space", "peak_objects", "peak_space", "leaked_objects", "leaked_space",
+           "temporary_objects"):
+    page = urllib.request.urlopen(base + "/ui/top?si=" + si, timeout=30).read().decode()
+    m = re.search(r"makeTopTable\(\s*(\d+)\s*,\s*(\[.*?\])\s*\)", page, re.S)
+    rows = {r["Name"]: r["Flat"] for r in json.loads(m.group(2))} if m else {}
+    print("%s=%s %s" % (si, m.group(1) if m else "none", json.dumps(rows, sort_keys=True)))
+PYEOF
+kill "$http_pid" 2>/dev/null
+wait "$http_pid" 2>/dev/null
+for pair in $TYPES; do
+  type=${pair%%:*}; key=${pair#*:}
+  expect_eq "go tool pprof -http: /ui/top?si=$type totals summary's totals.$key" \
+    "$(sed -n "s/^$type=\([^ ]*\) .*/\1/p" http.sums)" "$(jget known.json totals.$key)"
+done
+expect_match "go tool pprof -http: leak_some's 768 leaked bytes in the top table" "$(grep '^leaked_space=' http.sums)" '"leak_some": 768'
+[ -s http.err ] && sed 's/^/# /' http.err
+
+# ---- Pyroscope: the sample type configuration shipped for its ingest endpoint names every
+# sample type of the profile, in its units (docs: cli/README.md)
+expect_eq "cli/proto/pyroscope_sample_types.json: one entry per sample type, same units" \
+  "$("$PY" - "$SRCDIR/cli/proto/pyroscope_sample_types.json" known.pb.gz.json <<'PYEOF'
+import json, sys
+cfg, prof = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+units = {"count": "objects", "bytes": "bytes"}
+want = {t.split("/")[0]: units[t.split("/")[1]] for t in prof["sample_types"]}
+print("same" if {k: v["units"] for k, v in cfg.items()} == want and all(v["sampled"] is False for v in cfg.values())
+      else "differs: %r vs %r" % (cfg, want))
+PYEOF
+)" same
+
 # ---- the checks above fail on broken files: decode, then compare
 gzip -dc known.pb.gz >known.pb
 size=$(wc -c <known.pb)
