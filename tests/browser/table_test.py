@@ -211,7 +211,7 @@ def run(drv, args, tap, summ):
     if target:
         before = flame(drv)["metric"]
         sort_m = table(drv)["sort"]["metric"]
-        tr(drv, target["node"]).click()
+        tr(drv, target["node"]).find_element(By.CSS_SELECTOR, "td.fn").click()  # on its name, as a person would
         st = flame(drv)
         tap.check(st["zoomNode"] == target["node"] and not st["inverted"], "clicking %s's row zooms the flame graph on it"
                   % args.func, st)
@@ -276,7 +276,7 @@ def run(drv, args, tap, summ):
                   "expanding %s shows its callers (%s): no self of their own, their totals add up to its %d"
                   % (top["name"], ", ".join(r["name"] for r in callers), top["cells"]["leaked/total"]),
                   [(r["name"], r["cells"]["leaked/self"], r["cells"]["leaked/total"]) for r in callers])
-        tr(drv, top["node"]).click()
+        tr(drv, top["node"]).find_element(By.CSS_SELECTOR, "td.fn").click()
         st = flame(drv)
         tap.check(st["inverted"] and st["zoomNode"] == top["node"] and st["metric"] == "leaked",
                   "clicking %s inverts the flame graph and zooms on it" % top["name"], st)
