@@ -1,7 +1,8 @@
-/* `alloctrace flamegraph [--format html|svg|folded] [--metric M] [--inverted]
+/* `alloctrace flamegraph [--format html|svg|folded|pprof|speedscope] [--metric M] [--inverted]
  * [--min-percent X] [-o OUT] TRACE` and `--diff BASE NEW`: allocation flame graphs.
  * html is one self-contained page (no network); svg is static; folded is for FlameGraph,
- * inferno and speedscope. Only this file prints and picks exit codes.
+ * inferno; pprof is for go tool pprof and the profile stores; speedscope for speedscope.
+ * Only this file prints and picks exit codes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,7 +18,17 @@
 #include "report.h"
 #include "util.h"
 
-enum { F_HTML, F_SVG, F_FOLDED };
+enum { F_HTML, F_SVG, F_FOLDED, F_PPROF, F_SPEEDSCOPE, F_COUNT };
+
+static const struct {
+  const char *name, *ext; /* ext: the default file name's, NULL: standard output */
+} formats[F_COUNT] = {
+    [F_HTML] = {"html", "html"},
+    [F_SVG] = {"svg", "svg"},
+    [F_FOLDED] = {"folded", NULL},
+    [F_PPROF] = {"pprof", "pb.gz"},
+    [F_SPEEDSCOPE] = {"speedscope", "speedscope.json"},
+};
 
 /* Default merging: the page must stay a few MB for any trace, the SVG readable; folded
  * stacks are for other tools and keep every stack. */
@@ -26,7 +37,7 @@ enum { F_HTML, F_SVG, F_FOLDED };
 #define HTML_MAX_NODES 40000
 
 static const char usage_text[] =
-    "usage: alloctrace flamegraph [--format html|svg|folded] [--metric "
+    "usage: alloctrace flamegraph [--format html|svg|folded|pprof|speedscope] [--metric "
     "peak|leaked|allocated|allocations|temporary] [--inverted] [--min-percent X] [-o OUT] TRACE\n"
     "       alloctrace flamegraph --diff [options] BASE NEW";
 
@@ -50,8 +61,52 @@ static const char *default_output(const char *trace, int format, char *buf, size
   size_t len = strlen(base);
   if (len > 4 && strcmp(base + len - 4, ".zst") == 0)
     len -= 4;
-  snprintf(buf, n, "%.*s.%s", (int)len, base, format == F_SVG ? "svg" : "html");
+  snprintf(buf, n, "%.*s.%s", (int)len, base, formats[format].ext);
   return buf;
+}
+
+/* The output file (or standard output), fully buffered; only a regular file of ours is
+ * removed after a failed write, so a half-written file is never left behind. */
+typedef struct {
+  FILE *out;
+  const char *path; /* NULL: standard output */
+  int regular;
+} output_t;
+
+static void open_output(output_t *o, const char *path) {
+  static char buf[1 << 20];
+  o->out = stdout;
+  o->path = path && strcmp(path, "-") != 0 ? path : NULL;
+  o->regular = 0;
+  if (o->path) {
+    o->out = fopen(o->path, "w");
+    if (!o->out) {
+      fprintf(stderr, "%s: cannot write %s: %s\n", atr_cmd, o->path, strerror(errno));
+      exit(ATR_EXIT_USAGE);
+    }
+    struct stat st;
+    o->regular = fstat(fileno(o->out), &st) == 0 && S_ISREG(st.st_mode);
+  }
+  setvbuf(o->out, buf, _IOFBF, sizeof(buf));
+}
+
+/* rc: the writer's (0, -1 write failed, -2 the embedded template is damaged). Returns 0
+ * or -1 after printing the one-line error. */
+static int close_output(output_t *o, int rc) {
+  int bad = fflush(o->out) != 0 || rc != 0;
+  int err = errno ? errno : EIO;
+  if (o->out != stdout)
+    bad |= fclose(o->out) != 0;
+  if (!bad)
+    return 0;
+  if (o->regular)
+    unlink(o->path);
+  if (rc == -2)
+    fprintf(stderr, "%s: internal error: the embedded page template is damaged\n", atr_cmd);
+  else
+    fprintf(stderr, "%s: cannot write %s: %s\n", atr_cmd, o->path ? o->path : "standard output",
+            strerror(err));
+  return -1;
 }
 
 int cmd_flamegraph(int argc, char **argv) {
@@ -73,14 +128,10 @@ int cmd_flamegraph(int argc, char **argv) {
       output = optarg;
       break;
     case 'f':
-      if (strcmp(optarg, "html") == 0)
-        format = F_HTML;
-      else if (strcmp(optarg, "svg") == 0)
-        format = F_SVG;
-      else if (strcmp(optarg, "folded") == 0)
-        format = F_FOLDED;
-      else
-        atr_usage_error("unknown --format '%s' (html, svg or folded)", optarg);
+      for (format = 0; format < F_COUNT && strcmp(optarg, formats[format].name) != 0;)
+        format++;
+      if (format == F_COUNT)
+        atr_usage_error("unknown --format '%s' (html, svg, folded, pprof or speedscope)", optarg);
       break;
     case 'm':
       metric = atr_metric_parse(optarg);
@@ -113,10 +164,31 @@ int cmd_flamegraph(int argc, char **argv) {
                          : "flamegraph needs exactly one trace file (%s)",
                     "try alloctrace flamegraph --help");
 
+  if (format == F_PPROF && (diff || inverted || min_percent >= 0))
+    atr_usage_error("--format pprof takes no %s (pprof compares, inverts and trims by itself)",
+                    diff ? "--diff" : inverted ? "--inverted" : "--min-percent");
+  if (format == F_SPEEDSCOPE && (diff || inverted))
+    atr_usage_error("--format speedscope takes no %s (its sandwich view shows callers)",
+                    diff ? "--diff" : "--inverted");
+
   loaded_t base = {0}, cur = {0};
   if (diff)
     load(&base, argv[optind]);
   load(&cur, argv[argc - 1]);
+
+  char name[4096];
+  if (!output && formats[format].ext && isatty(STDOUT_FILENO))
+    output = default_output(argv[argc - 1], format, name, sizeof(name));
+  if (format == F_PPROF) {
+    output_t o;
+    open_output(&o, output);
+    int rc = atr_flame_write_pprof(o.out, &cur.m, cur.sym, metric);
+    if (close_output(&o, rc) != 0)
+      return ATR_EXIT_USAGE;
+    atr_sym_free(cur.sym);
+    atr_model_free(&cur.m);
+    return 0;
+  }
 
   atr_flame_t raw, tree;
   uint32_t *map = NULL;
@@ -137,8 +209,11 @@ int cmd_flamegraph(int argc, char **argv) {
   memcpy(map0, map, nmap * sizeof(uint32_t));
   int user_min = min_percent >= 0;
   if (!user_min)
-    min_percent = format == F_HTML ? HTML_MIN_PERCENT : format == F_SVG ? SVG_MIN_PERCENT : 0;
-  unsigned mask = format == F_HTML ? (1u << ATR_M_COUNT) - 1 : 1u << metric;
+    min_percent = format == F_HTML ? HTML_MIN_PERCENT
+                  : format == F_SVG || format == F_SPEEDSCOPE ? SVG_MIN_PERCENT : 0;
+  /* the page and speedscope's file show every metric: a subtree stays if one metric needs it */
+  int all_metrics = format == F_HTML || format == F_SPEEDSCOPE;
+  unsigned mask = all_metrics ? (1u << ATR_M_COUNT) - 1 : 1u << metric;
   for (;;) {
     if (atr_flame_prune(&raw, min_percent / 100.0, mask, &tree, map, nmap) != 0)
       atr_input_error("out of memory building the flame graph");
@@ -161,7 +236,7 @@ int cmd_flamegraph(int argc, char **argv) {
 
   atr_ftime_t tv;
   int have_time = 0;
-  if (format == F_HTML) {
+  if (all_metrics) {
     char err[600];
     if (atr_flame_time(&cur.m, map, tree.nnodes, &tv, err, sizeof(err)) != 0)
       atr_input_error(err);
@@ -169,41 +244,16 @@ int cmd_flamegraph(int argc, char **argv) {
   }
   free(map);
 
-  char name[4096];
-  if (!output && format != F_FOLDED && isatty(STDOUT_FILENO))
-    output = default_output(argv[argc - 1], format, name, sizeof(name));
-  FILE *out = stdout;
-  int regular = 0; /* only a regular file of ours is removed after a failed write */
-  if (output && strcmp(output, "-") != 0) {
-    out = fopen(output, "w");
-    if (!out) {
-      fprintf(stderr, "%s: cannot write %s: %s\n", atr_cmd, output, strerror(errno));
-      return ATR_EXIT_USAGE;
-    }
-    struct stat st;
-    regular = fstat(fileno(out), &st) == 0 && S_ISREG(st.st_mode);
-  }
-  static char buf[1 << 20];
-  setvbuf(out, buf, _IOFBF, sizeof(buf));
+  output_t o;
+  open_output(&o, output);
   atr_flame_doc_t doc = {&cur.m, &tree, have_time ? &tv : NULL, metric, inverted};
-  int rc = format == F_HTML  ? atr_flame_write_html(out, &doc)
-           : format == F_SVG ? atr_flame_write_svg(out, &doc)
-                             : atr_flame_write_folded(out, &doc);
-  int bad = fflush(out) != 0 || rc != 0;
-  int err = errno ? errno : EIO;
-  if (out != stdout)
-    bad |= fclose(out) != 0; /* never leave a half-written file behind */
-  if (rc == -2 || bad) {
-    if (regular)
-      unlink(output);
-    if (rc == -2)
-      fprintf(stderr, "%s: internal error: the embedded page template is damaged\n", atr_cmd);
-    else
-      fprintf(stderr, "%s: cannot write %s: %s\n", atr_cmd, output ? output : "standard output",
-              strerror(err));
+  int rc = format == F_HTML         ? atr_flame_write_html(o.out, &doc)
+           : format == F_SVG        ? atr_flame_write_svg(o.out, &doc)
+           : format == F_SPEEDSCOPE ? atr_flame_write_speedscope(o.out, &doc)
+                                    : atr_flame_write_folded(o.out, &doc);
+  if (close_output(&o, rc) != 0)
     return ATR_EXIT_USAGE;
-  }
-  if (output && out != stdout && isatty(STDERR_FILENO))
+  if (output && o.out != stdout && isatty(STDERR_FILENO))
     fprintf(stderr, "%s: wrote %s (%zu frames)\n", atr_cmd, output, tree.nnodes);
   if (have_time)
     atr_flame_time_free(&tv);

@@ -54,6 +54,12 @@ int atr_flame_init(atr_flame_t *f);
 void atr_flame_free(atr_flame_t *f);
 const char *atr_flame_str(const atr_flame_t *f, uint32_t id);
 
+/* The interning tables alone, for writers that number their own nodes (pprof): the id of a
+ * string, and of a frame (identified by function and file, as the tree's levels). Both
+ * return ATR_FLAME_NONE when out of memory. */
+uint32_t atr_flame_string(atr_flame_t *f, const char *s);
+uint32_t atr_flame_frame(atr_flame_t *f, const atr_frame_t *fr, const char *cls);
+
 /* Adds every stack of the model as costs (or base costs when `base`). If `map` is not
  * NULL, *map gets a malloc'd array: trace node -> tree node. Returns 0 or -ENOMEM. */
 int atr_flame_add(atr_flame_t *f, const atr_model_t *m, atr_symbolizer_t *sym, int base,
@@ -104,6 +110,23 @@ int atr_flame_time(const atr_model_t *m, const uint32_t *map, size_t nout, atr_f
                    char *err, size_t errlen);
 void atr_flame_time_free(atr_ftime_t *t);
 
+/* ---- JSON text for the JSON writers (flame_json.c) ---- */
+
+/* A JSON string: valid UTF-8 (bad bytes become U+FFFD), safe inside <script> (<, >, &,
+ * U+2028/9 as \u escapes). */
+void atr__json_str(FILE *out, const char *s);
+void atr__json_secs(FILE *out, double s); /* microsecond precision, no trailing zeros */
+void atr__json_u64(FILE *out, uint64_t v);
+
+/* Only the frames, strings and modules the nodes use, renumbered densely. */
+typedef struct {
+  uint32_t *frame, *str, *mod; /* old id -> new id, ATR_FLAME_NONE when unused */
+  uint32_t *str_list, *frame_list, *mod_list;
+  size_t nstr, nframe, nmod;
+} atr__flame_used_t;
+int atr__flame_used(const atr_flame_t *f, atr__flame_used_t *u); /* 0 or -1 (free it still) */
+void atr__flame_used_free(atr__flame_used_t *u);
+
 /* ---- writers (each returns 0 or -1 when writing failed) ---- */
 
 typedef struct {
@@ -119,5 +142,11 @@ int atr_flame_write_svg(FILE *out, const atr_flame_doc_t *d);
 /* Collapsed stacks "a;b;c VALUE" root first (leaf first when inverted); a diff writes
  * "a;b;c BASE NEW" as FlameGraph's difffolded.pl does. Lines with 0 are omitted. */
 int atr_flame_write_folded(FILE *out, const atr_flame_doc_t *d);
+/* speedscope's file format: a sampled profile per metric (d->metric shown first) and, with
+ * d->time, the heap over time (flame_speedscope.c). */
+int atr_flame_write_speedscope(FILE *out, const atr_flame_doc_t *d);
+/* pprof's profile.proto, gzipped, straight from the trace's stacks (flame_pprof.c); `metric`
+ * picks the default sample type. */
+int atr_flame_write_pprof(FILE *out, const atr_model_t *m, atr_symbolizer_t *sym, int metric);
 
 #endif

@@ -1,4 +1,4 @@
-/* `flamegraph --format html`: the embedded page template with its stylesheet, script and
+/* `flamegraph --format html`: the embedded page template with its stylesheet, scripts and
  * the data (schema "alloctrace.flame/1", read by cli/flamegraph/flame.js) put in place in
  * one pass over the template. Must never emit anything that could end the <script> the
  * data sits in (<, >, &, U+2028/9 are \u escapes) or refer to anything outside the file.
@@ -30,62 +30,6 @@
 #include "flame_assets.h"
 #include "report.h"
 
-/* JSON string, valid UTF-8 (bad bytes become U+FFFD), safe inside <script>. */
-static void json_str(FILE *out, const char *s) {
-  const unsigned char *p = (const unsigned char *)(s ? s : "");
-  putc('"', out);
-  while (*p) {
-    unsigned c = *p;
-    if (c < 0x80) {
-      if (c == '"' || c == '\\')
-        fprintf(out, "\\%c", c);
-      else if (c < 0x20 || c == '<' || c == '>' || c == '&')
-        fprintf(out, "\\u%04x", c);
-      else
-        putc((int)c, out);
-      p++;
-      continue;
-    }
-    int len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    if (c >= 0xf5)
-      len = 0;
-    int ok = len > 0;
-    for (int i = 1; ok && i < len; i++)
-      ok = (p[i] & 0xc0) == 0x80;
-    if (ok && len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
-      ok = 0; /* overlong or a surrogate */
-    if (ok && len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
-      ok = 0;
-    if (!ok) {
-      fputs("\\ufffd", out);
-      p++;
-    } else if (len == 3 && c == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
-      fprintf(out, "\\u%04x", 0x2000u | (p[2] == 0xa8 ? 0x28u : 0x29u));
-      p += 3;
-    } else {
-      fwrite(p, 1, (size_t)len, out);
-      p += len;
-    }
-  }
-  putc('"', out);
-}
-
-/* Seconds with microsecond precision and no trailing zeros. */
-static void json_secs(FILE *out, double s) {
-  char buf[64];
-  snprintf(buf, sizeof(buf), "%.6f", s);
-  char *e = buf + strlen(buf);
-  while (e > buf && e[-1] == '0')
-    *--e = 0;
-  if (e > buf && e[-1] == '.')
-    *--e = 0;
-  fputs(buf, out);
-}
-
-static void json_u64(FILE *out, uint64_t v) {
-  fprintf(out, "%llu", (unsigned long long)v);
-}
-
 static void write_meta(FILE *out, const atr_flame_doc_t *d) {
   const atr_model_t *m = d->m;
   const atr_totals_t *t = &m->t;
@@ -97,83 +41,31 @@ static void write_meta(FILE *out, const atr_flame_doc_t *d) {
   if (m->tr.start_unix_us && gmtime_r(&secs, &tm))
     strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
   fputs("\"meta\":{\"program\":", out);
-  json_str(out, m->tr.exe ? m->tr.exe : "");
+  atr__json_str(out, m->tr.exe ? m->tr.exe : "");
   fputs(",\"cmdline\":", out);
-  json_str(out, cmd ? cmd : "");
+  atr__json_str(out, cmd ? cmd : "");
   fputs(",\"date\":", out);
-  json_str(out, date);
+  atr__json_str(out, date);
   fputs(",\"pid\":", out);
-  json_u64(out, m->tr.pid);
+  atr__json_u64(out, m->tr.pid);
   fputs(",\"totals\":{\"allocations\":", out);
-  json_u64(out, t->allocations);
+  atr__json_u64(out, t->allocations);
   fputs(",\"frees\":", out);
-  json_u64(out, t->frees);
+  atr__json_u64(out, t->frees);
   fputs(",\"allocated_bytes\":", out);
-  json_u64(out, t->allocated_bytes);
+  atr__json_u64(out, t->allocated_bytes);
   fputs(",\"peak_bytes\":", out);
-  json_u64(out, t->peak_bytes);
+  atr__json_u64(out, t->peak_bytes);
   fputs(",\"leaked_bytes\":", out);
-  json_u64(out, t->leaked_bytes);
+  atr__json_u64(out, t->leaked_bytes);
   fputs(",\"temporary\":", out);
-  json_u64(out, t->temporary);
+  atr__json_u64(out, t->temporary);
   fputs(",\"peak_rss\":", out);
-  json_u64(out, t->peak_rss);
+  atr__json_u64(out, t->peak_rss);
   fputs(",\"duration_s\":", out);
-  json_secs(out, (double)t->duration_us / 1e6);
+  atr__json_secs(out, (double)t->duration_us / 1e6);
   fputs("}}", out);
   free(cmd);
-}
-
-/* Only the frames, strings and modules the nodes use, renumbered densely. */
-typedef struct {
-  uint32_t *frame, *str, *mod; /* old id -> new id, ATR_FLAME_NONE when unused */
-  uint32_t *str_list, *frame_list, *mod_list;
-  size_t nstr, nframe, nmod;
-} used_t;
-
-static uint32_t use(uint32_t *map, uint32_t *list, size_t *n, uint32_t id) {
-  if (map[id] == ATR_FLAME_NONE) {
-    map[id] = (uint32_t)*n;
-    list[(*n)++] = id;
-  }
-  return map[id];
-}
-
-static int collect_used(const atr_flame_t *f, used_t *u) {
-  memset(u, 0, sizeof(*u));
-  size_t nf = f->nframes + 1, ns = f->nstr + 1, nm = f->nmodules + 1;
-  u->frame = malloc(nf * sizeof(uint32_t));
-  u->str = malloc(ns * sizeof(uint32_t));
-  u->mod = malloc(nm * sizeof(uint32_t));
-  u->frame_list = malloc(nf * sizeof(uint32_t));
-  u->str_list = malloc(ns * sizeof(uint32_t));
-  u->mod_list = malloc(nm * sizeof(uint32_t));
-  if (!u->frame || !u->str || !u->mod || !u->frame_list || !u->str_list || !u->mod_list)
-    return -1;
-  memset(u->frame, 0xff, nf * sizeof(uint32_t));
-  memset(u->str, 0xff, ns * sizeof(uint32_t));
-  memset(u->mod, 0xff, nm * sizeof(uint32_t));
-  for (size_t i = 1; i < f->nnodes; i++) {
-    uint32_t fr = f->nodes[i].frame;
-    if (u->frame[fr] != ATR_FLAME_NONE)
-      continue;
-    use(u->frame, u->frame_list, &u->nframe, fr);
-    const atr_fframe_t *x = &f->frames[fr];
-    use(u->str, u->str_list, &u->nstr, x->func);
-    if (x->file != ATR_FLAME_NONE)
-      use(u->str, u->str_list, &u->nstr, x->file);
-    use(u->mod, u->mod_list, &u->nmod, x->module);
-  }
-  return 0;
-}
-
-static void free_used(used_t *u) {
-  free(u->frame);
-  free(u->str);
-  free(u->mod);
-  free(u->frame_list);
-  free(u->str_list);
-  free(u->mod_list);
 }
 
 static void write_costs(FILE *out, const atr_flame_t *f, int base) {
@@ -184,7 +76,7 @@ static void write_costs(FILE *out, const atr_flame_t *f, int base) {
     for (int k = 0; k < ATR_M_COUNT; k++) {
       if (k)
         putc(',', out);
-      json_u64(out, v[k]);
+      atr__json_u64(out, v[k]);
     }
     putc(']', out);
   }
@@ -200,29 +92,29 @@ static void write_time(FILE *out, const atr_ftime_t *t) {
   for (size_t i = 0; i < t->n; i++) {
     if (i)
       putc(',', out);
-    json_secs(out, t->t[i]);
+    atr__json_secs(out, t->t[i]);
   }
   fputs("],\"heap\":[", out);
   for (size_t i = 0; i < t->n; i++) {
     if (i)
       putc(',', out);
-    json_u64(out, t->heap[i]);
+    atr__json_u64(out, t->heap[i]);
   }
   fputs("],\"rss\":[", out);
   for (size_t i = 0; i < t->n; i++) {
     if (i)
       putc(',', out);
-    json_u64(out, t->rss[i]);
+    atr__json_u64(out, t->rss[i]);
   }
   fprintf(out, "],\"peak_index\":%zu},\"snapshots\":[", t->peak_index);
   for (size_t s = 0; s < t->nsnaps; s++) {
     const atr_fsnap_t *sn = &t->snaps[s];
     fputs(s ? ",\n{\"t\":" : "\n{\"t\":", out);
-    json_secs(out, sn->t);
+    atr__json_secs(out, sn->t);
     fputs(sn->peak ? ",\"peak\":true,\"live\":[" : ",\"live\":[", out);
     for (size_t i = 0; i < sn->n; i++) {
       fprintf(out, "%s[%u,", i ? "," : "", sn->node[i]);
-      json_u64(out, sn->bytes[i]);
+      atr__json_u64(out, sn->bytes[i]);
       putc(']', out);
     }
     fputs("]}", out);
@@ -232,9 +124,9 @@ static void write_time(FILE *out, const atr_ftime_t *t) {
 
 static int write_data(FILE *out, const atr_flame_doc_t *d) {
   const atr_flame_t *f = d->tree;
-  used_t u;
-  if (collect_used(f, &u) != 0) {
-    free_used(&u);
+  atr__flame_used_t u;
+  if (atr__flame_used(f, &u) != 0) {
+    atr__flame_used_free(&u);
     return -1;
   }
   fputs("{\"schema\":\"alloctrace.flame/1\",\n", out);
@@ -247,7 +139,7 @@ static int write_data(FILE *out, const atr_flame_doc_t *d) {
   for (size_t i = 0; i < u.nstr; i++) {
     if (i)
       putc(',', out);
-    json_str(out, atr_flame_str(f, u.str_list[i]));
+    atr__json_str(out, atr_flame_str(f, u.str_list[i]));
   }
   fputs("],\n\"frames\":[", out);
   for (size_t i = 0; i < u.nframe; i++) {
@@ -259,9 +151,9 @@ static int write_data(FILE *out, const atr_flame_doc_t *d) {
   for (size_t i = 0; i < u.nmod; i++) {
     const atr_fmodule_t *md = &f->modules[u.mod_list[i]];
     fputs(i ? ",{\"name\":" : "{\"name\":", out);
-    json_str(out, atr_flame_str(f, md->name));
+    atr__json_str(out, atr_flame_str(f, md->name));
     fputs(",\"class\":", out);
-    json_str(out, md->cls);
+    atr__json_str(out, md->cls);
     putc('}', out);
   }
   fputs("],\n\"module_of_frame\":[", out);
@@ -283,7 +175,7 @@ static int write_data(FILE *out, const atr_flame_doc_t *d) {
   fputs("}", out);
   write_time(out, d->time);
   fputs("}", out);
-  free_used(&u);
+  atr__flame_used_free(&u);
   return 0;
 }
 
@@ -300,39 +192,48 @@ static int contains_ci(const unsigned char *hay, size_t n, const char *needle) {
 }
 
 int atr_flame_write_html(FILE *out, const atr_flame_doc_t *d) {
-  static const char *const names[3] = {"/*ATR_CSS*/", "/*ATR_JS*/", "/*ATR_DATA*/"};
+  /* the placeholders and what fills them (text NULL: the data) */
+  static const struct {
+    const char *name, *closing; /* closing: what the text must never contain */
+    const unsigned char *text;
+    const size_t *len;
+  } fill[] = {
+      {"/*ATR_CSS*/", "</style", atr_asset_css, &atr_asset_css_len},
+      {"/*ATR_JS*/", "</script", atr_asset_js, &atr_asset_js_len},
+      {"/*ATR_TABLE_JS*/", "</script", atr_asset_table_js, &atr_asset_table_js_len},
+      {"/*ATR_DATA*/", NULL, NULL, NULL},
+  };
+  enum { N = sizeof(fill) / sizeof(*fill) };
   const unsigned char *tpl = atr_asset_template;
   size_t n = atr_asset_template_len;
-  const char *at[3];
-  for (int i = 0; i < 3; i++) {
-    at[i] = find(tpl, n, names[i]);
+  const char *at[N];
+  int order[N];
+  for (int i = 0; i < N; i++) {
+    at[i] = find(tpl, n, fill[i].name);
     if (!at[i] || find((const unsigned char *)at[i] + 1, n - (size_t)(at[i] + 1 - (const char *)tpl),
-                       names[i]))
+                       fill[i].name))
       return -2; /* each placeholder exactly once */
+    if (fill[i].text && contains_ci(fill[i].text, *fill[i].len, fill[i].closing))
+      return -2;
+    order[i] = i;
   }
-  if (contains_ci(atr_asset_css, atr_asset_css_len, "</style") ||
-      contains_ci(atr_asset_js, atr_asset_js_len, "</script"))
-    return -2;
   /* one pass over the template in placeholder order; inserted text is never scanned */
-  int order[3] = {0, 1, 2};
-  for (int i = 0; i < 3; i++)
-    for (int j = i + 1; j < 3; j++)
+  for (int i = 0; i < N; i++)
+    for (int j = i + 1; j < N; j++)
       if (at[order[j]] < at[order[i]]) {
         int x = order[i];
         order[i] = order[j];
         order[j] = x;
       }
   const char *pos = (const char *)tpl;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < N; i++) {
     int w = order[i];
     fwrite(pos, 1, (size_t)(at[w] - pos), out);
-    if (w == 0)
-      fwrite(atr_asset_css, 1, atr_asset_css_len, out);
-    else if (w == 1)
-      fwrite(atr_asset_js, 1, atr_asset_js_len, out);
+    if (fill[w].text)
+      fwrite(fill[w].text, 1, *fill[w].len, out);
     else if (write_data(out, d) != 0)
       return -1;
-    pos = at[w] + strlen(names[w]);
+    pos = at[w] + strlen(fill[w].name);
   }
   fwrite(pos, 1, n - (size_t)(pos - (const char *)tpl), out);
   return ferror(out) ? -1 : 0;

@@ -224,6 +224,15 @@ const char *atr_flame_str(const atr_flame_t *f, uint32_t id) {
   return id < f->nstr ? f->str[id] : "";
 }
 
+uint32_t atr_flame_string(atr_flame_t *f, const char *s) {
+  uint32_t id = intern_str(f, s ? s : "");
+  return id == ATR_FLAME_NONE - 1 ? ATR_FLAME_NONE : id;
+}
+
+uint32_t atr_flame_frame(atr_flame_t *f, const atr_frame_t *fr, const char *cls) {
+  return intern_frame(f, fr->func, fr->file, fr->line, fr->module, cls);
+}
+
 static uint32_t other_frame(atr_flame_t *f) {
   if (f->other_frame == ATR_FLAME_NONE)
     f->other_frame = intern_frame(f, "[other]", NULL, 0, "[merged]", "other");
@@ -257,7 +266,7 @@ int atr_flame_add(atr_flame_t *f, const atr_model_t *m, atr_symbolizer_t *sym, i
     int k = atr_sym_node(sym, (uint32_t)i, &fr);
     const char *cls = atr_sym_module_class(sym, rn->module);
     for (int j = k - 1; j >= 0 && p != ATR_FLAME_NONE; j--) { /* outermost first */
-      uint32_t id = intern_frame(f, fr[j].func, fr[j].file, fr[j].line, fr[j].module, cls);
+      uint32_t id = atr_flame_frame(f, &fr[j], cls);
       p = id == ATR_FLAME_NONE ? ATR_FLAME_NONE : child(f, p, id);
     }
     if (p == ATR_FLAME_NONE)

@@ -19,7 +19,7 @@ static const struct {
 } commands[] = {
     {"run", cmd_run, "trace a program: run [-o FILE] [--unwind=libunwind|fp] [--no-follow] -- CMD ARGS"},
     {"summary", cmd_summary, "totals and top call sites: summary [--json] TRACE"},
-    {"flamegraph", cmd_flamegraph, "flame graphs: flamegraph [--format html|svg|folded] [--metric M] [--inverted] [--min-percent X] [-o OUT] TRACE | --diff BASE NEW"},
+    {"flamegraph", cmd_flamegraph, "flame graphs and profiles: flamegraph [--format html|svg|folded|pprof|speedscope] [--metric M] [--inverted] [--min-percent X] [-o OUT] TRACE | --diff BASE NEW"},
     {"dump", cmd_dump, "every event as JSON lines: dump TRACE"},
     {"check", cmd_check, "CI memory checks: check TRACE [--max-peak SIZE] [--budget FILE] [--baseline BASE] [--json] [--junit FILE]"},
     {"diff", cmd_diff, "what changed per metric and call site: diff BASE NEW [--json]"},

@@ -43,6 +43,7 @@ uint64_t atr_cost_metric(const atr_cost_t *c, int metric) {
 static inline void touch(atr_model_t *m, atr_cost_t *c) {
   if (c->saved_for != m->peak_id) {
     c->saved = c->live;
+    c->saved_blocks = c->live_blocks;
     c->saved_for = m->peak_id;
   }
 }
@@ -118,6 +119,7 @@ static ATR_INLINE void on_free(load_ctx_t *L, atr_model_t *m, uint32_t site) {
 static ATR_INLINE void check_peak(atr_model_t *m, uint64_t time_us) {
   if (m->t.live_bytes > m->t.peak_bytes) {
     m->t.peak_bytes = m->t.live_bytes;
+    m->t.peak_blocks = m->t.live_blocks;
     m->t.peak_time_us = time_us;
     m->peak_id++;
   }
@@ -267,7 +269,9 @@ int atr_model_load_ex(atr_model_t *m, const char *path, const atr_model_opts_t *
   m->log = NULL;
   for (size_t i = 0; i < m->tr.nnodes; i++) {
     atr_cost_t *c = &m->node[i];
-    c->peak_bytes = c->saved_for == m->peak_id ? c->saved : c->live;
+    int saved = c->saved_for == m->peak_id;
+    c->peak_bytes = saved ? c->saved : c->live;
+    c->peak_blocks = saved ? c->saved_blocks : c->live_blocks;
     c->leaked_bytes = c->live;
     c->leaked_blocks = c->live_blocks;
   }

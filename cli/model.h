@@ -15,8 +15,9 @@
 
 typedef struct {
   uint64_t allocations, allocated, temporary, leaked_bytes, leaked_blocks, peak_bytes;
+  uint64_t peak_blocks;       /* live blocks at the global peak */
   uint64_t live, live_blocks; /* running */
-  uint64_t saved, saved_for; /* live at the peak, captured lazily */
+  uint64_t saved, saved_blocks, saved_for; /* live at the peak, captured lazily */
   uint64_t log_mark;         /* livelog.h: changed at the log's current timestamp */
 } atr_cost_t;
 
@@ -27,7 +28,7 @@ int atr_metric_parse(const char *name); /* -1 if unknown */
 uint64_t atr_cost_metric(const atr_cost_t *c, int metric);
 
 typedef struct {
-  uint64_t allocations, frees, reallocs, allocated_bytes, peak_bytes, peak_time_us;
+  uint64_t allocations, frees, reallocs, allocated_bytes, peak_bytes, peak_blocks, peak_time_us;
   uint64_t leaked_bytes, leaked_blocks, temporary, failed, unknown_frees, duration_us, peak_rss;
   uint64_t inherited_frees; /* a fork child's frees of its parent's blocks */
   uint64_t live_bytes, live_blocks;

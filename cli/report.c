@@ -65,6 +65,7 @@ json_t *atr_report_totals_json(const atr_model_t *m) {
   json_object_set_new(o, "reallocs", atr_json_u64(t->reallocs));
   json_object_set_new(o, "allocated_bytes", atr_json_u64(t->allocated_bytes));
   json_object_set_new(o, "peak_bytes", atr_json_u64(t->peak_bytes));
+  json_object_set_new(o, "peak_blocks", atr_json_u64(t->peak_blocks));
   json_object_set_new(o, "peak_time_s", json_real((double)t->peak_time_us / 1e6));
   json_object_set_new(o, "leaked_bytes", atr_json_u64(t->leaked_bytes));
   json_object_set_new(o, "leaked_blocks", atr_json_u64(t->leaked_blocks));

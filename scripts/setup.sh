@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh demo|test|build: installs the Debian packages alloctrace needs (as root or
 # through sudo), builds with meson, then runs the demo or every test.
-# Never installs anything but Debian packages; never needs network beyond apt.
+# Installs nothing but Debian packages; the speedscope test fetches that one npm package
+# into build/npm itself (and skips its browser part without npm or the registry).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,10 +10,13 @@ cd "$here"
 mode=${1:-demo}
 
 core_pkgs=(gcc g++ make meson ninja-build pkg-config libunwind-dev libzstd-dev libdw-dev
-           libelf-dev libiberty-dev libjansson-dev libinih-dev python3 python3-matplotlib zstd)
+           libelf-dev libiberty-dev libjansson-dev libinih-dev python3 python3-matplotlib zstd
+           libprotobuf-c-dev protobuf-c-compiler zlib1g-dev)
 test_pkgs=(heaptrack sqlite3 git perl chromium chromium-driver python3-selenium
            libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 librust-jemalloc-sys-dev
-           ripgrep fd-find procps file)
+           ripgrep fd-find procps file golang-go)
+# npm for the speedscope test, unless a Node.js install brought its own
+command -v npm >/dev/null || test_pkgs+=(npm)
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"

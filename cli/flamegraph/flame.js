@@ -1,5 +1,6 @@
 // Browser side of `alloctrace flamegraph`: draws the embedded ATR_DATA as an interactive allocation
-// flame graph (zoom, search, metrics, inverted view, live-at-a-time view, diff colouring).
+// flame graph (zoom, search, metrics, inverted view, live-at-a-time view, diff colouring), and lends
+// its trees to the table beside it (table.js) through window.atr.
 // Must never fetch anything, use external code, or modify ATR_DATA; plain ES2017, inlined by the C side.
 (function () {
   'use strict';
@@ -56,7 +57,8 @@
     while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
     return (b < 0 ? '-' : '') + (i === 0 || v >= 100 ? String(Math.round(v)) : v.toFixed(1)) + ' ' + units[i];
   }
-  function fmtCount(n) { return Math.round(n).toLocaleString('en-US'); }
+  const COUNT_FORMAT = new Intl.NumberFormat('en-US');  // one formatter: toLocaleString builds one per call
+  function fmtCount(n) { return COUNT_FORMAT.format(Math.round(n)); }
   function fmtPct(r) {
     const p = r * 100;
     return (p > 0 && p < 0.1 ? p.toFixed(2) : p.toFixed(1)) + '%';
@@ -210,6 +212,7 @@
 
   // ---------------------------------------------------------------- state
 
+  const listeners = [];  // called after every render (the table follows the flame graph)
   const S = {
     mi: Math.max(0, metrics.indexOf(D.default_metric)), inverted: false, zoom: 0, query: '', time: null,
     tree: fwd, self: null, incl: null, base: null, maxAbsDelta: 0,
@@ -303,6 +306,7 @@
     el.innerHTML = html.join('');
     S.visible = items.length / 5;
     renderChrome(chain);
+    listeners.forEach((fn) => fn());
   }
 
   function renderChrome(chain) {
@@ -328,6 +332,29 @@
       ? 'Matched: ' + fmtPct(S.share) + ' (' + fmtVal(S.matchedValue) + ' of ' + fmtVal(total) + ')' : '';
   }
 
+  // Focus the flame graph on node v of the forward tree, or of the callers-of tree when inverted
+  // (the table's rows): whole run, the current metric unless v has nothing in it, then metric
+  // prefer (the table's sort), then the first metric v has.
+  function focusNode(v, inverted, prefer) {
+    S.time = null;
+    S.inverted = !!inverted;
+    $('inverted').checked = S.inverted;
+    S.zoom = 0;
+    recompute();
+    const order = [prefer].concat(metrics.map((_, k) => k)).filter((k) => k >= 0 && k < metrics.length);
+    for (let i = 0; !(S.incl[v] > 0) && i < order.length; i++) {
+      S.mi = order[i];
+      recompute();
+    }
+    $('metric').value = metricName();
+    if (S.incl[v] > 0) S.zoom = v;
+    hideTip();
+    render();
+    drawTimeline();
+    updateTimeLabel();
+    return S.zoom === v;
+  }
+
   function zoom(v) {
     v = Number(v);
     if (!(v >= 0 && v < S.tree.n) || !(S.incl[v] > 0)) return false;
@@ -339,18 +366,18 @@
 
   // ---------------------------------------------------------------- tooltip
 
+  // file:line (no line when frames of several lines were merged) and module of frame f
+  function frameWhere(f) {
+    const fr = frames[f], file = fr[1] >= 0 ? strings[fr[1]] : null, mod = modules[modOf[f]];
+    return (file ? file + (fr[2] ? ':' + fr[2] : '') : '(no source info)') +
+      '  ·  ' + (mod ? mod.name + ' [' + (CLASS_LABELS[mod.class] || mod.class) + ']' : 'unknown module');
+  }
+
   let tipNode = -1;
   function tipHtml(v) {
     const t = S.tree, f = t.frame[v], total = S.incl[0];
     const name = f < 0 ? 'all' : fname[f];
-    let loc = '';
-    if (f >= 0) {
-      const fr = frames[f], file = fr[1] >= 0 ? strings[fr[1]] : null, mod = modules[modOf[f]];
-      loc = (file ? file + (fr[2] ? ':' + fr[2] : '') : '(no source info)') +
-        '  ·  ' + (mod ? mod.name + ' [' + (CLASS_LABELS[mod.class] || mod.class) + ']' : 'unknown module');
-    } else {
-      loc = S.inverted ? 'all allocating call paths (inverted)' : 'all call stacks';
-    }
+    const loc = f >= 0 ? frameWhere(f) : S.inverted ? 'all allocating call paths (inverted)' : 'all call stacks';
     const rows = [
       [viewLabel(), fmtVal(S.incl[v]) + '  (' + fmtPct(total > 0 ? S.incl[v] / total : 0) + ' of total)'],
       ['Self', fmtVal(S.self[v]) + '  (' + fmtPct(total > 0 ? S.self[v] / total : 0) + ')'],
@@ -721,7 +748,15 @@
     setupTimeline();
     drawTimeline();
     updateTimeLabel();
-    window.atr = { zoom, setMetric, search, state, setInverted, selectTime, atPeak, allTime };
+    window.atr = {
+      zoom, setMetric, search, state, setInverted, selectTime, atPeak, allTime, focusNode,
+      redraw: () => { render(); drawTimeline(); },
+      onRender: (fn) => listeners.push(fn),
+      // what the table (table.js) shows, read-only
+      model: { fwd, invertedTree, metricSelf, onTree, inclusive, fname, frameWhere, metrics, metricLabel, esc,
+               fmtBytes, fmtCount, fmtPct, isBytesMetric: (m) => BYTE_METRICS.has(m), metricIndex: () => S.mi,
+               zoomed: () => ({ node: S.zoom, inverted: S.inverted, time: !!S.time }) },
+    };
   }
 
   try {

@@ -9,20 +9,13 @@ Usage: /usr/bin/python3 flame_test.py PAGE.html --expect-func NAME [--expect-fun
 import argparse
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from browser_lib import CHROMEDRIVER, CHROMIUM, Tap, drive, skip
+
 ROW_H = 18  # must match ROW_H in cli/flamegraph/flame.js
-
-
-def skip(msg):
-    print("1..0 # SKIP " + msg)
-    sys.exit(77)
-
 
 try:
     from selenium import webdriver
@@ -32,25 +25,6 @@ try:
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:
     skip("python3-selenium is not installed (apt-get install python3-selenium)")
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def check(self, cond, desc, detail=""):
-        self.n += 1
-        if cond:
-            print("ok %d - %s" % (self.n, desc))
-        else:
-            self.failed += 1
-            print("not ok %d - %s" % (self.n, desc))
-            if detail:
-                for line in str(detail).splitlines():
-                    print("#   " + line)
-        sys.stdout.flush()
-        return bool(cond)
 
 
 # ---- independent model of the page's numbers, computed from the embedded ATR_DATA
@@ -168,19 +142,7 @@ def main():
 
     tap = Tap()
     profile = tempfile.mkdtemp(prefix="atr-chromium-")
-    drv = None
-    try:
-        try:
-            drv = make_driver(profile)
-        except Exception as e:  # noqa: BLE001 - a browser that cannot start is an environment problem
-            skip("cannot start chromium/chromedriver: %s" % str(e).splitlines()[0])
-        run(drv, args, tap)
-    finally:
-        if drv is not None:
-            drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-    print("1..%d" % tap.n)
-    return 1 if tap.failed else 0
+    return drive(tap, lambda: make_driver(profile), lambda drv: run(drv, args, tap), profile)
 
 
 def run(drv, args, tap):

@@ -13,31 +13,9 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
+from browser_lib import CHROMEDRIVER, CHROMIUM, Tap
+
 NS = "{http://www.w3.org/2000/svg}"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def check(self, cond, desc, detail=""):
-        self.n += 1
-        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, desc))
-        if not cond:
-            self.failed += 1
-            for line in str(detail).splitlines():
-                print("#   " + line)
-        sys.stdout.flush()
-        return bool(cond)
-
-    def done(self, skip_msg=None):
-        if skip_msg and not self.failed:
-            print("# SKIP browser part: " + skip_msg)
-        print("1..%d" % self.n)
-        return 1 if self.failed else (77 if skip_msg else 0)
 
 
 def xml_checks(path, expect, tap):

@@ -3,7 +3,8 @@
 # (diff BASE NEW, check TRACE --baseline BASE, flamegraph --diff BASE NEW, ...) answers a
 # missing, foreign, cut or damaged trace with exactly one stderr line naming the file and
 # exit 2, decodes a trace whose last frame was cut off (exit 0, one truncation warning per
-# trace argument), and names an unknown flag in one line. Also in the asan suite.
+# trace argument), and names an unknown flag in one line; flamegraph also with --format
+# pprof and speedscope. Also in the asan suite.
 . "$TESTS/lib.sh"
 . "$TESTS/bad_input_lib.sh"
 
@@ -57,6 +58,9 @@ for line in open(sys.argv[1]):
         if pos:
             print('\t'.join([name] + args))
 PYEOF
+# flamegraph's pprof and speedscope writers read the trace their own way (the model alone,
+# or with the time view): they get the same inputs as the default format
+printf 'flamegraph\t--format\t%s\t@1@\n' pprof speedscope >>"$T/invocations"
 NCMD=$(cut -f1 "$T/invocations" | sort -u | wc -l)
 [ "$NCMD" -ge 2 ] || not_ok "found the trace-reading commands in --help: $(head -c 600 "$T/help")"
 echo "# invocation forms under test:"

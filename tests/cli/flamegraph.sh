@@ -85,7 +85,7 @@ def check(cond, what):
 check("/*ATR_" not in page, "every placeholder was filled")
 check(not re.search(r"https?://|<link|<(script|img|iframe)[^>]+src=|@import\s+(url|['\"])|url\(\s*['\"]?(https?:|//)", page),
       "no external reference")
-check(page.count("<script>") == 2 and page.count("</script>") == 2, "two inline scripts, nothing else")
+check(page.count("<script>") == 3 and page.count("</script>") == 3, "three inline scripts (data, flame graph, table), nothing else")
 m = re.search(r"const ATR_DATA = (.*?);</script>", page, re.S)
 raw = m.group(1)
 check(not re.search(r"[<>&\u2028\u2029]", raw), "data holds no raw < > & U+2028/9")

@@ -8,6 +8,7 @@ expect_eq "reallocs" "$(jget $J totals.reallocs)" 3
 expect_eq "allocated bytes" "$(jget $J totals.allocated_bytes)" 1575782
 expect_eq "temporary" "$(jget $J totals.temporary)" 11
 expect_eq "peak" "$(jget $J totals.peak_bytes)" 1573632
+expect_eq "blocks live at the peak (3 leaked + 1 MiB + 512 KiB)" "$(jget $J totals.peak_blocks)" 5
 expect_eq "leaked bytes" "$(jget $J totals.leaked_bytes)" 768
 expect_eq "leaked blocks" "$(jget $J totals.leaked_blocks)" 3
 expect_eq "malloc calls" "$(jget $J kinds.malloc)" 24

@@ -14,7 +14,7 @@
  *   build_peak    malloc(1 MiB) + malloc(512 KiB) live together (1 temporary)
  * Totals: 31 allocation calls (24 malloc, 1 calloc, 3 realloc, 3 aligned), 25 frees,
  *         3 reallocs, allocated 1575782 B, temporary 11, peak 1573632 B (the 768 leaked
- *         bytes + 1.5 MiB), leaked 768 B in 3 blocks.
+ *         bytes + 1.5 MiB, 5 blocks live), leaked 768 B in 3 blocks.
  */
 #include <stdlib.h>
 #include <string.h>
