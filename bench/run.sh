@@ -387,5 +387,11 @@ results=$script_dir/results.md
     md_table "$ratio_tsv"
     echo
     printf -- '- %s\n' "${notes[@]}"
-} >"$results"
+    # the history below the generated tables is kept as it is
+    if [ -f "$results" ] && grep -q '^## History' "$results"; then
+        echo
+        sed -n '/^## History/,$p' "$results"
+    fi
+} >"$tmp/results.md"
+cp "$tmp/results.md" "$results"
 note "wrote $results"
