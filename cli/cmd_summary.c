@@ -26,13 +26,14 @@ static const struct {
     {"MOST TEMPORARY ALLOCATIONS", "temporary", ATR_M_TEMPORARY, 0},
 };
 
-static const char *layer_names[] = {"libc", "C++ operators", "Rust allocator shim",
-                                    "static jemalloc/mimalloc", "cooperative API"};
+static const char *const layer_names[ATR_LAYER_COUNT] = {
+    "libc", "C++ operators", "Rust allocator shim", "static jemalloc/mimalloc",
+    "cooperative API", "own malloc"};
 
 static json_t *layers_json(const atr_model_t *m) {
   json_t *a = json_array();
   unsigned mask = m->layers_seen | m->tr.layers;
-  for (unsigned i = 0; i < 5; i++)
+  for (unsigned i = 0; i < ATR_LAYER_COUNT; i++)
     if (mask & (1u << i))
       json_array_append_new(a, json_string(layer_names[i]));
   return a;
@@ -137,7 +138,7 @@ static void print_text(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
     printf("  failed allocations:             %s\n", atr_count(a, sizeof(a), t->failed));
   printf("  seen through:                   ");
   unsigned mask = m->layers_seen | m->tr.layers;
-  for (unsigned i = 0, first = 1; i < 5; i++)
+  for (unsigned i = 0, first = 1; i < ATR_LAYER_COUNT; i++)
     if (mask & (1u << i)) {
       printf("%s%s", first ? "" : ", ", layer_names[i]);
       first = 0;

@@ -96,13 +96,14 @@ static uint8_t log2_ceil(uint64_t v) {
   return l;
 }
 
-/* The call that reproduces an allocation of `kind`. operator new and the Rust, static
- * allocator and API kinds have no C entry point of their own: they become malloc (or
- * calloc when zeroed), or posix_memalign when over-aligned, which is what libstdc++'s
- * operator new and Rust's System allocator call underneath. */
+/* The call that reproduces an allocation of `kind` (the program's own malloc & co. are
+ * replayed as the C function they are). operator new and the Rust, static allocator and
+ * API kinds have no C entry point of their own: they become malloc (or calloc when
+ * zeroed), or posix_memalign when over-aligned, which is what libstdc++'s operator new
+ * and Rust's System allocator call underneath. */
 static uint8_t alloc_op(build_t *B, unsigned kind, uint64_t align) {
   int over = align > ALIGN_DEFAULT;
-  switch (kind) {
+  switch (atr_kind_c_function(kind)) {
   case ATR_KIND_MALLOC:
     return over ? ATR_ROP_POSIX_MEMALIGN : ATR_ROP_MALLOC;
   case ATR_KIND_CALLOC:
@@ -134,7 +135,7 @@ static uint8_t alloc_op(build_t *B, unsigned kind, uint64_t align) {
 }
 
 static uint8_t resize_op(unsigned kind, uint64_t align) {
-  if (kind == ATR_KIND_REALLOCARRAY)
+  if (atr_kind_c_function(kind) == ATR_KIND_REALLOCARRAY)
     return ATR_ROP_REALLOCARRAY;
   if (align > ALIGN_DEFAULT) /* Rust's realloc of an over-aligned block: alloc, copy, free */
     return ATR_ROP_REALLOC_ALIGNED;

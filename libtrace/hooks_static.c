@@ -1,7 +1,10 @@
-/* Hooks for allocators linked statically into a program and used instead of libc's:
- * jemalloc with the `_rjem_` prefix (jemalloc-sys / tikv-jemalloc-sys, the
- * #[global_allocator] of many Rust programs) and mimalloc's `mi_*` API. They record
- * what the caller asked for and call the relocated original; never change a result.
+/* Hooks for allocators linked into a program and used instead of libc's: jemalloc with
+ * the `_rjem_` prefix (jemalloc-sys / tikv-jemalloc-sys, the #[global_allocator] of many
+ * Rust programs), mimalloc's `mi_*` API, and malloc/free/... themselves where a module
+ * other than libc defines them (rustc's unprefixed jemalloc, Chromium's PartitionAlloc
+ * shim, a hand-written allocator): calls bind to those before LD_PRELOAD, so the libc
+ * hooks never see them. They record what the caller asked for and call the relocated
+ * original; never change a result or errno.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,25 +62,42 @@ static void any_free(void *p, U a1, U a2, U a3, free_fn real) {
   atr__patched_end(e);
 }
 
-/* shapes both families share */
-#define FAMILY(fam, KIND)                                                                 \
-  ALLOC_HOOK(fam##_malloc, KIND, (size_t n, U a1, U a2, U a3, void *(*real)(size_t)),      \
+/* shapes every family shares */
+#define FAMILY(fam, MALLOC, CALLOC, REALLOC)                                              \
+  ALLOC_HOOK(fam##_malloc, MALLOC, (size_t n, U a1, U a2, U a3, void *(*real)(size_t)),    \
              real(n), n, 0)                                                              \
-  ALLOC_HOOK(fam##_calloc, KIND,                                                         \
+  ALLOC_HOOK(fam##_calloc, CALLOC,                                                       \
              (size_t a, size_t b, U a2, U a3, void *(*real)(size_t, size_t)), real(a, b), \
              product(a, b), 0)                                                           \
-  REALLOC_HOOK(fam##_realloc, KIND,                                                      \
+  REALLOC_HOOK(fam##_realloc, REALLOC,                                                   \
                (void *old, size_t n, U a2, U a3, void *(*real)(void *, size_t)), old,     \
                real(old, n), n, 0)
 
-FAMILY(je, ATR_KIND_JEMALLOC)
-FAMILY(mi, ATR_KIND_MIMALLOC)
+/* (align, size) -> pointer: aligned_alloc, memalign */
+#define ALIGNED_HOOK(name, KIND)                                                          \
+  ALLOC_HOOK(name, KIND, (size_t align, size_t n, U a2, U a3, void *(*real)(size_t, size_t)), \
+             real(align, n), n, align)
+
+/* A failed posix_memalign leaves *out alone: recorded as a failed allocation. */
+#define POSIX_MEMALIGN_HOOK(name, KIND)                                                   \
+  static int name(void **out, size_t align, size_t n, U a3,                              \
+                  int (*real)(void **, size_t, size_t)) {                                \
+    if (!atr__patched_begin())                                                          \
+      return real(out, align, n);                                                       \
+    int r = real(out, align, n);                                                        \
+    int e = errno;                                                                      \
+    atr__record_alloc(KIND, r == 0 ? *out : NULL, n, align);                            \
+    atr__patched_end(e);                                                                \
+    return r;                                                                           \
+  }
+
+FAMILY(je, ATR_KIND_JEMALLOC, ATR_KIND_JEMALLOC, ATR_KIND_JEMALLOC)
+FAMILY(mi, ATR_KIND_MIMALLOC, ATR_KIND_MIMALLOC, ATR_KIND_MIMALLOC)
+FAMILY(own, ATR_KIND_OWN_MALLOC, ATR_KIND_OWN_CALLOC, ATR_KIND_OWN_REALLOC)
 
 ALLOC_HOOK(je_mallocx, ATR_KIND_JEMALLOC, (size_t n, int flags, U a2, U a3, void *(*real)(size_t, int)),
            real(n, flags), n, flags_align(flags))
-ALLOC_HOOK(je_aligned_alloc, ATR_KIND_JEMALLOC,
-           (size_t align, size_t n, U a2, U a3, void *(*real)(size_t, size_t)), real(align, n),
-           n, align)
+ALIGNED_HOOK(je_aligned_alloc, ATR_KIND_JEMALLOC)
 REALLOC_HOOK(je_rallocx, ATR_KIND_JEMALLOC,
              (void *old, size_t n, int flags, U a3, void *(*real)(void *, size_t, int)), old,
              real(old, n, flags), n, flags_align(flags))
@@ -88,16 +108,19 @@ REALLOC_HOOK(mi_realloc_aligned, ATR_KIND_MIMALLOC,
              (void *old, size_t n, size_t align, U a3, void *(*real)(void *, size_t, size_t)),
              old, real(old, n, align), n, align)
 
-static int je_posix_memalign(void **out, size_t align, size_t n, U a3,
-                             int (*real)(void **, size_t, size_t)) {
-  if (!atr__patched_begin())
-    return real(out, align, n);
-  int r = real(out, align, n);
-  int e = errno;
-  atr__record_alloc(ATR_KIND_JEMALLOC, r == 0 ? *out : NULL, n, align);
-  atr__patched_end(e);
-  return r;
-}
+POSIX_MEMALIGN_HOOK(je_posix_memalign, ATR_KIND_JEMALLOC)
+
+/* the rest of the C allocation functions, as hooks.c records them */
+REALLOC_HOOK(own_reallocarray, ATR_KIND_OWN_REALLOCARRAY,
+             (void *old, size_t a, size_t b, U a3, void *(*real)(void *, size_t, size_t)), old,
+             real(old, a, b), product(a, b), 0)
+POSIX_MEMALIGN_HOOK(own_posix_memalign, ATR_KIND_OWN_POSIX_MEMALIGN)
+ALIGNED_HOOK(own_aligned_alloc, ATR_KIND_OWN_ALIGNED_ALLOC)
+ALIGNED_HOOK(own_memalign, ATR_KIND_OWN_MEMALIGN)
+ALLOC_HOOK(own_valloc, ATR_KIND_OWN_VALLOC, (size_t n, U a1, U a2, U a3, void *(*real)(size_t)),
+           real(n), n, 4096)
+ALLOC_HOOK(own_pvalloc, ATR_KIND_OWN_PVALLOC, (size_t n, U a1, U a2, U a3, void *(*real)(size_t)),
+           real(n), n, 4096)
 
 /* xallocx resizes in place or not at all, so the block is this thread's throughout:
  * recording after the call keeps the global order. */
@@ -115,10 +138,12 @@ static size_t je_xallocx(void *p, size_t size, size_t extra, int flags,
   return r;
 }
 
-static const struct {
+typedef struct {
   const char *name;
   atr_hook_fn hook;
-} table[] = {
+} entry_t;
+
+static const entry_t static_allocs[] = {
     {"_rjem_malloc", (atr_hook_fn)je_malloc},
     {"_rjem_calloc", (atr_hook_fn)je_calloc},
     {"_rjem_realloc", (atr_hook_fn)je_realloc},
@@ -144,17 +169,44 @@ static const struct {
     {"mi_free_size_aligned", (atr_hook_fn)any_free},
 };
 
-int atr__static_alloc_match(const char *name, atr_hook_target_t *out) {
-  if (!(name[0] == '_' && name[1] == 'r') && !(name[0] == 'm' && name[1] == 'i'))
-    return 0;
-  for (size_t i = 0; i < sizeof(table) / sizeof(*table); i++) {
-    if (strcmp(name, table[i].name) == 0) {
-      out->hook = table[i].hook;
+/* The C names (malloc_usable_size and the like are no events). */
+static const entry_t own_allocs[] = {
+    {"malloc", (atr_hook_fn)own_malloc},
+    {"free", (atr_hook_fn)any_free},
+    {"calloc", (atr_hook_fn)own_calloc},
+    {"realloc", (atr_hook_fn)own_realloc},
+    {"reallocarray", (atr_hook_fn)own_reallocarray},
+    {"posix_memalign", (atr_hook_fn)own_posix_memalign},
+    {"aligned_alloc", (atr_hook_fn)own_aligned_alloc},
+    {"memalign", (atr_hook_fn)own_memalign},
+    {"valloc", (atr_hook_fn)own_valloc},
+    {"pvalloc", (atr_hook_fn)own_pvalloc},
+};
+
+static int lookup(const entry_t *t, size_t n, const char *name, unsigned layer,
+                  const char *label, atr_hook_target_t *out) {
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(name, t[i].name) == 0) {
+      out->hook = t[i].hook;
       out->detour = 1;
-      out->layer = ATR_LAYER_STATIC_ALLOC;
-      out->label = name[0] == '_' ? "jemalloc" : "mimalloc";
+      out->layer = layer;
+      out->label = label;
       return 1;
     }
   }
   return 0;
+}
+
+int atr__static_alloc_match(const char *name, atr_hook_target_t *out) {
+  if (!(name[0] == '_' && name[1] == 'r') && !(name[0] == 'm' && name[1] == 'i'))
+    return 0;
+  return lookup(static_allocs, sizeof(static_allocs) / sizeof(*static_allocs), name,
+                ATR_LAYER_STATIC_ALLOC, name[0] == '_' ? "jemalloc" : "mimalloc", out);
+}
+
+int atr__own_alloc_match(const char *name, atr_hook_target_t *out) {
+  if (!name[0] || !strchr("mfcrpav", name[0]))
+    return 0;
+  return lookup(own_allocs, sizeof(own_allocs) / sizeof(*own_allocs), name,
+                ATR_LAYER_OWN_ALLOC, "own malloc", out);
 }

@@ -316,7 +316,7 @@ static size_t relocate(uint8_t *o, const uint8_t *src, uintptr_t from, uintptr_t
   return in->len;
 }
 
-int atr__patch_detour(atr_patch_req_t *req) {
+int atr__patch_detour_plan(atr_patch_req_t *req) {
   const uint8_t *p = (const uint8_t *)req->entry;
   size_t size = req->fn_size;
   if (!size)
@@ -355,8 +355,8 @@ int atr__patch_detour(atr_patch_req_t *req) {
     at += (size_t)len;
   }
 
-  uint8_t code[128];
-  memset(code, 0xCC, sizeof(code));
+  uint8_t *code = req->plan.tramp;
+  memset(code, 0xCC, sizeof(req->plan.tramp));
   uintptr_t copy = slot + STUB_SIZE;
   uint8_t *o = code + STUB_SIZE;
   for (size_t i = 0, at = 0; i < k; at += ins[i++].len) {
@@ -375,16 +375,28 @@ int atr__patch_detour(atr_patch_req_t *req) {
   }
   put_stub(code, copy, req->hook);
 
-  uint8_t entry[32];
-  memset(entry, 0xCC, sizeof(entry));
+  uint8_t *entry = req->plan.head;
+  memset(entry, 0xCC, sizeof(req->plan.head));
   if (near) {
     static const uint8_t e9 = 0xE9;
     put_rel(entry, &e9, 1, req->entry, slot);
   } else {
     put_abs_jmp(entry, slot);
   }
-  if (write_text(slot, code, (size_t)(o - code)) != 0 || write_text(req->entry, entry, n) != 0)
-    return refuse(req, "cannot write to text (/proc/self/mem and mprotect refused)");
+  req->plan.slot = slot;
+  req->plan.tramp_len = (size_t)(o - code);
+  req->plan.head_len = n;
   req->real = copy;
   return 0;
+}
+
+int atr__patch_apply(atr_patch_req_t *req) {
+  if (write_text(req->plan.slot, req->plan.tramp, req->plan.tramp_len) != 0 ||
+      write_text(req->entry, req->plan.head, req->plan.head_len) != 0)
+    return refuse(req, "cannot write to text (/proc/self/mem and mprotect refused)");
+  return 0;
+}
+
+int atr__patch_detour(atr_patch_req_t *req) {
+  return atr__patch_detour_plan(req) == 0 ? atr__patch_apply(req) : -1;
 }

@@ -81,6 +81,12 @@ typedef struct atr_patch_req {
   uintptr_t mod_lo, mod_hi; /* the module: a shim's jump must stay inside it */
   uintptr_t real;      /* out: what the hook must call */
   char why[96];        /* out: reason of a refusal */
+  struct {             /* a detour planned but not yet written (atr__patch_detour_plan) */
+    uintptr_t slot;    /* its trampoline: stub, relocated prologue, jump back */
+    size_t tramp_len, head_len;
+    uint8_t tramp[128];
+    uint8_t head[32];  /* the new first bytes of the function */
+  } plan;
 } atr_patch_req_t;
 
 /* The function at entry is `jmp rel32` (optionally after endbr64) to the real function:
@@ -89,6 +95,11 @@ ATR_HIDDEN int atr__patch_redirect_jmp(atr_patch_req_t *req);
 /* Any function: move its first instructions to a trampoline that continues into the
  * rest of it, and make the entry jump to the hook. 0 or -1 with req->why set. */
 ATR_HIDDEN int atr__patch_detour(atr_patch_req_t *req);
+/* The same in two steps, so that a set of functions is patched entirely or not at all:
+ * _plan decodes and builds everything (and reserves trampoline space) but writes
+ * nothing; _apply writes what was planned. Each returns 0 or -1 with req->why set. */
+ATR_HIDDEN int atr__patch_detour_plan(atr_patch_req_t *req);
+ATR_HIDDEN int atr__patch_apply(atr_patch_req_t *req);
 /* Open/close the writable view of our own memory around a batch of patches. */
 ATR_HIDDEN void atr__patch_begin(void);
 ATR_HIDDEN void atr__patch_end(void);
@@ -122,5 +133,7 @@ static inline void atr__patched_end(int saved_errno) {
 ATR_HIDDEN int atr__rust_shim_match(const char *name, atr_hook_target_t *out);
 /* hooks_static.c: statically linked jemalloc (_rjem_*) and mimalloc (mi_*). */
 ATR_HIDDEN int atr__static_alloc_match(const char *name, atr_hook_target_t *out);
+/* hooks_static.c: malloc, free, calloc, ... defined by a module other than libc. */
+ATR_HIDDEN int atr__own_alloc_match(const char *name, atr_hook_target_t *out);
 
 #endif

@@ -1,21 +1,27 @@
 /* Finds what to patch in each newly loaded module (at start-up and after dlopen): Rust
- * allocator shims and statically linked jemalloc/mimalloc entry points, by name, in the
- * symbol table of the module's file. Patches them and writes a NOTE for every module
- * where something was found but refused. Never blocks a thread that is not loading.
+ * allocator shims, statically linked jemalloc/mimalloc entry points and malloc & co.
+ * defined by the module itself, by name, in the symbol table of the module's file.
+ * Patches them and writes a NOTE for every module where something was found but refused.
+ * Never blocks a thread that is not loading.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
 
 #include "patch.h"
+#include "real.h"
 
 #define MAX_CANDIDATES 64
+#define MAX_OWN 16 /* own_allocs[] in hooks_static.c has 10 names */
 
 typedef struct {
   atr_elf_sym_t sym[MAX_CANDIDATES];
   atr_hook_target_t target[MAX_CANDIDATES];
   size_t n;
+  int own_ok; /* the module's malloc & co. are not already seen by the libc hooks */
 } candidates_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -25,7 +31,8 @@ static unsigned layers_patched;
 static int collect(const atr_elf_sym_t *s, void *arg) {
   candidates_t *c = arg;
   atr_hook_target_t t;
-  if (!atr__rust_shim_match(s->name, &t) && !atr__static_alloc_match(s->name, &t))
+  if (!atr__rust_shim_match(s->name, &t) && !atr__static_alloc_match(s->name, &t) &&
+      !(c->own_ok && atr__own_alloc_match(s->name, &t)))
     return 0;
   for (size_t i = 0; i < c->n; i++)
     if (c->sym[i].value == s->value)
@@ -81,6 +88,79 @@ static void flush_refusals(const struct refusals *r) {
   atr__note(note);
 }
 
+/* libc's malloc (or whichever the libc hooks call: RTLD_NEXT after us) is what those
+ * hooks record; ld.so's minimal malloc serves only the loader before libc's is known. */
+static int own_alloc_possible(const atr_module_t *m) {
+  uintptr_t next = (uintptr_t)atr__real.malloc;
+  if (next >= m->lo && next < m->hi)
+    return 0;
+  uintptr_t ldso = (uintptr_t)getauxval(AT_BASE);
+  return !(ldso && m->bias == ldso);
+}
+
+static void layer_on(unsigned layer) {
+  if (!(layers_patched & layer)) {
+    layers_patched |= layer;
+    atr__layer(layer);
+  }
+}
+
+/* The request to patch candidate i of module m; -1 (req->why set) when it cannot be. */
+static int request(atr_patch_req_t *req, const atr_module_t *m, const candidates_t *c, size_t i,
+                   const uint64_t *next) {
+  *req = (atr_patch_req_t){.entry = m->bias + c->sym[i].value,
+                           .room = next[i] - c->sym[i].value,
+                           .fn_size = c->sym[i].size,
+                           .hook = c->target[i].hook,
+                           .mod_lo = m->lo,
+                           .mod_hi = m->hi};
+  if (req->entry >= m->lo && req->entry + req->room <= m->hi)
+    return 0;
+  atr__fmt(req->why, sizeof(req->why), "outside the module");
+  return -1;
+}
+
+/* A module's own malloc, free, calloc, ... are patched all together or not at all: a
+ * traced malloc whose free is not would make every block look leaked. One note either
+ * way: the layer has no other place that names the module. */
+static void patch_own(const atr_module_t *m, const candidates_t *c, const size_t *idx, size_t n,
+                      const uint64_t *next) {
+  static atr_patch_req_t req[MAX_OWN]; /* under the lock */
+  const char *named = c->sym[idx[0]].name, *bad = NULL;
+  for (size_t k = 0; k < n; k++)
+    if (strcmp(c->sym[idx[k]].name, "malloc") == 0)
+      named = "malloc";
+  size_t k = 0;
+  for (; k < n; k++) {
+    if (request(&req[k], m, c, idx[k], next) != 0 || atr__patch_detour_plan(&req[k]) != 0) {
+      bad = c->sym[idx[k]].name;
+      break;
+    }
+  }
+  for (size_t w = 0; !bad && w < n; w++)
+    if (atr__patch_apply(&req[w]) != 0) /* the same /proc/self/mem: the first or none fails */
+      bad = c->sym[idx[k = w]].name;
+  char exe[512], where[72], note[160];
+  const char *path = m->path;
+  if (!path[0]) {
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[len > 0 ? len : 0] = 0;
+    path = exe;
+  }
+  size_t len = strlen(path);
+  atr__fmt(where, sizeof(where), "%s%s", len >= sizeof(where) ? "..." : "",
+           len >= sizeof(where) ? path + len - (sizeof(where) - 4) : path);
+  if (bad) {
+    atr__fmt(note, sizeof(note), "%s defines %s itself; its allocations were not seen (%s: %s)",
+             where, named, bad, req[k].why);
+  } else {
+    atr__fmt(note, sizeof(note), "%s defines %s itself; traced through a detour of %zu functions",
+             where, named, n);
+    layer_on(ATR_LAYER_OWN_ALLOC);
+  }
+  atr__note(note);
+}
+
 static void scan_module(const atr_module_t *m, int *opened) {
   const char *path = m->path[0] ? m->path : "/proc/self/exe";
   if (path[0] != '/')
@@ -99,6 +179,7 @@ static void scan_module(const atr_module_t *m, int *opened) {
   }
   static candidates_t c; /* under the lock */
   c.n = 0;
+  c.own_ok = own_alloc_possible(m);
   atr__elf_functions(&elf, collect, &c);
   if (!c.n) {
     atr__elf_close(&elf);
@@ -112,31 +193,27 @@ static void scan_module(const atr_module_t *m, int *opened) {
   }
   const char *mod = m->path[0] ? basename_of(m->path) : program_invocation_short_name;
   struct refusals rust = {0}, alloc = {0};
+  size_t own[MAX_OWN], nown = 0;
   for (size_t i = 0; i < c.n; i++) {
     const atr_hook_target_t *t = &c.target[i];
-    atr_patch_req_t req = {.entry = m->bias + c.sym[i].value,
-                           .room = next[i] - c.sym[i].value,
-                           .fn_size = c.sym[i].size,
-                           .hook = t->hook,
-                           .mod_lo = m->lo,
-                           .mod_hi = m->hi};
-    struct refusals *r = t->layer == ATR_LAYER_RUST_SHIM ? &rust : &alloc;
-    if (req.entry < m->lo || req.entry + req.room > m->hi) {
-      refused(r, t, &c.sym[i], req.entry, mod, "outside the module");
+    if (t->layer == ATR_LAYER_OWN_ALLOC) {
+      if (nown < MAX_OWN)
+        own[nown++] = i;
       continue;
     }
-    int rc = t->detour ? atr__patch_detour(&req) : atr__patch_redirect_jmp(&req);
-    if (rc != 0) {
+    atr_patch_req_t req;
+    struct refusals *r = t->layer == ATR_LAYER_RUST_SHIM ? &rust : &alloc;
+    if (request(&req, m, &c, i, next) != 0 ||
+        (t->detour ? atr__patch_detour(&req) : atr__patch_redirect_jmp(&req)) != 0) {
       refused(r, t, &c.sym[i], req.entry, mod, req.why);
       continue;
     }
-    if (!(layers_patched & t->layer)) {
-      layers_patched |= t->layer;
-      atr__layer(t->layer);
-    }
+    layer_on(t->layer);
   }
   flush_refusals(&rust);
   flush_refusals(&alloc);
+  if (nown)
+    patch_own(m, &c, own, nown, next);
   atr__elf_close(&elf); /* the candidates' names point into it */
 }
 

@@ -66,17 +66,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "say.h"
+
 extern char **environ;
 
-static void say(const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-  va_end(ap);
-  if (write(1, buf, (size_t)n) != n)
-    _exit(99);
-}
 
 static void *sink[64];
 

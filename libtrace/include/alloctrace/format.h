@@ -186,7 +186,16 @@ enum atr_chunk_kind {
   X(RUST_REALLOC, 16, "__rust_realloc", ATR_LAYER_RUST_SHIM)                             \
   X(JEMALLOC, 17, "jemalloc", ATR_LAYER_STATIC_ALLOC)                                    \
   X(MIMALLOC, 18, "mimalloc", ATR_LAYER_STATIC_ALLOC)                                    \
-  X(API, 19, "atr_report_alloc", ATR_LAYER_API)
+  X(API, 19, "atr_report_alloc", ATR_LAYER_API)                                          \
+  X(OWN_MALLOC, 20, "own malloc", ATR_LAYER_OWN_ALLOC)                                   \
+  X(OWN_CALLOC, 21, "own calloc", ATR_LAYER_OWN_ALLOC)                                   \
+  X(OWN_REALLOC, 22, "own realloc", ATR_LAYER_OWN_ALLOC)                                 \
+  X(OWN_REALLOCARRAY, 23, "own reallocarray", ATR_LAYER_OWN_ALLOC)                       \
+  X(OWN_POSIX_MEMALIGN, 24, "own posix_memalign", ATR_LAYER_OWN_ALLOC)                   \
+  X(OWN_ALIGNED_ALLOC, 25, "own aligned_alloc", ATR_LAYER_OWN_ALLOC)                     \
+  X(OWN_MEMALIGN, 26, "own memalign", ATR_LAYER_OWN_ALLOC)                               \
+  X(OWN_VALLOC, 27, "own valloc", ATR_LAYER_OWN_ALLOC)                                   \
+  X(OWN_PVALLOC, 28, "own pvalloc", ATR_LAYER_OWN_ALLOC)
 
 enum atr_kind {
 #define ATR_KIND_ENUM(name, value, label, layer) ATR_KIND_##name = value,
@@ -195,6 +204,14 @@ enum atr_kind {
       ATR_KIND_COUNT
 };
 
+/* The C function an ATR_KIND_OWN_* stands for: the C entry points of an allocator the
+ * program defines itself (malloc in the executable or a library), same order as 1..9. */
+static inline unsigned atr_kind_c_function(unsigned kind) {
+  return kind >= ATR_KIND_OWN_MALLOC && kind <= ATR_KIND_OWN_PVALLOC
+             ? kind - ATR_KIND_OWN_MALLOC + ATR_KIND_MALLOC
+             : kind;
+}
+
 /* Which recording layer saw an allocation (bit mask in LAYER records). */
 enum atr_layer {
   ATR_LAYER_LIBC = 1u << 0,
@@ -202,7 +219,9 @@ enum atr_layer {
   ATR_LAYER_RUST_SHIM = 1u << 2,
   ATR_LAYER_STATIC_ALLOC = 1u << 3,
   ATR_LAYER_API = 1u << 4,
+  ATR_LAYER_OWN_ALLOC = 1u << 5, /* malloc & co. defined by the program itself (detoured) */
 };
+#define ATR_LAYER_COUNT 6u
 
 /* END flags */
 #define ATR_END_EXIT 1u  /* process exit (exit, _exit or return from main) */
