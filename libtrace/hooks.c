@@ -111,6 +111,12 @@ static inline void record_libc(unsigned kind, void *p, size_t size, size_t align
   atr__record_alloc(kind, p, size, align);
 }
 
+/* The same for the hooks of an allocator the program brings (hooks_static.c): there
+ * libstdc++'s operator new reaches the program's malloc instead of libc's. */
+void atr__record_c_alloc(unsigned kind, void *p, size_t size, size_t align) {
+  record_libc(kind, p, size, align);
+}
+
 /* ---- passthrough used while not recording (guard held, not initialised, disabled) ---- */
 
 static void *pass_malloc(size_t n) {

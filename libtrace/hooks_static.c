@@ -20,7 +20,7 @@ typedef uintptr_t U; /* an argument slot the hooked function does not have */
       return call;                                                                      \
     void *p = call;                                                                     \
     int e = errno;                                                                      \
-    atr__record_alloc(KIND, p, size_expr, align_expr);                                  \
+    atr__record_c_alloc(KIND, p, size_expr, align_expr);                                \
     atr__patched_end(e);                                                                \
     return p;                                                                           \
   }
@@ -86,7 +86,7 @@ static void any_free(void *p, U a1, U a2, U a3, free_fn real) {
       return real(out, align, n);                                                       \
     int r = real(out, align, n);                                                        \
     int e = errno;                                                                      \
-    atr__record_alloc(KIND, r == 0 ? *out : NULL, n, align);                            \
+    atr__record_c_alloc(KIND, r == 0 ? *out : NULL, n, align);                          \
     atr__patched_end(e);                                                                \
     return r;                                                                           \
   }

@@ -311,6 +311,8 @@ ATR_HIDDEN int atr__fmt(char *buf, size_t n, const char *fmt, ...)
 
 /* ---- recording entry points used by every hook layer (hooks.c) ---- */
 ATR_HIDDEN void atr__record_alloc(unsigned kind, void *p, size_t size, size_t align);
+/* an allocation that may be a C++ operator new's block (recorded as the operator) */
+ATR_HIDDEN void atr__record_c_alloc(unsigned kind, void *p, size_t size, size_t align);
 ATR_HIDDEN void atr__record_free(void *p);
 ATR_HIDDEN void atr__record_control(unsigned type, uint64_t value); /* MODULES, NAME, FORK */
 extern int atr__pid; /* getpid() of the process the recorder state belongs to */

@@ -25,9 +25,11 @@
  *   aligned       posix_memalign(64, 1000), aligned_alloc(256, 512), memalign(4096, 100),
  *                 valloc(5000), pvalloc(5000), all freed
  *   peak          malloc(1 MiB) + malloc(512 KiB) live together, freed
+ *   cxx           operator new(48) and new[](64), libstdc++'s (dlopen'd; they call this
+ *                 malloc), deleted
  *   leaks         3 x malloc(256), never freed; free(NULL) three times
  *   threads       4 threads x 1000 x malloc(32 + i % 64), each freed 8 allocations later
- * Work: 4116 calls, 1859980 bytes, 4109 frees, 6 reallocs, 5 failed, peak 1572864,
+ * Work: 4118 calls, 1860092 bytes, 4111 frees, 6 reallocs, 5 failed, peak 1572864,
  *       leaked 768 bytes in 3 blocks.
  * `own_malloc fork` then forks from 3 threads while 4 others allocate (until the last
  * child is back, 200000 allocations at most); each child makes 10 x malloc(1000), frees 5 (leaked 5000 bytes in 5
@@ -504,6 +506,35 @@ __attribute__((noinline)) static void peak(void) {
   free(mid);
 }
 
+/* libstdc++'s operator new and new[] (under the tracer, its hooks of them), which
+ * allocate through this malloc: each is one call, seen as the operator. libstdc++ is
+ * loaded here, not at start-up: its constructor's allocations are then made on a counted
+ * thread, after the tracer has patched this malloc. */
+typedef void *(*new_fn)(size_t);
+typedef void (*delete_fn)(void *);
+static void *sym(const char *name) {
+  void *f = dlsym(RTLD_DEFAULT, name);
+  expect(f != NULL, name);
+  return f;
+}
+__attribute__((noinline)) static void cxx(void) {
+  in_work = 0;
+  expect(dlopen("libstdc++.so.6", RTLD_NOW | RTLD_GLOBAL) != NULL, "dlopen(libstdc++.so.6)");
+  new_fn op_new, op_new_array;
+  delete_fn op_delete, op_delete_array;
+  void *f = sym("_Znwm"), *fa = sym("_Znam"), *d = sym("_ZdlPv"), *da = sym("_ZdaPv");
+  if (!f || !fa || !d || !da)
+    return;
+  memcpy(&op_new, &f, sizeof(f)); /* dlsym(3): POSIX allows the conversion */
+  memcpy(&op_new_array, &fa, sizeof(fa));
+  memcpy(&op_delete, &d, sizeof(d));
+  memcpy(&op_delete_array, &da, sizeof(da));
+  in_work = 1;
+  void *a = op_new(48), *b = op_new_array(64);
+  op_delete(a);
+  op_delete_array(b);
+}
+
 static void *leak[3];
 __attribute__((noinline)) static void leaks(void) {
   for (int i = 0; i < 3; i++)
@@ -590,6 +621,7 @@ int main(int argc, char **argv) {
   chain();
   aligned();
   peak();
+  cxx();
   leaks();
   in_work = 0;
   pthread_t t[WORKERS + FORKERS];
