@@ -116,11 +116,19 @@ typedef struct atr_hook_target {
 } atr_hook_target_t;
 
 /* Entry of every patched hook: record only when the thread is not already inside the
- * tracer or another hook and tracing is on (code is patched only after atr__init). */
+ * tracer or another hook and tracing is on. Code is patched only after atr__init, so
+ * tracing is off here only when stopped or in a fork child, whose state page the fork
+ * wiped (shm.c): atr__init starts the child's trace, as the libc hooks' first event
+ * does. A child whose every allocation goes to a patched allocator (a program's own
+ * malloc, static jemalloc) would otherwise never be traced. */
 static inline int atr__patched_begin(void) {
-  if (ATR_UNLIKELY(atr__tls.guard) ||
-      ATR_UNLIKELY(atomic_load_explicit(&atr__state, memory_order_relaxed) != ATR_ON))
+  if (ATR_UNLIKELY(atr__tls.guard))
     return 0;
+  if (ATR_UNLIKELY(atomic_load_explicit(&atr__state, memory_order_relaxed) != ATR_ON)) {
+    atr__init();
+    if (atomic_load_explicit(&atr__state, memory_order_relaxed) != ATR_ON)
+      return 0;
+  }
   atr__tls.guard = 1;
   return 1;
 }

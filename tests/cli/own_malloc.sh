@@ -4,14 +4,8 @@
 # counted itself, the known workload among them, and nothing twice where the program's
 # allocator gets its memory from libc (__libc_malloc, or liballoctrace's malloc through
 # dlsym(RTLD_NEXT)). One it cannot patch is named in one sentence by `run` and `summary`.
-# Forks from threads while others allocate: see FORK below.
+# Forks from threads, one while a thread holds the allocator's lock: see "fork" below.
 . "$TESTS/lib.sh"
-
-# The fork part hangs with a recorder inside the traced process: the fork child rebuilds
-# the writer, zstd calls the program's malloc, and the program's pthread_atfork child
-# handler (which unlocks that malloc) runs only after the tracer's. It needs the
-# out-of-process recorder (issue 16); set FORK=1 (or ATR_TEST_OWN_MALLOC_FORK=1) with it.
-FORK=${ATR_TEST_OWN_MALLOC_FORK:-0}
 
 # counts OUTFILE WHAT: the program's own "WHAT ..." line as JSON, in the summary's names
 counts() {
@@ -54,7 +48,7 @@ for v in own_malloc own_malloc_libc own_malloc_next; do
   J=$T/$v.json
   expect_eq "$v: its known workload, counted by itself" "$(counts "$T/$v.out" work)" "$WORK"
   expect_eq "$v: the trace has exactly what the program counted" "$(totals "$J")" \
-    "$(counts "$T/$v.out" all)"
+    "$(counts "$T/$v.err" all)"
   expect_eq "$v: seen through its own malloc and libstdc++'s operators (nothing twice)" \
     "$(jget "$J" layers)" '["C++ operators", "own malloc"]'
   expect_eq "$v: each entry point as what it is, operator new as the operator" \
@@ -96,28 +90,88 @@ expect_match "refused: seen through the C++ operators only" \
 expect_eq "refused: none of its own calls in the trace (none half-patched)" \
   "$(jget "$T/refused.json" kinds)" '{"operator new": 1, "operator new[]": 1}'
 
-# FORK: 3 threads fork while 4 others allocate; each child makes its known allocations
-if [ "$FORK" = 1 ]; then
-  mkdir "$T/fork"
-  timeout 120 "$ATR" run -q -o "$T/fork/parent.zst" -- "$PROGS/own_malloc" fork \
-    >"$T/fork.out" 2>"$T/fork.err"
-  expect_eq "fork: exits 0, no child hung (needs the out-of-process recorder)" "$?" 0
-  "$ATR" summary --json "$T/fork/parent.zst" >"$T/fork.json"
-  expect_eq "fork: the parent's trace has what it counted" "$(totals "$T/fork.json")" \
-    "$(counts "$T/fork.out" all)"
-  expect_eq "fork: parent inconsistencies" "$(jget "$T/fork.json" recorder.inconsistencies)" 0
-  expect_eq "fork: three children" "$(grep -c '^child pid=' "$T/fork.out")" 3
-  while read -r _ pid rest; do
-    pid=${pid#pid=}
-    echo "$rest" >"$T/child.out"
-    child=$(ls "$T/fork/"*".$pid.zst" 2>/dev/null | head -1)
-    [ -n "$child" ] && "$ATR" summary --json "$child" >"$T/child.json" 2>&1
-    expect_eq "fork: child $pid's known allocations" "$(counts "$T/child.out" work)" \
-      '{"allocated_bytes": 10000, "allocations": 10, "failed_allocations": 0, "frees": 5, "leaked_blocks": 5, "leaked_bytes": 5000, "peak_bytes": 10000, "reallocs": 0}'
-    expect_eq "fork: child $pid's trace has them" "$([ -n "$child" ] && totals "$T/child.json")" \
-      "$(counts "$T/child.out" work)"
-  done < <(grep '^child pid=' "$T/fork.out")
-else
-  ok "fork from threads # SKIP needs the out-of-process recorder (ATR_TEST_OWN_MALLOC_FORK=1)"
-fi
+# fork: while 4 threads allocate, one holds the allocator's lock inside malloc and 2 fork
+# past the program's atfork handlers (one child only writes and leaves, one execs
+# "own_malloc exec-child"), then 3 fork() normally and their children allocate and free
+# (tests/progs/own_malloc.c); RUNS times, each within a timeout: the tracer must never
+# call the program's allocator from a state that deadlocks (a child of a bare fork
+# inherits that lock held). Each run: the output and status of the native run, no hang,
+# and every process image traced with exactly what it counted itself.
+RUNS=${ATR_TEST_OWN_MALLOC_RUNS:-50}
+CHILD='{"allocated_bytes": 10000, "allocations": 10, "failed_allocations": 0, "frees": 5, "leaked_blocks": 5, "leaked_bytes": 5000, "peak_bytes": 10000, "reallocs": 0}'
+timeout 60 "$PROGS/own_malloc" fork >"$T/native.out" 2>"$T/native.err"
+expect_eq "fork natively: exits 0" "$?" 0
+sort "$T/native.out" >"$T/native.sorted"
+expect_eq "fork natively: the children's lines" \
+  "$(grep -c '^child_work' "$T/native.sorted") $(grep -c '^exec_work' "$T/native.sorted") $(grep -c '^bare_child exits$' "$T/native.sorted")" \
+  "3 1 1"
+expect_eq "fork natively: its work" "$(counts "$T/native.out" work)" "$WORK"
+expect_eq "fork natively: a child's work" "$(counts "$T/native.out" child_work | sort -u)" "$CHILD"
+
+# check_fork TRACE OUT ERR: one line, "good" or what was wrong, for one traced run
+check_fork() {
+  "$PY" - "$ATR" "$@" <<'PYEOF'
+import json, subprocess, sys
+atr, trace, out, err = sys.argv[1:]
+names = {"calls": "allocations", "bytes": "allocated_bytes", "frees": "frees",
+         "reallocs": "reallocs", "failed": "failed_allocations", "peak": "peak_bytes",
+         "leaked_bytes": "leaked_bytes", "leaked_blocks": "leaked_blocks"}
+def counted(path, what):
+    for line in open(path):
+        f = line.split()
+        if f and f[0] == what:
+            return {names[k]: int(v) for k, v in (x.split("=") for x in f[1:])}
+def summary(sel):
+    r = subprocess.run([atr, "summary", "--json", sel], capture_output=True, text=True)
+    if r.returncode:
+        return None
+    return json.loads(r.stdout)
+def totals(j):
+    return {k: j["totals"][k] for k in names.values()}
+def bad(why):
+    print(why)
+    sys.exit(0)
+root = summary(trace)
+if root is None:
+    bad("the trace does not decode")
+if totals(root) != counted(err, "all"):
+    bad("parent: %s, counted %s" % (totals(root), counted(err, "all")))
+if root["recorder"]["inconsistencies"] or not root["recorder"]["complete"]:
+    bad("parent: inconsistent or incomplete")
+kids = [p for p in root.get("processes", []) if p["ppid"] == root["pid"]]
+cmds = sorted(p["command"].split()[-1] for p in kids)
+if cmds != ["exec-child", "fork", "fork", "fork"]:
+    bad("children traced: %s" % cmds)
+for p in kids:
+    j = summary("%s@%d%s" % (trace, p["pid"], ".%d" % p["image"] if p["image"] else ""))
+    want = counted(err, "exec_all") if p["command"].endswith("exec-child") else counted(out, "child_work")
+    if j is None or totals(j) != want or not j["recorder"]["complete"] or \
+       j["recorder"]["inconsistencies"] or j["totals"]["unknown_frees"]:
+        bad("child %d (%s): %s, counted %s" % (p["pid"], p["command"], j and totals(j), want))
+    if j["layers"] != ["own malloc"]:
+        bad("child %d: layers %s" % (p["pid"], j["layers"]))
+print("good")
+PYEOF
+}
+hung=0 status=0 same=0 good=0
+for i in $(seq "$RUNS"); do
+  timeout 60 "$ATR" run -q -o "$T/fork$i.zst" -- "$PROGS/own_malloc" fork \
+    >"$T/fork$i.out" 2>"$T/fork$i.err"
+  rc=$?
+  [ $rc = 124 ] && hung=$((hung + 1))
+  [ $rc = 0 ] && status=$((status + 1))
+  sort "$T/fork$i.out" | cmp -s - "$T/native.sorted" && same=$((same + 1))
+  v=$(check_fork "$T/fork$i.zst" "$T/fork$i.out" "$T/fork$i.err")
+  if [ "$v" = good ]; then
+    good=$((good + 1))
+    rm -f "$T/fork$i".*
+  else
+    echo "# run $i (exit $rc): $v"
+  fi
+done
+expect_eq "fork: runs that hung (60 s)" "$hung" 0
+expect_eq "fork: runs that exit 0, as natively" "$status" "$RUNS"
+expect_eq "fork: runs with the native output (but the children's order)" "$same" "$RUNS"
+expect_eq "fork: runs where the parent, 3 fork children and the exec'd child each have a trace with exactly what they counted" \
+  "$good" "$RUNS"
 finish

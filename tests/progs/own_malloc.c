@@ -31,11 +31,17 @@
  *   threads       4 threads x 1000 x malloc(32 + i % 64), each freed 8 allocations later
  * Work: 4118 calls, 1860092 bytes, 4111 frees, 6 reallocs, 5 failed, peak 1572864,
  *       leaked 768 bytes in 3 blocks.
- * `own_malloc fork` then forks from 3 threads while 4 others allocate (until the last
- * child is back, 200000 allocations at most); each child makes 10 x malloc(1000), frees 5 (leaked 5000 bytes in 5
- * blocks, peak 10000), prints "child pid=N ..." and leaves with _exit(0).
- * Output: "all ..." and "work ..." lines (write(2), never stdio: its buffer would be an
- * allocation of its own); exit 0, or 1 when a result or errno was not what it must be.
+ * `own_malloc fork` then, while the 4 threads go on allocating (uncounted in "work", until
+ * every fork is back, 1000000 churns at most): one thread takes the allocator's lock
+ * inside malloc and keeps it while 2 others fork bypassing the program's atfork handlers
+ * (the child, which has no usable allocator, writes "bare_child exits" and leaves with
+ * _exit(0), or execs "own_malloc exec-child"); then 3 threads fork() normally, and each
+ * child makes 10 x malloc(1000), frees 5 (leaked 5000 bytes in 5 blocks, peak 10000),
+ * prints "child_work ..." and leaves with _exit(0). "own_malloc exec-child" does the same
+ * work and prints "exec_work ..." and (stderr) "exec_all ...".
+ * Output: "work ..." on stdout, "all ..." on stderr (write(2), never stdio: its buffer
+ * would be an allocation of its own); stdout is the same in every run but for the order
+ * of the children's lines. Exit 0, or 1 when a result or errno was not what it must be.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -184,6 +190,18 @@ static void lock_take(void) {
 }
 static void lock_drop(void) { atomic_flag_clear_explicit(&lock, memory_order_release); }
 
+/* `fork` mode: the holder thread keeps the lock, once, until the BARE forks are done */
+#define BARE 2 /* fork() while the holder holds the lock: the child must not allocate */
+static _Atomic int forks_done, holding;
+static __thread int hold;
+static void maybe_hold(void) {
+  if (!hold)
+    return;
+  atomic_store(&holding, 1);
+  while (atomic_load(&forks_done) < BARE)
+    sched_yield();
+}
+
 static hdr_t *hdr_of(void *p) { return (hdr_t *)((char *)p - HDR); }
 
 static void count_alloc(counts_t *c, uint64_t size) {
@@ -275,6 +293,7 @@ static void *done(unsigned f, void *p, size_t size) {
 
 static void *alloc_counted(size_t size, size_t room, size_t align) {
   lock_take();
+  maybe_hold();
   unsigned f = who();
   return done(f, block_new(size, room, align, f), size);
 }
@@ -404,8 +423,8 @@ EXPORT void *pvalloc(size_t n) { return alloc_counted(n, (n + 4095) & ~(size_t)4
 EXPORT size_t malloc_usable_size(void *p) { return p ? block_room(p) : 0; }
 
 /* ---- output ---- */
-static void say_counts(const char *what, const counts_t *c) {
-  say("%s calls=%llu bytes=%llu frees=%llu reallocs=%llu failed=%llu peak=%llu "
+static void say_counts(int fd, const char *what, const counts_t *c) {
+  (fd == 2 ? say_err : say)("%s calls=%llu bytes=%llu frees=%llu reallocs=%llu failed=%llu peak=%llu "
       "leaked_bytes=%llu leaked_blocks=%llu\n",
       what, (unsigned long long)c->calls, (unsigned long long)c->bytes,
       (unsigned long long)c->frees, (unsigned long long)c->reallocs,
@@ -546,15 +565,19 @@ __attribute__((noinline)) static void leaks(void) {
 
 /* ---- threads and forks ---- */
 #define WORKERS 4
-#define FORKERS 3
+#define FORKERS 3 /* fork() with the program's atfork handlers: the child allocates */
 static int fork_mode;
-static _Atomic int forks_done, workers_busy;
+static const char *self;
+static _Atomic int workers_busy;
+static __thread int bare;
 
 __attribute__((noinline)) static void churn(int i, void **ring) {
   free(ring[i % 8]);
   ring[i % 8] = malloc(32 + (size_t)(i % 64));
 }
 
+/* 1000 counted churns, then (fork mode) uncounted ones until every fork is done, so that
+ * the forks find threads inside malloc */
 static void *worker(void *arg) {
   (void)arg;
   counting = in_work = 1;
@@ -562,48 +585,107 @@ static void *worker(void *arg) {
   int i = 0;
   for (; i < 1000; i++)
     churn(i, ring);
+  in_work = 0;
   atomic_fetch_add(&workers_busy, 1);
-  for (; fork_mode && atomic_load(&forks_done) < FORKERS && i < 200000; i++)
+  for (; fork_mode && atomic_load(&forks_done) < FORKERS + BARE && i < 1000000; i++)
     churn(i, ring);
   for (int k = 0; k < 8; k++)
     free(ring[k]);
   return NULL;
 }
 
+/* every thread is created (pthread_create allocates: not while the holder holds the
+ * lock) and the workers are past their counted churns */
+static _Atomic int started;
+static void wait_workers(void) {
+  while (!atomic_load(&started) || atomic_load(&workers_busy) < WORKERS)
+    sched_yield();
+}
+
 /* the child of a fork: known allocations, its own counts, _exit */
-__attribute__((noinline)) static void child_work(void) {
+__attribute__((noinline)) static void child_work(const char *what) {
   void *p[10];
   for (int i = 0; i < 10; i++)
     p[i] = malloc(1000);
   for (int i = 0; i < 5; i++)
     free(p[i]);
   counts_t c = work;
-  say("child pid=%d ", (int)getpid());
-  say_counts("work", &c);
+  say_counts(1, what, &c);
 }
 
+static void reap(pid_t pid, const char *what) {
+  int st = -1;
+  expect(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, what);
+  atomic_fetch_add(&forks_done, 1);
+}
+
+/* After the bare forks: glibc runs the prepare handlers under its atfork lock
+ * (register-atfork.c), so one waiting here for the holder's lock would stop the bare
+ * forks behind it. */
 static void *forker(void *arg) {
   (void)arg;
   counting = 1;
-  while (atomic_load(&workers_busy) < WORKERS)
+  wait_workers();
+  while (atomic_load(&forks_done) < BARE)
     sched_yield();
   pid_t pid = fork();
   if (pid == 0) {
     in_work = 1;
-    child_work();
+    child_work("child_work");
     _exit(0);
   }
-  int st = -1;
-  expect(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-         "fork child exits 0");
-  atomic_fetch_add(&forks_done, 1);
+  reap(pid, "fork child exits 0");
   return NULL;
 }
 
-/* a fork must not find the allocator locked in the child (pthread_atfork(3)) */
-static void fork_prepare(void) { lock_take(); }
-static void fork_parent(void) { lock_drop(); }
+/* Holds the allocator's lock (inside malloc) until the bare forks are done. */
+static void *holder(void *arg) {
+  (void)arg;
+  counting = 1;
+  wait_workers();
+  hold = 1;
+  void *p = malloc(100);
+  hold = 0;
+  free(p);
+  return NULL;
+}
+
+/* Forks while the holder is inside malloc with the lock, skipping the atfork handlers
+ * (which would wait for it): the child has no allocator. It writes, and leaves with
+ * _exit or execs this program again ("exec-child": known allocations in a new image). */
+static void *bare_forker(void *arg) {
+  int do_exec = arg != NULL;
+  while (!atomic_load(&holding))
+    sched_yield();
+  bare = 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!do_exec) {
+      say("bare_child exits\n");
+      _exit(0);
+    }
+    char *const args[] = {(char *)self, "exec-child", NULL};
+    execve("/proc/self/exe", args, environ);
+    say("bare_child: execve failed\n");
+    _exit(1);
+  }
+  reap(pid, do_exec ? "bare fork child execs and exits 0" : "bare fork child exits 0");
+  return NULL;
+}
+
+/* a fork must not find the allocator locked in the child (pthread_atfork(3)); a bare
+ * fork (above) does */
+static void fork_prepare(void) {
+  if (!bare)
+    lock_take();
+}
+static void fork_parent(void) {
+  if (!bare)
+    lock_drop();
+}
 static void fork_child(void) {
+  if (bare)
+    return;
   memset(&all, 0, sizeof(all));
   memset(&work, 0, sizeof(work));
   gen++;
@@ -612,6 +694,15 @@ static void fork_child(void) {
 
 int main(int argc, char **argv) {
   counting = 1;
+  self = argv[0];
+  if (argc > 1 && strcmp(argv[1], "exec-child") == 0) {
+    in_work = 1;
+    child_work("exec_work");
+    in_work = 0;
+    counts_t a = all;
+    say_counts(2, "exec_all", &a);
+    return bad;
+  }
   fork_mode = argc > 1 && strcmp(argv[1], "fork") == 0;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   in_work = 1;
@@ -624,18 +715,24 @@ int main(int argc, char **argv) {
   cxx();
   leaks();
   in_work = 0;
-  pthread_t t[WORKERS + FORKERS];
+  pthread_t t[WORKERS + FORKERS + 1 + BARE];
   int n = 0;
   for (int i = 0; i < WORKERS; i++)
     expect(pthread_create(&t[n++], NULL, worker, NULL) == 0, "pthread_create");
-  for (int i = 0; fork_mode && i < FORKERS; i++)
-    expect(pthread_create(&t[n++], NULL, forker, NULL) == 0, "pthread_create");
+  if (fork_mode) {
+    expect(pthread_create(&t[n++], NULL, holder, NULL) == 0, "pthread_create");
+    for (int i = 0; i < BARE; i++)
+      expect(pthread_create(&t[n++], NULL, bare_forker, i ? &bare : NULL) == 0, "pthread_create");
+    for (int i = 0; i < FORKERS; i++)
+      expect(pthread_create(&t[n++], NULL, forker, NULL) == 0, "pthread_create");
+    atomic_store(&started, 1);
+  }
   for (int i = 0; i < n; i++)
     pthread_join(t[i], NULL);
   lock_take();
   counts_t a = all, w = work;
   lock_drop();
-  say_counts("all", &a);
-  say_counts("work", &w);
+  say_counts(2, "all", &a);
+  say_counts(1, "work", &w);
   return bad;
 }
