@@ -23,7 +23,8 @@
   X(pvalloc, void *, (size_t))
 
 /* Process and descriptor functions the recorder must see (flush before exec/_exit,
- * keep the trace descriptor alive through daemon-style closing, rescan modules). */
+ * keep the trace descriptor alive through daemon-style closing, rescan modules, start
+ * before other libraries' constructors allocate). */
 #define ATR_LIBC_PROC_LIST(X)                                                            \
   X(_exit, void, (int))                                                                  \
   X(_Exit, void, (int))                                                                  \
@@ -41,7 +42,8 @@
   X(dlopen, void *, (const char *, int))                                                 \
   X(dlmopen, void *, (long, const char *, int))                                          \
   X(dlclose, int, (void *))                                                              \
-  X(pthread_setname_np, int, (unsigned long, const char *))
+  X(pthread_setname_np, int, (unsigned long, const char *))                             \
+  X(__cxa_atexit, int, (void (*)(void *), void *, void *))
 
 /* C++ operators (optional: resolved from libstdc++ when it is loaded).
  * X(symbol, kind, new?, parameters, arguments, size, align) */

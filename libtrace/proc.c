@@ -183,6 +183,20 @@ ATR_EXPORT int pthread_setname_np(unsigned long thread, const char *name) {
   return r;
 }
 
+/* C++ static constructors register their destructors here. ld.so runs the initialisers
+ * of an executable's libraries before LD_PRELOAD's (rustc's libLLVM and
+ * librustc_driver before ours, LD_DEBUG=files shows the order), and where the
+ * executable defines malloc itself their allocations reach it unpatched: 418 calls in
+ * `rustc -vV` before atr_ctor, whose blocks were unknown frees at exit. The first
+ * registration starts the tracer (a no-op once it runs), so that only what a library's
+ * first constructor allocates goes unseen. */
+ATR_EXPORT int __cxa_atexit(void (*fn)(void *), void *arg, void *dso) {
+  ATR_NEED(__cxa_atexit);
+  if (!atr__tls.guard)
+    atr__init();
+  return atr__real.__cxa_atexit(fn, arg, dso);
+}
+
 /* ---- the tracer's descriptors survive daemon-style closing ---- */
 
 /* Besides the recorder connection the tracer owns libunwind's mem-validate pipe, which libunwind

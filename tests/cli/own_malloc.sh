@@ -68,6 +68,35 @@ print([(e["bytes"], e["blocks"]) for e in json.load(open(sys.argv[1]))["top"]["l
        if e["function"] == "leaks"])' "$J")" "[(768, 3)]"
 done
 
+# a library's constructor that runs before liballoctrace's (ld.so initialises an
+# executable's libraries first) and allocates through the executable's malloc after
+# registering its destructor, as C++ static constructors do: the registration starts
+# the tracer, so its 100 blocks of 1777 B (tests/progs/own_early.c) are seen, and their
+# frees at exit are no unknown frees; the rest is what the program counted
+trace early "$PROGS/own_malloc_early"
+expect_eq "early: exits 0" "$?" 0
+"$ATR" dump "$T/early.zst" >"$T/early.dump"
+expect_eq "early: the constructor's blocks, their frees at exit, unknown frees" "$("$PY" -c '
+import json, sys
+n = {"alloc": 0, "free": 0, "unknown_free": 0}
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event") == "alloc" and e["size"] == 1777 and e["kind"] == "own malloc":
+        n["alloc"] += 1
+    elif e.get("event") == "free" and e["old_size"] == 1777:
+        n["free"] += 1
+    elif e.get("event") == "unknown_free":
+        n["unknown_free"] += 1
+print(n["alloc"], n["free"], n["unknown_free"])' "$T/early.dump")" "100 100 0"
+expect_eq "early: the trace is what the program counted, plus the constructor's" \
+  "$(totals "$T/early.json")" "$(counts "$T/early.err" all | "$PY" -c '
+import json, sys
+c = json.load(sys.stdin)
+for k, v in (("allocations", 100), ("allocated_bytes", 177700), ("frees", 100),
+             ("peak_bytes", 177700)):
+    c[k] += v
+print(json.dumps(c, sort_keys=True))')"
+
 # what the tracer saw of it before this layer: libstdc++'s two operators (hooked by
 # name), nothing of the program's own calls
 ALLOCTRACE_PATCH=0 "$ATR" run -q -o "$T/off.zst" -- "$PROGS/own_malloc" >/dev/null 2>&1

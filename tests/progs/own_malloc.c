@@ -3,10 +3,12 @@
  * malloc_usable_size are defined by the executable (size-class free lists over an
  * mmap'd arena, behind a spinlock), so libc's and every library's calls bind to them
  * before LD_PRELOAD's. It counts what it is asked for itself and prints the counts.
- * Built four ways: the arena (own_malloc), -DOWN_WRAP_LIBC (blocks from __libc_malloc:
+ * Built five ways: the arena (own_malloc), -DOWN_WRAP_LIBC (blocks from __libc_malloc:
  * own_malloc_libc), -DOWN_WRAP_NEXT (blocks from dlsym(RTLD_NEXT, "malloc"): under the
  * tracer that is liballoctrace's malloc, which must not count a block again) and
- * -DOWN_UNPATCHABLE (own_malloc_refused: memalign cannot be detoured, so nothing is).
+ * -DOWN_UNPATCHABLE (own_malloc_refused: memalign cannot be detoured, so nothing is);
+ * own_malloc_early (-DOWN_EARLY) links own_early.c, whose constructor keeps 100 blocks
+ * of 1777 bytes from before main, uncounted here, and frees them at exit.
  *
  * Counts, with the trace's definitions: calls = allocations that returned a block
  * (realloc included), bytes = their requested sizes, frees = free() of a block,
@@ -692,8 +694,15 @@ static void fork_child(void) {
   lock_drop();
 }
 
+#ifdef OWN_EARLY
+int own_early_blocks(void); /* own_early.c: 100 blocks of 1777 bytes from before main */
+#endif
+
 int main(int argc, char **argv) {
   counting = 1;
+#ifdef OWN_EARLY
+  expect(own_early_blocks() == 100, "own_early's constructor holds its 100 blocks");
+#endif
   self = argv[0];
   if (argc > 1 && strcmp(argv[1], "exec-child") == 0) {
     in_work = 1;
