@@ -42,12 +42,20 @@ import json, subprocess, sys
 atr, trace = sys.argv[1], sys.argv[2]
 d = json.loads(subprocess.run([atr, "summary", "--json", trace], capture_output=True,
                               text=True, check=True).stdout)
+kinds = {}
+for p in d["processes"]:
+    cmd = p["command"].split(" ")
+    kinds[p["pid"]] = next((a[7:] for a in cmd if a.startswith("--type=")), None)
 for p in d["processes"]:
     cmd = p["command"].split(" ")
     exe = cmd[0].rsplit("/", 1)[-1]
     kind = next((a[7:] for a in cmd if a.startswith("--type=")), None)
     if kind is None:
         kind = "browser" if exe == "chromium" else exe
+    # the zygote's fork children (renderers, and the utility or GPU processes it forks)
+    # keep its command line: Chromium renames them by rewriting argv in place
+    if kind == "zygote" and kinds.get(p["ppid"]) == "zygote":
+        kind = "zygote-child"
     name = "%s@%d%s" % (trace, p["pid"], ".%d" % p["image"] if p["image"] else "")
     r = subprocess.run([atr, "summary", "--json", name], capture_output=True, text=True)
     ok = r.returncode == 0 and json.loads(r.stdout)["recorder"]["complete"]
@@ -57,17 +65,17 @@ for p in d["processes"]:
 PYEOF
 cat "$T/images" | sed 's/^/# /'
 expect_eq "every image decodes" "$(awk '$5 != "decodes"' "$T/images" | wc -l)" 0
-for kind in browser zygote renderer chrome_crashpad_handler; do
+for kind in browser zygote zygote-child chrome_crashpad_handler; do
   expect_match "a $kind image is in the trace" "$(awk '{print $4}' "$T/images")" "^$kind\$"
 done
-# PartitionAlloc's malloc in the executable is detoured: the browser and the renderer
-# allocate through it
-for kind in browser renderer; do
+# PartitionAlloc's malloc in the executable is detoured: the browser and the zygote's
+# children (the renderer among them) allocate through it
+for kind in browser zygote-child; do
   n=$(awk -v k="$kind" '$4 == k && $3 > 0' "$T/images" | wc -l)
   expect_eq "$kind: allocations seen" "$([ "$n" -gt 0 ] && echo yes)" yes
 done
-expect_match "the renderer's allocations come through the executable's own malloc" \
-  "$(awk '$4 == "renderer" {print $6}' "$T/images")" "own_malloc"
+expect_match "the zygote children's allocations come through the executable's own malloc" \
+  "$(awk '$4 == "zygote-child" {print $6}' "$T/images")" "own_malloc"
 
 # nothing of the run is left: every image's pid is gone (or a zombie) within 10 s
 left=""
