@@ -15,11 +15,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "symtab.h"
+
 #define MAX_INLINE 16
 
 typedef struct {
   Dwfl *dwfl;
   Dwfl_Module *mod;
+  atr_symtab_t *syms; /* built at the module's first address */
   int tried;
   const char *base;
   const char *cls;
@@ -113,9 +116,11 @@ atr_symbolizer_t *atr_sym_new(const atr_trace_t *tr) {
 void atr_sym_free(atr_symbolizer_t *s) {
   if (!s)
     return;
-  for (size_t i = 0; s->mods && i < s->tr->nmodules; i++)
+  for (size_t i = 0; s->mods && i < s->tr->nmodules; i++) {
+    atr_symtab_free(s->mods[i].syms);
     if (s->mods[i].dwfl)
       dwfl_end(s->mods[i].dwfl);
+  }
   for (size_t i = 0; s->ips && i <= s->ip_mask; i++)
     free(s->ips[i].frames);
   for (size_t i = 0; i < s->nstrs; i++)
@@ -161,6 +166,7 @@ typedef struct {
   uint64_t bias;
   Dwfl *dwfl;
   Dwfl_Module *mod;
+  atr_symtab_t *syms;
   int lines; /* load its DWARF too (wants_lines) */
 } warm_module_t;
 
@@ -181,7 +187,7 @@ static int worth_warming(const atr_trace_t *tr, const char *path) {
 }
 
 /* What module_dwfl does, plus loading the DWARF (libdw decompresses the debug sections
- * there: the slow part) and the symbol table. */
+ * there: the slow part) and indexing the symbol table. */
 static void *warm_main(void *arg) {
   atr_sym_warm_t *w = arg;
   for (size_t i = 0; i < w->n; i++) {
@@ -199,7 +205,7 @@ static void *warm_main(void *arg) {
       Dwarf_Addr bias;
       if (wm->lines)
         dwfl_module_getdwarf(wm->mod, &bias);
-      dwfl_module_getsymtab(wm->mod);
+      wm->syms = atr_symtab_build(wm->mod);
     }
   }
   return NULL;
@@ -236,6 +242,7 @@ void atr_sym_warm_drop(atr_sym_warm_t *w) {
     return;
   pthread_join(w->thr, NULL);
   for (size_t i = 0; i < w->n; i++) {
+    atr_symtab_free(w->m[i].syms);
     if (w->m[i].dwfl)
       dwfl_end(w->m[i].dwfl);
     free(w->m[i].path);
@@ -257,9 +264,12 @@ atr_symbolizer_t *atr_sym_new_warm(const atr_trace_t *tr, atr_sym_warm_t *w) {
       s->mods[k].tried = 1;
       s->mods[k].dwfl = wm->dwfl;
       s->mods[k].mod = wm->mod;
+      s->mods[k].syms = wm->syms;
       wm->dwfl = NULL;
+      wm->syms = NULL;
       break;
     }
+    atr_symtab_free(wm->syms);
     if (wm->dwfl)
       dwfl_end(wm->dwfl);
     free(wm->path);
@@ -352,9 +362,10 @@ static int resolve(atr_symbolizer_t *s, int m, uint64_t ip, atr_frame_t *out) {
     cur_line = call_line(&scopes[i]);
   }
   free(scopes);
-  GElf_Off off;
-  GElf_Sym sym;
-  const char *sname = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+  if (!s->mods[m].syms)
+    s->mods[m].syms = atr_symtab_build(mod);
+  uint64_t value;
+  const char *sname = s->mods[m].syms ? atr_symtab_lookup(s->mods[m].syms, addr, &value) : NULL;
   char *fname;
   if (sname) {
     fname = demangle(sname);
