@@ -11,19 +11,22 @@
 #include <stdint.h>
 
 typedef struct atr_livelog {
-  /* entries: node's live bytes after all events of its group */
-  uint32_t *node;
-  uint64_t *live;
-  size_t n, cap;
-  /* groups: one per timestamp with changes, entries [gend[g-1], gend[g]) */
-  uint64_t *gtime;
-  size_t *gend;
-  size_t ng, capg;
-  uint32_t *dirty; /* nodes changed at the current timestamp */
+  /* The log, one group per timestamp with changes: u:time - previous group's time,
+   * u:entries, then per entry s:node - previous entry's node and s:live bytes - the
+   * node's previous entry's (format.h's varints). Entries whose node ends the timestamp
+   * where it began are left out. A clang++ trace of 21.8 M events logs in 15 MB, 1.8
+   * bytes an entry, where arrays of (node, live) took 12 bytes an entry and 16 a group
+   * (105 MB: over the budget, so the trace was read twice). */
+  uint8_t *buf;
+  size_t len, cap;
+  uint64_t last_time; /* of the last group written */
+  uint32_t last_node; /* of the last entry written */
+  uint32_t *dirty;    /* nodes changed at the current timestamp ... */
+  uint64_t *before;   /* ... and their live bytes before the first change */
   size_t ndirty, capd;
   uint64_t time;    /* the current timestamp */
   uint64_t mark;    /* a node is in dirty[] when its mark equals this */
-  size_t max_bytes; /* budget for entries + groups */
+  size_t max_bytes; /* budget for buf */
   int dropped;      /* over budget or out of memory: the log is empty and unusable */
 } atr_livelog_t;
 
@@ -31,13 +34,15 @@ void atr_livelog_init(atr_livelog_t *l, size_t max_bytes);
 void atr_livelog_free(atr_livelog_t *l);
 
 /* Marks `node` changed at the current timestamp (its mark lives in the caller's per-node
- * array). Returns 0, or -1 when the log dropped itself. */
-int atr_livelog__push(atr_livelog_t *l, uint32_t node);
-static inline int atr_livelog_touch(atr_livelog_t *l, uint64_t *mark, uint32_t node) {
+ * array); pre: `live` is its live bytes before this change. Returns 0, or -1 when the
+ * log dropped itself. */
+int atr_livelog__push(atr_livelog_t *l, uint32_t node, uint64_t live);
+static inline int atr_livelog_touch(atr_livelog_t *l, uint64_t *mark, uint32_t node,
+                                    uint64_t live) {
   if (*mark == l->mark)
     return 0;
   *mark = l->mark;
-  return atr_livelog__push(l, node);
+  return atr_livelog__push(l, node, live);
 }
 
 /* Closes the current timestamp: logs every marked node's live bytes (live[node * stride]

@@ -56,7 +56,7 @@ static inline unsigned size_bucket(uint64_t size) {
 
 /* Records that a stack's live bytes change at the current timestamp. */
 static inline void log_touch(atr_model_t *m, atr_cost_t *c, uint32_t node) {
-  if (m->log && atr_livelog_touch(m->log, &c->log_mark, node) != 0)
+  if (m->log && atr_livelog_touch(m->log, &c->log_mark, node, c->live) != 0)
     m->log = NULL;
 }
 
