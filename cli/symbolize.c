@@ -32,6 +32,7 @@ typedef struct {
   uint64_t key;
   atr_frame_t *frames;
   int n;
+  int site; /* the first frame that is not allocator machinery; -1: none, or a library */
 } ip_entry_t;
 
 struct atr_symbolizer {
@@ -42,7 +43,6 @@ struct atr_symbolizer {
   /* pool of strings, freed together */
   char **strs;
   size_t nstrs, cap_strs;
-  /* scratch for atr_sym_node: frames of a whole stack are not needed at once */
 };
 
 static char *keep(atr_symbolizer_t *s, char *str) {
@@ -405,32 +405,47 @@ static int grow(atr_symbolizer_t *s) {
   return 0;
 }
 
-int atr_sym_node(atr_symbolizer_t *s, uint32_t node, const atr_frame_t **frames) {
-  static atr_frame_t unknown = {"??", NULL, 0, "?", 0};
-  if (node == 0 || node >= s->tr->nnodes) {
-    *frames = &unknown;
-    return 1;
-  }
+static atr_frame_t unknown = {"??", NULL, 0, "?", 0};
+
+static int library_module(atr_symbolizer_t *s, int m) {
+  if (m < 0)
+    return 0;
+  const char *c = s->mods[m].cls;
+  return strcmp(c, "libc") == 0 || strcmp(c, "libstdc++") == 0 || strcmp(c, "rust-std") == 0;
+}
+
+/* The cached frames of a node's address, resolved at its first use; NULL when out of
+ * memory. pre: 0 < node < nnodes. */
+static ip_entry_t *node_entry(atr_symbolizer_t *s, uint32_t node) {
   const atr_rnode_t *rn = &s->tr->nodes[node];
   uint64_t key = rn->ip ^ ((uint64_t)(rn->module + 2) << 52);
   ip_entry_t *e = lookup(s, key);
-  if (!e->key) {
-    if ((s->ip_count + 1) * 2 > s->ip_mask && grow(s) == 0)
-      e = lookup(s, key);
-    atr_frame_t tmp[MAX_INLINE];
-    int n = resolve(s, rn->module, rn->ip, tmp);
-    e->frames = malloc((size_t)n * sizeof(atr_frame_t));
-    if (!e->frames) {
-      *frames = &unknown;
-      return 1;
+  if (e->key)
+    return e;
+  if ((s->ip_count + 1) * 2 > s->ip_mask && grow(s) == 0)
+    e = lookup(s, key);
+  atr_frame_t tmp[MAX_INLINE];
+  int n = resolve(s, rn->module, rn->ip, tmp);
+  e->frames = malloc((size_t)n * sizeof(atr_frame_t));
+  if (!e->frames)
+    return NULL;
+  memcpy(e->frames, tmp, (size_t)n * sizeof(atr_frame_t));
+  e->n = n;
+  e->site = -1;
+  for (int i = 0; i < n && !library_module(s, rn->module); i++)
+    if (!atr_sym_is_alloc_frame(&tmp[i])) {
+      e->site = i;
+      break;
     }
-    memcpy(e->frames, tmp, (size_t)n * sizeof(atr_frame_t));
-    e->n = n;
-    e->key = key;
-    s->ip_count++;
-  }
-  *frames = e->frames;
-  return e->n;
+  e->key = key;
+  s->ip_count++;
+  return e;
+}
+
+int atr_sym_node(atr_symbolizer_t *s, uint32_t node, const atr_frame_t **frames) {
+  ip_entry_t *e = node && node < s->tr->nnodes ? node_entry(s, node) : NULL;
+  *frames = e ? e->frames : &unknown;
+  return e ? e->n : 1;
 }
 
 static int starts(const char *s, const char *prefix) {
@@ -461,35 +476,21 @@ int atr_sym_is_alloc_frame(const atr_frame_t *f) {
          strstr(n, " as core::alloc::global::GlobalAlloc>::") != NULL;
 }
 
-static int library_module(atr_symbolizer_t *s, uint32_t node) {
-  int m = s->tr->nodes[node].module;
-  if (m < 0)
-    return 0;
-  const char *c = s->mods[m].cls;
-  return strcmp(c, "libc") == 0 || strcmp(c, "libstdc++") == 0 || strcmp(c, "rust-std") == 0;
-}
-
 uint32_t atr_sym_callsite(atr_symbolizer_t *s, uint32_t node, const atr_frame_t **frame) {
-  uint32_t first = node;
   const atr_frame_t *first_frame = NULL;
   for (uint32_t n = node; n && n < s->tr->nnodes; n = s->tr->nodes[n].parent) {
-    const atr_frame_t *fr;
-    int k = atr_sym_node(s, n, &fr);
+    ip_entry_t *e = node_entry(s, n);
     if (!first_frame)
-      first_frame = &fr[0];
-    if (library_module(s, n))
-      continue;
-    for (int i = 0; i < k; i++) {
-      if (!atr_sym_is_alloc_frame(&fr[i])) {
-        *frame = &fr[i];
-        return n;
-      }
+      first_frame = e ? &e->frames[0] : &unknown;
+    if (e ? e->site >= 0 : !library_module(s, s->tr->nodes[n].module)) {
+      *frame = e ? &e->frames[e->site] : &unknown; /* "??" is nobody's machinery */
+      return n;
     }
   }
   if (!first_frame)
     atr_sym_node(s, node, &first_frame);
   *frame = first_frame;
-  return first;
+  return node;
 }
 
 const char *atr_sym_module_class(atr_symbolizer_t *s, int module) {
