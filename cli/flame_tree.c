@@ -244,7 +244,7 @@ int atr_flame_add(atr_flame_t *f, const atr_model_t *m, atr_symbolizer_t *sym, i
   if (!tmap)
     return -ENOMEM;
   tmap[0] = 0;
-  if (tr->nnodes && has_cost(&m->node[0])) { /* the recorder could not capture a stack */
+  if (tr->nnodes && has_cost(atr_model_cost(m, 0))) { /* the recorder could not capture a stack */
     uint32_t fr = intern_frame(f, "[no stack]", NULL, 0, "?", "other");
     tmap[0] = fr == ATR_FLAME_NONE ? ATR_FLAME_NONE : child(f, 0, fr);
   }
@@ -264,8 +264,9 @@ int atr_flame_add(atr_flame_t *f, const atr_model_t *m, atr_symbolizer_t *sym, i
       goto oom;
     tmap[i] = p;
   }
-  for (size_t i = 0; i < tr->nnodes; i++) {
-    const atr_cost_t *c = &m->node[i];
+  for (size_t s = 1; s < m->nslots; s++) {
+    const atr_cost_t *c = &m->cost[s];
+    uint32_t i = m->slot_node[s];
     uint64_t *dst = base ? f->nodes[tmap[i]].base : f->nodes[tmap[i]].self;
     for (int k = 0; k < ATR_M_COUNT; k++)
       dst[k] += atr_cost_metric(c, k);

@@ -111,9 +111,9 @@ int atr_livelog_flush(atr_livelog_t *l, const uint64_t *live, size_t stride, uin
   return 0;
 }
 
-int atr_livelog_grid(const atr_livelog_t *l, const uint32_t *node_site, size_t nnodes,
-                     const int32_t *site_col, size_t nsites, size_t ncols, const uint64_t *t,
-                     unsigned grid, uint64_t *out) {
+int atr_livelog_grid(const atr_livelog_t *l, const uint32_t *node_site, const uint32_t *key_node,
+                     size_t nnodes, const int32_t *site_col, size_t nsites, size_t ncols,
+                     const uint64_t *t, unsigned grid, uint64_t *out) {
   uint64_t *cur = calloc(nnodes ? nnodes : 1, sizeof(*cur));
   int32_t *col = malloc((nnodes ? nnodes : 1) * sizeof(*col));
   uint32_t *idx = malloc((nnodes ? nnodes : 1) * sizeof(*idx));
@@ -124,7 +124,7 @@ int atr_livelog_grid(const atr_livelog_t *l, const uint32_t *node_site, size_t n
     return -1;
   }
   for (size_t i = 0; i < nnodes; i++) {
-    uint32_t s = node_site[i];
+    uint32_t s = node_site[key_node[i]];
     col[i] = s < nsites ? site_col[s] : -1;
   }
   memset(out, 0, (size_t)grid * ncols * sizeof(*out));

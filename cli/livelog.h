@@ -1,4 +1,4 @@
-/* Live bytes per stack node at every timestamp, kept as a change log while the model
+/* Live bytes per stack node (a key the caller chooses: the model's cost slot) at every timestamp, kept as a change log while the model
  * loads, so the leak-suspect grid (whose points depend on the trace's duration, known only
  * at the end) is sampled exactly without reading the trace twice. Bounded by a byte
  * budget: past it the log drops itself and callers fall back to a second pass.
@@ -50,10 +50,11 @@ static inline int atr_livelog_touch(atr_livelog_t *l, uint64_t *mark, uint32_t n
 int atr_livelog_flush(atr_livelog_t *l, const uint64_t *live, size_t stride, uint64_t time);
 
 /* Fills out[j * ncols + col] (zeroed here) with the summed live bytes of the nodes of each
- * call site that has a column (site_col[node_site[node]] >= 0), after every event with a
- * timestamp <= t[j]. Returns 0 or -1 when out of memory. */
-int atr_livelog_grid(const atr_livelog_t *l, const uint32_t *node_site, size_t nnodes,
-                     const int32_t *site_col, size_t nsites, size_t ncols, const uint64_t *t,
-                     unsigned grid, uint64_t *out);
+ * call site that has a column (site_col[node_site[key_node[key]]] >= 0), after every event
+ * with a timestamp <= t[j]; the log's entries are keys (< nkeys) of the nodes key_node[].
+ * Returns 0 or -1 when out of memory. */
+int atr_livelog_grid(const atr_livelog_t *l, const uint32_t *node_site, const uint32_t *key_node,
+                     size_t nkeys, const int32_t *site_col, size_t nsites, size_t ncols,
+                     const uint64_t *t, unsigned grid, uint64_t *out);
 
 #endif
