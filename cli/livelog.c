@@ -171,3 +171,34 @@ int atr_livelog_grid(const atr_livelog_t *l, const uint32_t *node_site, const ui
   free(idx);
   return 0;
 }
+
+void atr_livelog_pos_init(const atr_livelog_t *l, atr_livelog_pos_t *pos) {
+  memset(pos, 0, sizeof(*pos));
+  pos->p = l->buf;
+}
+
+void atr_livelog_advance(const atr_livelog_t *l, atr_livelog_pos_t *pos, uint64_t t,
+                         const uint32_t *key_out, size_t nkeys, uint64_t *out, size_t nout) {
+  const uint8_t *p = pos->p, *end = l->buf + l->len;
+  while (p) {
+    uint64_t dt;
+    if (!pos->have) {
+      if (p >= end || !(p = atr_get_u(p, end, &dt)) || !(p = atr_get_u(p, end, &pos->count)))
+        break;
+      pos->time += dt;
+      pos->have = 1;
+    }
+    if (pos->time > t)
+      break;
+    for (; pos->count; pos->count--) {
+      int64_t dk, dl;
+      if (!(p = atr_get_s(p, end, &dk)) || !(p = atr_get_s(p, end, &dl)))
+        break;
+      pos->key += (uint64_t)dk;
+      if (pos->key < nkeys && key_out[pos->key] < nout)
+        out[key_out[pos->key]] += (uint64_t)dl;
+    }
+    pos->have = 0;
+  }
+  pos->p = p ? p : end; /* a damaged log cannot happen (it is ours): stop reading it */
+}

@@ -57,4 +57,16 @@ int atr_livelog_grid(const atr_livelog_t *l, const uint32_t *node_site, const ui
                      size_t nkeys, const int32_t *site_col, size_t nsites, size_t ncols,
                      const uint64_t *t, unsigned grid, uint64_t *out);
 
+/* Reads the log forward in time: atr_livelog_advance applies the entries of every group
+ * with a timestamp <= t not applied yet, out[key_out[key]] += change (keys >= nkeys and
+ * outputs >= nout are skipped), so out holds live bytes after those events. */
+typedef struct {
+  const uint8_t *p;
+  uint64_t time, key, count;
+  int have; /* a group header read (time, count) and not applied yet */
+} atr_livelog_pos_t;
+void atr_livelog_pos_init(const atr_livelog_t *l, atr_livelog_pos_t *pos);
+void atr_livelog_advance(const atr_livelog_t *l, atr_livelog_pos_t *pos, uint64_t t,
+                         const uint32_t *key_out, size_t nkeys, uint64_t *out, size_t nout);
+
 #endif
