@@ -81,7 +81,10 @@ const atr_visitor_t *atr_chains_visitor(atr_chains_t *c, const atr_model_t *m) {
 int atr_chains_failed(const atr_chains_t *c) { return c->oom; }
 
 uint64_t atr_chains_node_max(const atr_chains_t *c, uint32_t node) {
-  return node < c->nnodes ? c->node_max[node] : 0;
+  if (c->m && node >= c->m->tr.nnodes)
+    return 0;
+  uint32_t k = chain_key(c, node);
+  return k < c->nnodes ? c->node_max[k] : 0;
 }
 
 /* ---- per-node arrays, grown with the trace's node table ---- */
@@ -252,9 +255,10 @@ static void chain_finish(atr_chains_t *c, uint32_t idx) {
     else
       c->oom = 1;
   }
-  agg_t *a = ch->node < c->nnodes ? c->agg[ch->node] : NULL;
-  if (!a && ch->node < c->nnodes) {
-    a = c->agg[ch->node] = calloc(1, sizeof(*a));
+  uint32_t k = chain_key(c, ch->node);
+  agg_t *a = k < c->nnodes ? c->agg[k] : NULL;
+  if (!a && k < c->nnodes) {
+    a = c->agg[k] = calloc(1, sizeof(*a));
     if (!a)
       c->oom = 1;
   }
@@ -353,8 +357,9 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
   chain_t *best = NULL;    /* per row: its representative chain so far */
   uint32_t *row_of = NULL; /* call site -> row + 1, sized lazily */
   size_t nrow_of = 0;
-  for (size_t node = 0; node < c->nnodes && node < nnodes; node++) {
-    agg_t *a = c->agg[node];
+  for (size_t node = 0; node < nnodes; node++) {
+    uint32_t k = chain_key(c, (uint32_t)node);
+    agg_t *a = k < c->nnodes ? c->agg[k] : NULL;
     if (!a || node_site[node] == UINT32_MAX)
       continue;
     uint32_t site = node_site[node];

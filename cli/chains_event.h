@@ -32,10 +32,12 @@ struct atr_chains {
   atr_livemap_t live; /* ordinal -> pool index + 1 */
   chain_t *pool;
   uint32_t npool, cap_pool, free_head; /* free list through chain_t.node, +1 */
-  agg_t **agg;                         /* per node, lazily */
-  uint64_t *node_max, *node_last; /* per node: highest live bytes, newest block */
-  uint32_t *node_last_thr;         /* per node: the thread that allocated node_last */
-  size_t nnodes;
+  /* Per stack node with a cost, indexed by its key (chain_key: the model's cost slot; the
+   * node itself without a model): */
+  agg_t **agg;                    /* lazily */
+  uint64_t *node_max, *node_last; /* highest live bytes, newest block */
+  uint32_t *node_last_thr;        /* the thread that allocated node_last */
+  size_t nnodes;                  /* keys the arrays hold */
   thread_t *threads;
   size_t nthreads;
   int oom;
@@ -59,19 +61,25 @@ static inline void end_chain(atr_chains_t *c, uint64_t ordinal) {
     atr__chains_end(c, ordinal);
 }
 
+/* Where a node's per-node values are (pre: node < the trace's nnodes). */
+static inline uint32_t chain_key(const atr_chains_t *c, uint32_t node) {
+  return c->m ? c->m->slot[node] : node;
+}
+
 static inline void note_alloc(atr_chains_t *c, const atr_trace_t *tr, const atr_ev_t *ev) {
   const atr_rsite_t *s = &tr->sites[ev->site];
-  uint64_t live = c->m ? c->m->node[s->node].live : 0;
-  if (live > c->node_max[s->node])
-    c->node_max[s->node] = live;
+  uint32_t k = chain_key(c, s->node);
+  uint64_t live = c->m ? c->m->cost[k].live : 0;
+  if (live > c->node_max[k])
+    c->node_max[k] = live;
   thread_t *t = thread_of(c, ev->thread);
   if (t) {
     recent_t *r = &t->r[t->next++ % RECENT];
-    uint64_t prev = c->node_last_thr[s->node] == ev->thread ? c->node_last[s->node] : 0;
+    uint64_t prev = c->node_last_thr[k] == ev->thread ? c->node_last[k] : 0;
     *r = (recent_t){ev->ordinal, prev, t->frees, s->size, s->node};
   }
-  c->node_last[s->node] = ev->ordinal;
-  c->node_last_thr[s->node] = ev->thread;
+  c->node_last[k] = ev->ordinal;
+  c->node_last_thr[k] = ev->thread;
 }
 
 /* A free of block B right after an allocation A at the same stack, bigger than B, with
@@ -100,7 +108,8 @@ static inline int copy_growth(atr_chains_t *c, thread_t *t, const atr_trace_t *t
 
 static inline void atr__chains_event(atr_chains_t *c, const atr_trace_t *tr,
                                      const atr_ev_t *ev) {
-  if (tr->nnodes > c->nnodes && atr__chains_ensure_nodes(c, tr->nnodes) != 0) {
+  size_t keys = c->m ? c->m->nslots : tr->nnodes;
+  if (keys > c->nnodes && atr__chains_ensure_nodes(c, keys) != 0) {
     c->oom = 1;
     return;
   }

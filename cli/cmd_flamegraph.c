@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "flame.h"
+#include "growth.h"
 #include "report.h"
 #include "util.h"
 
@@ -44,13 +45,31 @@ static const char usage_text[] =
 typedef struct {
   atr_model_t m;
   atr_symbolizer_t *sym;
+  atr_ftime_rec_t *rec; /* the time view's buckets, recorded while loading (html) */
+  atr_livelog_t log;    /* and the live bytes per stack over time, for its snapshots */
 } loaded_t;
 
-static void load(loaded_t *l, const char *path) {
-  if (atr_model_load(&l->m, path, NULL) != 0)
+static void start_warming(void *ctx, const atr_trace_t *tr) {
+  *(atr_sym_warm_t **)ctx = atr_sym_warm_start(tr);
+}
+
+/* One pass over the trace; the symbolizer loads debug information meanwhile. */
+static void load(loaded_t *l, const char *path, int time_view) {
+  atr_sym_warm_t *warm = NULL;
+  atr_model_opts_t o = {.started = start_warming, .started_ctx = &warm};
+  atr_livelog_init(&l->log, time_view ? atr_growth_log_budget() : 0);
+  if (time_view) {
+    if (!(l->rec = atr_flame_time_rec_new(&l->m)))
+      atr_input_error("out of memory");
+    o.chain = atr_flame_time_rec_visitor(l->rec);
+    o.log = &l->log;
+  }
+  if (atr_model_load_ex(&l->m, path, &o) != 0) {
+    atr_sym_warm_drop(warm);
     atr_input_error(l->m.tr.error);
+  }
   atr_report_truncated(&l->m.tr, path);
-  l->sym = atr_sym_new(&l->m.tr);
+  l->sym = atr_sym_new_warm(&l->m.tr, warm);
   if (!l->sym)
     atr_input_error("out of memory");
 }
@@ -173,8 +192,8 @@ int cmd_flamegraph(int argc, char **argv) {
 
   loaded_t base = {0}, cur = {0};
   if (diff)
-    load(&base, argv[optind]);
-  load(&cur, argv[argc - 1]);
+    load(&base, argv[optind], 0);
+  load(&cur, argv[argc - 1], format == F_HTML);
 
   char name[4096];
   if (!output && formats[format].ext && isatty(STDOUT_FILENO))
@@ -238,10 +257,12 @@ int cmd_flamegraph(int argc, char **argv) {
   int have_time = 0;
   if (all_metrics) {
     char err[600];
-    if (atr_flame_time(&cur.m, map, tree.nnodes, &tv, err, sizeof(err)) != 0)
+    if (atr_flame_time(&cur.m, map, tree.nnodes, cur.rec, &cur.log, &tv, err, sizeof(err)) != 0)
       atr_input_error(err);
     have_time = 1;
   }
+  atr_flame_time_rec_free(cur.rec);
+  atr_livelog_free(&cur.log);
   free(map);
 
   output_t o;

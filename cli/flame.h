@@ -102,12 +102,20 @@ typedef struct {
 #define ATR_FLAME_SNAPSHOTS 200
 #define ATR_FLAME_SNAPSHOT_PAIRS 120000 /* ~1.5 MB of JSON: the page must stay small */
 
-/* Re-reads the model's trace: heap (and RSS) over time in at most ATR_FLAME_TIME_POINTS
- * points (per-interval minimum and maximum, so peaks survive), and live bytes per tree
- * node (trace node -> tree node through `map`) at evenly spaced times plus exactly at the
- * global peak. Returns 0, or -1 with a one-line message in err. */
-int atr_flame_time(const atr_model_t *m, const uint32_t *map, size_t nout, atr_ftime_t *out,
-                   char *err, size_t errlen);
+/* Heap and RSS over time recorded while the model loads: pass the visitor as the model's
+ * chain (atr_model_opts_t.chain), with `m` the model being loaded. */
+typedef struct atr_ftime_rec atr_ftime_rec_t;
+atr_ftime_rec_t *atr_flame_time_rec_new(const atr_model_t *m); /* NULL: out of memory */
+const atr_visitor_t *atr_flame_time_rec_visitor(atr_ftime_rec_t *r);
+void atr_flame_time_rec_free(atr_ftime_rec_t *r);
+
+/* Heap (and RSS) over time in at most ATR_FLAME_TIME_POINTS points (per-interval minimum
+ * and maximum, so peaks survive), and live bytes per tree node (trace node -> tree node
+ * through `map`) at evenly spaced times plus exactly at the global peak. From `rec` and
+ * the model's live-bytes log `log` when both are there and the log was kept (one pass);
+ * otherwise the trace is read again. Returns 0, or -1 with a one-line message in err. */
+int atr_flame_time(const atr_model_t *m, const uint32_t *map, size_t nout, atr_ftime_rec_t *rec,
+                   const atr_livelog_t *log, atr_ftime_t *out, char *err, size_t errlen);
 void atr_flame_time_free(atr_ftime_t *t);
 
 /* ---- JSON text for the JSON writers (flame_json.c) ---- */

@@ -117,7 +117,7 @@ static int build_locations(build_t *B) {
   size_t nused = 0;
   int64_t v[NTYPES];
   for (size_t i = 1; i < n; i++) /* loc_of doubles as the "on a sample's stack" mark */
-    if (values(&B->m->node[i], v))
+    if (values(atr_model_cost(B->m, (uint32_t)i), v))
       for (size_t a = i; a != 0 && !B->loc_of[a]; a = tr->nodes[a].parent) {
         B->loc_of[a] = 1;
         order[nused++] = (uint32_t)a;
@@ -168,7 +168,7 @@ static int build_locations(build_t *B) {
     B->loc_of[node] = (uint32_t)++B->nlocs;
   }
   free(order);
-  if (values(&B->m->node[0], v)) {
+  if (values(atr_model_cost(B->m, 0), v)) {
     static const atr_frame_t none = {"[no stack]", NULL, 0, "?", 0};
     Perftools__Profiles__Location *L = &B->locs[B->nlocs];
     Perftools__Profiles__Line *ln = &B->lines[B->nlines];
@@ -213,9 +213,12 @@ int atr_flame_write_pprof(FILE *out, const atr_model_t *m, atr_symbolizer_t *sym
   size_t n = tr->nnodes, nsamples = 0, depth_sum = 0;
   int64_t v[NTYPES];
   for (size_t i = 0; i < n; i++)
-    if (values(&m->node[i], v)) {
+    if (values(atr_model_cost(m, (uint32_t)i), v)) {
       nsamples++;
-      depth_sum += i ? tr->nodes[i].depth : 1; /* node 0: its "[no stack]" location */
+      size_t depth = 0; /* node 0: its "[no stack]" location */
+      for (size_t a = i; a != 0; a = tr->nodes[a].parent)
+        depth++;
+      depth_sum += i ? depth : 1;
     }
   samples = calloc(nsamples + 1, sizeof(*samples));
   sample_ptr = calloc(nsamples + 1, sizeof(*sample_ptr));
@@ -225,7 +228,7 @@ int atr_flame_write_pprof(FILE *out, const atr_model_t *m, atr_symbolizer_t *sym
     goto done;
   size_t s = 0, used = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!values(&m->node[i], &vals[s * NTYPES]))
+    if (!values(atr_model_cost(m, (uint32_t)i), &vals[s * NTYPES]))
       continue;
     Perftools__Profiles__Sample *S = &samples[s];
     perftools__profiles__sample__init(S);

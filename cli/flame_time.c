@@ -1,7 +1,9 @@
-/* The flame graph's time view (see flame.h): a second streaming pass over the trace that
- * knows the run's length and peak from the first, so it can sample evenly and catch the
- * exact peak state. Memory is bounded by tree nodes, interval buckets and a pair budget,
- * never by trace length.
+/* The flame graph's time view (see flame.h). Heap and RSS over time are kept in interval
+ * buckets of a power-of-two width while the model loads (pairs merge when the run outgrows
+ * them); the snapshots come from the model's live-bytes log at evenly spaced times and
+ * from its costs at the peak. Without the log (over its budget) a second streaming pass
+ * over the trace does both. Memory is bounded by tree nodes, interval buckets and a pair
+ * budget, never by trace length.
  */
 #define _GNU_SOURCE
 #include "flame.h"
@@ -25,6 +27,7 @@ typedef struct {
   uint64_t duration, peak;
   int peak_taken;
   bucket_t *b;
+  uint64_t w; /* bucket width, us: a power of two */
   /* evenly spaced snapshot k is at duration * k / (ATR_FLAME_SNAPSHOTS - 2): one slot is the peak's */
   unsigned next_k, stride;
   atr_fsnap_t *snaps;
@@ -33,9 +36,55 @@ typedef struct {
 } time_ctx_t;
 
 static unsigned bucket_of(const time_ctx_t *c, uint64_t t) {
-  if (t >= c->duration)
-    return BUCKETS - 1;
-  return (unsigned)(t * BUCKETS / (c->duration + 1)); /* t < 2^54 us: no overflow */
+  uint64_t k = t / c->w;
+  return k >= BUCKETS ? BUCKETS - 1 : (unsigned)k;
+}
+
+/* Doubles the bucket width (merging pairs) until t falls in the last bucket or before:
+ * the width ends as the smallest power of two that holds the run in BUCKETS buckets,
+ * whether the buckets were filled while the run was read or with its length known. */
+static void widen(time_ctx_t *c, uint64_t t) {
+  while (t / c->w >= BUCKETS && c->w < ((uint64_t)1 << 62)) {
+    for (unsigned i = 0; i < BUCKETS; i++) {
+      bucket_t m = {0};
+      if (2 * i < BUCKETS)
+        m = c->b[2 * i];
+      if (2 * i + 1 < BUCKETS) {
+        const bucket_t *b = &c->b[2 * i + 1];
+        if (b->seen) { /* the earlier of equal extremes stays */
+          if (!m.seen || b->max > m.max)
+            m.max = b->max, m.tmax = b->tmax;
+          if (!m.seen || b->min < m.min)
+            m.min = b->min, m.tmin = b->tmin;
+          m.seen = 1;
+        }
+        if (b->rss_seen && (!m.rss_seen || b->rss > m.rss))
+          m.rss = b->rss, m.rss_seen = 1;
+      }
+      c->b[i] = m;
+    }
+    c->w *= 2;
+  }
+}
+
+static void bucket_heap(time_ctx_t *c, uint64_t t, uint64_t total) {
+  bucket_t *b = &c->b[bucket_of(c, t)];
+  if (!b->seen || total > b->max) {
+    b->max = total;
+    b->tmax = t;
+  }
+  if (!b->seen || total < b->min) {
+    b->min = total;
+    b->tmin = t;
+  }
+  b->seen = 1;
+}
+
+static void bucket_rss(time_ctx_t *c, uint64_t t, uint64_t bytes) {
+  bucket_t *b = &c->b[bucket_of(c, t)];
+  if (!b->rss_seen || bytes > b->rss)
+    b->rss = bytes;
+  b->rss_seen = 1;
 }
 
 static uint64_t even_time(const time_ctx_t *c, unsigned k) {
@@ -150,25 +199,109 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
     c->peak_taken = 1;
     take(c, ev->time_us, 1, 0);
   }
-  bucket_t *b = &c->b[bucket_of(c, ev->time_us)];
-  if (!b->seen || c->total > b->max) {
-    b->max = c->total;
-    b->tmax = ev->time_us;
-  }
-  if (!b->seen || c->total < b->min) {
-    b->min = c->total;
-    b->tmin = ev->time_us;
-  }
-  b->seen = 1;
+  bucket_heap(c, ev->time_us, c->total);
 }
 
 static void on_rss(void *ctx, const atr_trace_t *tr, uint64_t time_us, uint64_t bytes) {
-  time_ctx_t *c = ctx;
-  bucket_t *b = &c->b[bucket_of(c, time_us)];
   (void)tr;
-  if (!b->rss_seen || bytes > b->rss)
-    b->rss = bytes;
-  b->rss_seen = 1;
+  bucket_rss(ctx, time_us, bytes);
+}
+
+/* ---- buckets while the model loads ---- */
+
+struct atr_ftime_rec {
+  atr_visitor_t v;
+  const atr_model_t *m;
+  bucket_t *b;
+  uint64_t w;
+};
+
+static time_ctx_t rec_ctx(atr_ftime_rec_t *r) {
+  time_ctx_t c = {0};
+  c.b = r->b;
+  c.w = r->w;
+  return c;
+}
+
+static void rec_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
+  atr_ftime_rec_t *r = ctx;
+  (void)tr;
+  if (ev->kind != ATR_E_ALLOC && ev->kind != ATR_E_FREE && ev->kind != ATR_E_REALLOC)
+    return;
+  time_ctx_t c = rec_ctx(r);
+  widen(&c, ev->time_us);
+  bucket_heap(&c, ev->time_us, r->m->t.live_bytes); /* the model has counted the event */
+  r->w = c.w;
+}
+
+static void rec_rss(void *ctx, const atr_trace_t *tr, uint64_t time_us, uint64_t bytes) {
+  atr_ftime_rec_t *r = ctx;
+  (void)tr;
+  time_ctx_t c = rec_ctx(r);
+  widen(&c, time_us);
+  bucket_rss(&c, time_us, bytes);
+  r->w = c.w;
+}
+
+atr_ftime_rec_t *atr_flame_time_rec_new(const atr_model_t *m) {
+  atr_ftime_rec_t *r = calloc(1, sizeof(*r));
+  if (!r || !(r->b = calloc(BUCKETS, sizeof(bucket_t)))) {
+    free(r);
+    return NULL;
+  }
+  r->m = m;
+  r->w = 1;
+  r->v = (atr_visitor_t){r, rec_event, rec_rss};
+  return r;
+}
+
+const atr_visitor_t *atr_flame_time_rec_visitor(atr_ftime_rec_t *r) { return &r->v; }
+
+void atr_flame_time_rec_free(atr_ftime_rec_t *r) {
+  if (r)
+    free(r->b);
+  free(r);
+}
+
+/* The snapshots from the model's live-bytes log (keyed by cost slot) and, at the peak,
+ * from its costs: the same states the second pass would take. */
+static int snapshots_from_log(time_ctx_t *c, const atr_livelog_t *log) {
+  const atr_model_t *m = c->m;
+  uint32_t *key_out = malloc((m->nslots ? m->nslots : 1) * sizeof(*key_out));
+  uint64_t *pk = calloc(c->nout, sizeof(*pk));
+  if (!key_out || !pk) {
+    free(key_out);
+    free(pk);
+    return -1;
+  }
+  for (size_t s = 0; s < m->nslots; s++) {
+    uint32_t node = m->slot_node[s];
+    uint32_t o = s && node < c->nmap ? c->map[node] : 0;
+    key_out[s] = o < c->nout ? o : 0;
+    if (s)
+      pk[key_out[s]] += m->cost[s].peak_bytes;
+  }
+  atr_livelog_pos_t pos;
+  atr_livelog_pos_init(log, &pos);
+  int peak_done = !c->peak;
+  for (c->next_k = 0; c->next_k <= ATR_FLAME_SNAPSHOTS - 2 && !c->oom; c->next_k++) {
+    uint64_t at = even_time(c, c->next_k);
+    if (!peak_done && at >= m->t.peak_time_us) {
+      uint64_t *live = c->live;
+      c->live = pk;
+      take(c, m->t.peak_time_us, 1, 0);
+      c->live = live;
+      peak_done = 1;
+    }
+    atr_livelog_advance(log, &pos, at, key_out, m->nslots, c->live, c->nout);
+    int last = c->next_k == ATR_FLAME_SNAPSHOTS - 2;
+    int same = !last && even_time(c, c->next_k + 1) == at;
+    if ((c->next_k % c->stride == 0 || last) && !same)
+      take(c, at, 0, last);
+  }
+  free(key_out);
+  free(pk);
+  return c->oom ? -1 : 0;
 }
 
 static int points(time_ctx_t *c, atr_ftime_t *out) {
@@ -222,8 +355,8 @@ static int points(time_ctx_t *c, atr_ftime_t *out) {
   return 0;
 }
 
-int atr_flame_time(const atr_model_t *m, const uint32_t *map, size_t nout, atr_ftime_t *out,
-                   char *err, size_t errlen) {
+int atr_flame_time(const atr_model_t *m, const uint32_t *map, size_t nout, atr_ftime_rec_t *rec,
+                   const atr_livelog_t *log, atr_ftime_t *out, char *err, size_t errlen) {
   memset(out, 0, sizeof(*out));
   time_ctx_t c = {0};
   c.m = m;
@@ -233,24 +366,38 @@ int atr_flame_time(const atr_model_t *m, const uint32_t *map, size_t nout, atr_f
   c.duration = m->t.duration_us;
   c.peak = m->t.peak_bytes;
   c.stride = 1;
+  c.w = 1;
   c.live = calloc(c.nout, sizeof(uint64_t));
-  c.b = calloc(BUCKETS, sizeof(bucket_t));
   c.snaps = calloc(ATR_FLAME_SNAPSHOTS + 1, sizeof(atr_fsnap_t));
-  atr_trace_t tr;
+  int one_pass = rec && log && !log->dropped;
+  if (one_pass) {
+    c.b = rec->b; /* taken over */
+    c.w = rec->w;
+    rec->b = NULL;
+  } else {
+    c.b = calloc(BUCKETS, sizeof(bucket_t));
+  }
   int rc = -1;
   if (!c.live || !c.b || !c.snaps) {
     snprintf(err, errlen, "%s: out of memory", m->tr.file ? m->tr.file : "trace");
     goto done;
   }
-  atr_visitor_t v = {&c, on_event, on_rss};
-  if (atr_trace_read(&tr, m->tr.file, &v) != 0) {
-    snprintf(err, errlen, "%s", tr.error);
+  widen(&c, c.duration);
+  if (one_pass) {
+    if (snapshots_from_log(&c, log) != 0)
+      c.oom = 1;
+  } else {
+    atr_trace_t tr;
+    atr_visitor_t v = {&c, on_event, on_rss};
+    if (atr_trace_read(&tr, m->tr.file, &v) != 0) {
+      snprintf(err, errlen, "%s", tr.error);
+      atr_trace_free(&tr);
+      goto done;
+    }
     atr_trace_free(&tr);
-    goto done;
+    if (!c.oom)
+      snapshots_until(&c, c.duration, 1);
   }
-  atr_trace_free(&tr);
-  if (!c.oom)
-    snapshots_until(&c, c.duration, 1);
   if (c.oom || points(&c, out) != 0) {
     snprintf(err, errlen, "%s: out of memory", m->tr.file);
     goto done;

@@ -15,6 +15,8 @@ enum { T_STR, T_FRAME, T_MODULE, T_CHILD };
 
 typedef struct {
   uint32_t *slot; /* ATR_FLAME_NONE = empty */
+  uint64_t *key;  /* T_CHILD: parent << 32 | frame of each slot's node, so that a probe
+                     never reads the node (a cache miss each: the tree has millions) */
   size_t mask, count;
 } tab_t;
 
@@ -49,10 +51,16 @@ static uint64_t hash_id(const atr_flame_t *f, int kind, uint32_t id) {
   }
 }
 
-static int tab_init(tab_t *t, size_t cap) {
+static int tab_init(tab_t *t, size_t cap, int kind) {
   t->slot = malloc(cap * sizeof(uint32_t));
-  if (!t->slot)
+  t->key = kind == T_CHILD ? malloc(cap * sizeof(uint64_t)) : NULL;
+  if (!t->slot || (kind == T_CHILD && !t->key)) {
+    free(t->slot);
+    free(t->key);
+    t->slot = NULL;
+    t->key = NULL;
     return -ENOMEM;
+  }
   memset(t->slot, 0xff, cap * sizeof(uint32_t));
   t->mask = cap - 1;
   t->count = 0;
@@ -61,18 +69,22 @@ static int tab_init(tab_t *t, size_t cap) {
 
 static int tab_grow(const atr_flame_t *f, int kind, tab_t *t) {
   tab_t n;
-  if (tab_init(&n, (t->mask + 1) * 2) != 0)
+  if (tab_init(&n, (t->mask + 1) * 2, kind) != 0)
     return -ENOMEM;
   for (size_t i = 0; i <= t->mask; i++) {
     if (t->slot[i] == ATR_FLAME_NONE)
       continue;
-    size_t j = hash_id(f, kind, t->slot[i]) & n.mask;
+    size_t j = (t->key ? mix(t->key[i] >> 32, (uint32_t)t->key[i]) : hash_id(f, kind, t->slot[i])) &
+               n.mask;
     while (n.slot[j] != ATR_FLAME_NONE)
       j = (j + 1) & n.mask;
     n.slot[j] = t->slot[i];
+    if (t->key)
+      n.key[j] = t->key[i];
   }
   n.count = t->count;
   free(t->slot);
+  free(t->key);
   *t = n;
   return 0;
 }
@@ -169,18 +181,18 @@ static uint32_t child(atr_flame_t *f, uint32_t parent, uint32_t frame) {
   if (tab_reserve(f, T_CHILD) != 0)
     return ATR_FLAME_NONE;
   tab_t *t = &f->h->t[T_CHILD];
+  uint64_t key = (uint64_t)parent << 32 | frame;
   size_t i = mix(parent, frame) & t->mask;
-  for (; t->slot[i] != ATR_FLAME_NONE; i = (i + 1) & t->mask) {
-    const atr_fnode_t *n = &f->nodes[t->slot[i]];
-    if (n->parent == parent && n->frame == frame)
+  for (; t->slot[i] != ATR_FLAME_NONE; i = (i + 1) & t->mask)
+    if (t->key[i] == key)
       return t->slot[i];
-  }
   if (GROW(f->nodes, f->nnodes, f->cap_nodes) != 0)
     return ATR_FLAME_NONE;
   memset(&f->nodes[f->nnodes], 0, sizeof(atr_fnode_t));
   f->nodes[f->nnodes].parent = parent;
   f->nodes[f->nnodes].frame = frame;
   t->slot[i] = (uint32_t)f->nnodes;
+  t->key[i] = key;
   t->count++;
   return (uint32_t)f->nnodes++;
 }
@@ -192,7 +204,7 @@ int atr_flame_init(atr_flame_t *f) {
   if (!f->h)
     return -ENOMEM;
   for (int k = 0; k < 4; k++)
-    if (tab_init(&f->h->t[k], 1024) != 0) {
+    if (tab_init(&f->h->t[k], 1024, k) != 0) {
       atr_flame_free(f);
       return -ENOMEM;
     }
@@ -214,8 +226,10 @@ void atr_flame_free(atr_flame_t *f) {
   free(f->modules);
   free(f->nodes);
   if (f->h)
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 4; k++) {
       free(f->h->t[k].slot);
+      free(f->h->t[k].key);
+    }
   free(f->h);
   memset(f, 0, sizeof(*f));
 }
@@ -245,15 +259,83 @@ static int has_cost(const atr_cost_t *c) {
   return c->allocations || c->allocated || c->temporary || c->leaked_bytes || c->peak_bytes;
 }
 
+/* The frame ids of each distinct address, interned once: the symbolizer hands out one
+ * frames array per address (module, ip), which many stack nodes share. */
+typedef struct {
+  const atr_frame_t **key;
+  uint32_t *off; /* into ids */
+  size_t mask, count;
+  uint32_t *ids;
+  size_t nids, cap_ids;
+} frame_cache_t;
+
+static int fc_grow(frame_cache_t *c) {
+  size_t nm = c->mask ? c->mask * 2 + 1 : 4095;
+  const atr_frame_t **k = calloc(nm + 1, sizeof(*k));
+  uint32_t *o = malloc((nm + 1) * sizeof(*o));
+  if (!k || !o) {
+    free(k);
+    free(o);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; c->key && i <= c->mask; i++) {
+    if (!c->key[i])
+      continue;
+    size_t j = mix((uintptr_t)c->key[i], 0) & nm;
+    while (k[j])
+      j = (j + 1) & nm;
+    k[j] = c->key[i];
+    o[j] = c->off[i];
+  }
+  free(c->key);
+  free(c->off);
+  c->key = k;
+  c->off = o;
+  c->mask = nm;
+  return 0;
+}
+
+/* The ids of frames fr[0..k) (symbolized with module class cls), or NULL: out of memory. */
+static const uint32_t *frame_ids(atr_flame_t *f, frame_cache_t *c, const atr_frame_t *fr, int k,
+                                 const char *cls) {
+  if ((c->count + 1) * 2 > c->mask + 1 && fc_grow(c) != 0)
+    return NULL;
+  size_t j = mix((uintptr_t)fr, 0) & c->mask;
+  for (; c->key[j]; j = (j + 1) & c->mask)
+    if (c->key[j] == fr)
+      return &c->ids[c->off[j]];
+  while (c->nids + (size_t)k > c->cap_ids)
+    if (grow_array((void **)&c->ids, &c->cap_ids, sizeof(*c->ids)) != 0)
+      return NULL;
+  uint32_t off = (uint32_t)c->nids;
+  for (int i = k - 1; i >= 0; i--) { /* outermost first, as the tree is walked */
+    uint32_t id = intern_frame(f, fr[i].func, fr[i].file, fr[i].line, fr[i].module, cls);
+    if (id == ATR_FLAME_NONE)
+      return NULL;
+    c->ids[off + (uint32_t)i] = id;
+  }
+  c->nids += (size_t)k;
+  c->key[j] = fr;
+  c->off[j] = off;
+  c->count++;
+  return &c->ids[off];
+}
+
 int atr_flame_add(atr_flame_t *f, const atr_model_t *m, atr_symbolizer_t *sym, int base,
                   uint32_t **map) {
   const atr_trace_t *tr = &m->tr;
   size_t n = tr->nnodes ? tr->nnodes : 1;
   uint32_t *tmap = malloc(n * sizeof(uint32_t));
+  frame_cache_t fc = {0};
   if (!tmap)
     return -ENOMEM;
+  /* about one tree node per stack node: size the child table once */
+  tab_t *ct = &f->h->t[T_CHILD];
+  while ((ct->count + n) * 2 > ct->mask + 1)
+    if (tab_grow(f, T_CHILD, ct) != 0)
+      goto oom;
   tmap[0] = 0;
-  if (tr->nnodes && has_cost(&m->node[0])) { /* the recorder could not capture a stack */
+  if (tr->nnodes && has_cost(atr_model_cost(m, 0))) { /* the recorder could not capture a stack */
     uint32_t fr = intern_frame(f, "[no stack]", NULL, 0, "?", "other");
     tmap[0] = fr == ATR_FLAME_NONE ? ATR_FLAME_NONE : child(f, 0, fr);
   }
@@ -264,17 +346,18 @@ int atr_flame_add(atr_flame_t *f, const atr_model_t *m, atr_symbolizer_t *sym, i
     uint32_t p = rn->parent ? tmap[rn->parent] : 0;
     const atr_frame_t *fr;
     int k = atr_sym_node(sym, (uint32_t)i, &fr);
-    const char *cls = atr_sym_module_class(sym, rn->module);
-    for (int j = k - 1; j >= 0 && p != ATR_FLAME_NONE; j--) { /* outermost first */
-      uint32_t id = atr_flame_frame(f, &fr[j], cls);
-      p = id == ATR_FLAME_NONE ? ATR_FLAME_NONE : child(f, p, id);
-    }
+    const uint32_t *ids = frame_ids(f, &fc, fr, k, atr_sym_module_class(sym, rn->module));
+    if (!ids)
+      goto oom;
+    for (int j = k - 1; j >= 0 && p != ATR_FLAME_NONE; j--) /* outermost first */
+      p = child(f, p, ids[j]);
     if (p == ATR_FLAME_NONE)
       goto oom;
     tmap[i] = p;
   }
-  for (size_t i = 0; i < tr->nnodes; i++) {
-    const atr_cost_t *c = &m->node[i];
+  for (size_t s = 1; s < m->nslots; s++) {
+    const atr_cost_t *c = &m->cost[s];
+    uint32_t i = m->slot_node[s];
     uint64_t *dst = base ? f->nodes[tmap[i]].base : f->nodes[tmap[i]].self;
     for (int k = 0; k < ATR_M_COUNT; k++)
       dst[k] += atr_cost_metric(c, k);
@@ -285,9 +368,15 @@ int atr_flame_add(atr_flame_t *f, const atr_model_t *m, atr_symbolizer_t *sym, i
     *map = tmap;
   else
     free(tmap);
+  free(fc.key);
+  free(fc.off);
+  free(fc.ids);
   return 0;
 oom:
   free(tmap);
+  free(fc.key);
+  free(fc.off);
+  free(fc.ids);
   return -ENOMEM;
 }
 

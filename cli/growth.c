@@ -72,7 +72,7 @@ int atr_growth_analyze(atr_growth_t *g, const char *path, const atr_model_t *m,
     g->grid_t[j] = atr_series_grid_us(g->duration_us, ATR_LEAK_GRID, j);
   if (g->nsuspects && log && !log->dropped) {
     g->grid = malloc((size_t)ATR_LEAK_GRID * g->nsuspects * sizeof(*g->grid));
-    if (!g->grid || atr_livelog_grid(log, g->node_site, m->tr.nnodes, g->grid_col, g->ncs,
+    if (!g->grid || atr_livelog_grid(log, g->node_site, m->slot_node, m->nslots, g->grid_col, g->ncs,
                                      g->nsuspects, g->grid_t, ATR_LEAK_GRID, g->grid) != 0)
       goto oom;
   } else if (g->nsuspects) {

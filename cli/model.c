@@ -55,9 +55,10 @@ static inline unsigned size_bucket(uint64_t size) {
   return b < ATR_SIZE_BUCKETS ? b : ATR_SIZE_BUCKETS - 1;
 }
 
-/* Records that a stack's live bytes change at the current timestamp. */
-static inline void log_touch(atr_model_t *m, atr_cost_t *c, uint32_t node) {
-  if (m->log && atr_livelog_touch(m->log, &c->log_mark, node) != 0)
+/* Records that a stack's live bytes change at the current timestamp (the log is of
+ * cost slots). */
+static inline void log_touch(atr_model_t *m, atr_cost_t *c, uint32_t slot) {
+  if (m->log && atr_livelog_touch(m->log, &c->log_mark, slot, c->live) != 0)
     m->log = NULL;
 }
 
@@ -65,13 +66,14 @@ static inline void log_touch(atr_model_t *m, atr_cost_t *c, uint32_t node) {
  * counts, bytes, kinds, histograms, per-stack totals) is summed from them at the end. */
 typedef struct {
   uint64_t allocs, temporary;
+  uint32_t slot; /* of the site's node */
 } site_count_t;
 
 typedef struct {
   atr_model_t *m;
-  size_t cap;
+  size_t cap, slot_cap;
   site_count_t *sc;
-  size_t sc_cap;
+  size_t sc_cap, nsites; /* sites with a slot */
   int oom;
   const atr_model_opts_t *o; /* `started` is cleared once called */
   void (*started)(void *ctx, const atr_trace_t *tr);
@@ -82,9 +84,10 @@ typedef struct {
 
 static ATR_INLINE void on_alloc(load_ctx_t *L, atr_model_t *m, uint32_t site) {
   const atr_rsite_t *s = &m->tr.sites[site];
-  atr_cost_t *c = &m->node[s->node];
+  uint32_t slot = L->sc[site].slot;
+  atr_cost_t *c = &m->cost[slot];
   touch(m, c);
-  log_touch(m, c, s->node);
+  log_touch(m, c, slot);
   L->sc[site].allocs++;
   c->live += s->size;
   c->live_blocks++;
@@ -95,11 +98,12 @@ static ATR_INLINE void on_alloc(load_ctx_t *L, atr_model_t *m, uint32_t site) {
   m->last_site = site;
 }
 
-static ATR_INLINE void on_release(atr_model_t *m, uint32_t site) {
+static ATR_INLINE void on_release(load_ctx_t *L, atr_model_t *m, uint32_t site) {
   const atr_rsite_t *s = &m->tr.sites[site];
-  atr_cost_t *c = &m->node[s->node];
+  uint32_t slot = L->sc[site].slot;
+  atr_cost_t *c = &m->cost[slot];
   touch(m, c);
-  log_touch(m, c, s->node);
+  log_touch(m, c, slot);
   c->live -= s->size;
   c->live_blocks--;
   m->t.live_bytes -= s->size;
@@ -113,7 +117,7 @@ static ATR_INLINE void on_free(load_ctx_t *L, atr_model_t *m, uint32_t site) {
   if (site == m->last_site)
     L->sc[site].temporary++;
   m->last_site = 0;
-  on_release(m, site);
+  on_release(L, m, site);
 }
 
 static ATR_INLINE void check_peak(atr_model_t *m, uint64_t time_us) {
@@ -125,15 +129,37 @@ static ATR_INLINE void check_peak(atr_model_t *m, uint64_t time_us) {
   }
 }
 
-/* Per-node and per-site arrays follow the trace's tables as they grow. */
+/* Per-node and per-site arrays follow the trace's tables as they grow; a new site's node
+ * gets a cost slot unless an earlier site's gave it one. The cost table grows by doubling
+ * (realloc, not zeroed ahead: a slot is cleared when it is handed out). */
 static int ensure_tables(load_ctx_t *L) {
   atr_model_t *m = L->m;
-  if (m->tr.nnodes > L->cap && atr_array_reserve((void **)&m->node, &L->cap, m->tr.nnodes - 1,
-                                                  sizeof(atr_cost_t)) != 0)
+  if (m->tr.nnodes > L->cap &&
+      atr_array_reserve((void **)&m->slot, &L->cap, m->tr.nnodes - 1, sizeof(uint32_t)) != 0)
     return -1;
   if (m->tr.nsites > L->sc_cap && atr_array_reserve((void **)&L->sc, &L->sc_cap, m->tr.nsites - 1,
                                                     sizeof(site_count_t)) != 0)
     return -1;
+  for (; L->nsites < m->tr.nsites; L->nsites++) {
+    uint32_t node = m->tr.sites[L->nsites].node;
+    if (!m->slot[node]) {
+      if (m->nslots == L->slot_cap) {
+        size_t c = L->slot_cap ? L->slot_cap * 2 : 1024;
+        atr_cost_t *nc = realloc(m->cost, c * sizeof(*nc));
+        if (nc)
+          m->cost = nc;
+        uint32_t *nn = nc ? realloc(m->slot_node, c * sizeof(*nn)) : NULL;
+        if (!nn)
+          return -1;
+        m->slot_node = nn;
+        L->slot_cap = c;
+      }
+      memset(&m->cost[m->nslots], 0, sizeof(atr_cost_t));
+      m->slot_node[m->nslots] = node;
+      m->slot[node] = (uint32_t)m->nslots++;
+    }
+    L->sc[L->nsites].slot = m->slot[node];
+  }
   return 0;
 }
 
@@ -141,7 +167,7 @@ static int ensure_tables(load_ctx_t *L) {
 static __attribute__((noinline)) int event_slow(load_ctx_t *L, const atr_trace_t *tr,
                                                 const atr_ev_t *ev) {
   atr_model_t *m = L->m;
-  if ((m->tr.nnodes > L->cap || m->tr.nsites > L->sc_cap) && ensure_tables(L) != 0) {
+  if ((m->tr.nnodes > L->cap || m->tr.nsites > L->nsites) && ensure_tables(L) != 0) {
     L->oom = 1;
     return -1;
   }
@@ -150,7 +176,7 @@ static __attribute__((noinline)) int event_slow(load_ctx_t *L, const atr_trace_t
     L->started = NULL;
   }
   if (m->log && ev->time_us != m->log->time &&
-      atr_livelog_flush(m->log, &m->node[0].live, LIVE_STRIDE, ev->time_us) != 0)
+      atr_livelog_flush(m->log, &m->cost[0].live, LIVE_STRIDE, ev->time_us) != 0)
     m->log = NULL;
   L->time = ev->time_us;
   return 0;
@@ -159,7 +185,7 @@ static __attribute__((noinline)) int event_slow(load_ctx_t *L, const atr_trace_t
 static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   load_ctx_t *L = ctx;
   atr_model_t *m = L->m;
-  if (ATR_UNLIKELY(ev->time_us != L->time || m->tr.nnodes > L->cap || m->tr.nsites > L->sc_cap) &&
+  if (ATR_UNLIKELY(ev->time_us != L->time || m->tr.nnodes > L->cap || m->tr.nsites > L->nsites) &&
       event_slow(L, tr, ev) != 0)
     return;
   switch (ev->kind) {
@@ -202,10 +228,10 @@ static void model_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
 /* Everything summed per site during the load, spread to totals, stacks and histograms. */
 static void finish_sites(load_ctx_t *L) {
   atr_model_t *m = L->m;
-  for (size_t i = 1; i < m->tr.nsites && i < L->sc_cap; i++) {
+  for (size_t i = 1; i < m->tr.nsites && i < L->nsites; i++) {
     const site_count_t *sc = &L->sc[i];
     const atr_rsite_t *s = &m->tr.sites[i];
-    atr_cost_t *c = &m->node[s->node];
+    atr_cost_t *c = &m->cost[sc->slot];
     c->temporary += sc->temporary;
     m->t.temporary += sc->temporary;
     if (!sc->allocs)
@@ -247,7 +273,15 @@ int atr_model_load_ex(atr_model_t *m, const char *path, const atr_model_opts_t *
   memset(m, 0, sizeof(*m));
   m->chain = o->chain;
   m->log = o->log;
-  load_ctx_t L = {.m = m, .o = o, .started = o->started, .time = UINT64_MAX};
+  load_ctx_t L = {.m = m, .o = o, .started = o->started, .time = UINT64_MAX, .nsites = 1};
+  m->cost = calloc(1, sizeof(atr_cost_t)); /* slot 0: the zero cost of nodes without one */
+  m->slot_node = calloc(1, sizeof(uint32_t));
+  m->nslots = 1;
+  L.slot_cap = 1;
+  if (!m->cost || !m->slot_node) {
+    snprintf(m->tr.error, sizeof(m->tr.error), "%s: out of memory", path);
+    return -1;
+  }
   if (o->chain) {
     L.chain_event = o->chain->event;
     L.chain_ctx = o->chain->ctx;
@@ -265,10 +299,10 @@ int atr_model_load_ex(atr_model_t *m, const char *path, const atr_model_opts_t *
   finish_sites(&L);
   free(L.sc);
   if (m->log)
-    atr_livelog_flush(m->log, &m->node[0].live, LIVE_STRIDE, m->tr.time_us);
+    atr_livelog_flush(m->log, &m->cost[0].live, LIVE_STRIDE, m->tr.time_us);
   m->log = NULL;
-  for (size_t i = 0; i < m->tr.nnodes; i++) {
-    atr_cost_t *c = &m->node[i];
+  for (size_t i = 1; i < m->nslots; i++) {
+    atr_cost_t *c = &m->cost[i];
     int saved = c->saved_for == m->peak_id;
     c->peak_bytes = saved ? c->saved : c->live;
     c->peak_blocks = saved ? c->saved_blocks : c->live_blocks;
@@ -283,7 +317,9 @@ int atr_model_load_ex(atr_model_t *m, const char *path, const atr_model_opts_t *
 }
 
 void atr_model_free(atr_model_t *m) {
-  free(m->node);
+  free(m->cost);
+  free(m->slot);
+  free(m->slot_node);
   atr_trace_free(&m->tr);
   memset(m, 0, sizeof(*m));
 }
@@ -340,7 +376,7 @@ size_t atr_model_callsites(const atr_model_t *m, atr_symbolizer_t *sym, int metr
     return 0;
   }
   for (size_t i = 1; i < m->tr.nnodes; i++) {
-    const atr_cost_t *c = &m->node[i];
+    const atr_cost_t *c = &m->cost[m->slot[i]];
     if (!c->allocations && !c->peak_bytes && !c->leaked_bytes)
       continue;
     const atr_frame_t *f;

@@ -28,7 +28,7 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
 struct atr_reader_priv {
   atr_liveset_t live;
   size_t cap_modules, cap_nodes, cap_sites, cap_threads, cap_notes;
-  uint64_t seq, prev_ip, last_free, last_rank;
+  uint64_t prev_ip, last_free, last_rank;
   uint64_t ext_thread;
   atr_lw_t lw; /* the live window (format.h): FREE's rank -> ordinal */
   void *lw_mem;
@@ -86,6 +86,25 @@ int atr_array_reserve(void **arr, size_t *cap, size_t n, size_t elem) {
 }
 #define RESERVE(tr, field, capfield, n)                                                  \
   atr_array_reserve((void **)&(tr)->field, &(tr)->priv->capfield, (n), sizeof(*(tr)->field))
+
+/* The same for a table whose elements are all written as they are appended: not zeroed
+ * ahead, so the pages of its spare capacity stay untouched (the node table of a large
+ * program's trace has millions of entries; doubling leaves up to half of it spare). */
+static int append_reserve(void **arr, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap)
+    return 0;
+  size_t c = *cap ? *cap * 2 : 64;
+  while (c <= n)
+    c *= 2;
+  void *p = realloc(*arr, c * elem);
+  if (!p)
+    return -1;
+  *arr = p;
+  *cap = c;
+  return 0;
+}
+#define APPEND_RESERVE(tr, field, capfield, n)                                           \
+  append_reserve((void **)&(tr)->field, &(tr)->priv->capfield, (n), sizeof(*(tr)->field))
 
 typedef struct {
   const uint8_t *p, *end;
@@ -323,7 +342,6 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
   while (c.p < c.end) {
     size_t off = (size_t)(c.p - buf);
     unsigned tag = *c.p++;
-    P->seq++;
     if (!P->have_hdr && tag != ATR_TAG_HDR)
       return fail(tr, "not an alloctrace trace (no header record)");
     if ((tag >= ATR_TAG_AFAIL && tag <= ATR_TAG_TEXT) || tag == ATR_TAG_TIME)
@@ -383,8 +401,8 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       memcpy(m->build_id, c.p, n);
       m->build_id_len = (uint32_t)n;
       c.p += n;
-      m->load_seq = P->seq;
-      m->unload_seq = 0;
+      m->load_node = tr->nnodes;
+      m->unload_node = 0;
       tr->nmodules++;
       break;
     }
@@ -393,8 +411,8 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       if (c.bad)
         BAD("module unload");
       for (size_t i = tr->nmodules; i-- > 0;)
-        if (tr->modules[i].id == id && !tr->modules[i].unload_seq) {
-          tr->modules[i].unload_seq = P->seq;
+        if (tr->modules[i].id == id && !tr->modules[i].unload_node) {
+          tr->modules[i].unload_node = tr->nnodes;
           break;
         }
       break;
@@ -416,13 +434,11 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     case ATR_TAG_NODE: {
       uint64_t parent = get_u(&c);
       int64_t d = get_s(&c);
-      if (c.bad || parent >= tr->nnodes || RESERVE(tr, nodes, cap_nodes, tr->nnodes))
+      if (c.bad || parent >= tr->nnodes || APPEND_RESERVE(tr, nodes, cap_nodes, tr->nnodes))
         BAD("stack node");
       atr_rnode_t *n = &tr->nodes[tr->nnodes++];
       n->parent = (uint32_t)parent;
-      n->depth = tr->nodes[parent].depth + 1;
       n->ip = P->prev_ip + (uint64_t)d;
-      n->seq = P->seq;
       n->module = -1;
       P->prev_ip = n->ip;
       break;
@@ -430,7 +446,7 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     case ATR_TAG_SITE: {
       uint64_t node = get_u(&c), size = get_u(&c), kind = get_u(&c), align = get_u(&c);
       if (c.bad || node >= tr->nnodes || kind == 0 || kind >= ATR_KIND_COUNT ||
-          RESERVE(tr, sites, cap_sites, tr->nsites))
+          APPEND_RESERVE(tr, sites, cap_sites, tr->nsites))
         BAD("site");
       tr->sites[tr->nsites++] = (atr_rsite_t){(uint32_t)node, (uint32_t)kind, size, align};
       break;
@@ -498,8 +514,8 @@ static void resolve_modules(atr_trace_t *tr) {
     atr_rnode_t *n = &tr->nodes[i];
     uint64_t ip = n->ip - 1;
     if (last >= 0 && module_contains(&tr->modules[last], ip) &&
-        tr->modules[last].load_seq <= n->seq &&
-        (!tr->modules[last].unload_seq || n->seq < tr->modules[last].unload_seq)) {
+        tr->modules[last].load_node <= i &&
+        (!tr->modules[last].unload_node || i < tr->modules[last].unload_node)) {
       n->module = last;
       continue;
     }
@@ -508,11 +524,11 @@ static void resolve_modules(atr_trace_t *tr) {
       const atr_rmodule_t *mod = &tr->modules[m];
       if (!module_contains(mod, ip))
         continue;
-      if (mod->load_seq <= n->seq && (!mod->unload_seq || n->seq < mod->unload_seq)) {
+      if (mod->load_node <= i && (!mod->unload_node || i < mod->unload_node)) {
         n->module = (int32_t)m;
         break;
       }
-      if (mod->load_seq > n->seq && later < 0)
+      if (mod->load_node > i && later < 0)
         later = (int32_t)m;
     }
     if (n->module < 0)

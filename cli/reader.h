@@ -19,15 +19,15 @@ typedef struct {
   char *path;
   uint8_t build_id[64];
   uint32_t build_id_len;
-  uint64_t load_seq, unload_seq; /* record sequence numbers; unload 0 = never */
+  /* the trace's node count when the module was loaded / unloaded (0: never): nodes come
+   * in record order, so a node index tells what was mapped when it was recorded */
+  uint64_t load_node, unload_node;
 } atr_rmodule_t;
 
-typedef struct {
+typedef struct { /* 16 bytes: a trace of a large program has millions */
   uint32_t parent;
-  uint32_t depth;
-  uint64_t ip;
-  uint64_t seq;   /* record sequence number when defined */
   int32_t module; /* index in modules[], resolved at the end; -1 unknown */
+  uint64_t ip;
 } atr_rnode_t;
 
 typedef struct {

@@ -47,7 +47,7 @@ uint32_t *atr_sitemap_build(const atr_model_t *m, atr_symbolizer_t *sym, const a
   }
   for (size_t n = 0; n < m->tr.nnodes; n++) {
     map[n] = UINT32_MAX;
-    if (n == 0 || !m->node[n].allocations)
+    if (n == 0 || !atr_model_cost(m, (uint32_t)n)->allocations)
       continue;
     const atr_frame_t *f;
     atr_sym_callsite(sym, (uint32_t)n, &f);

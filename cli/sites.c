@@ -144,7 +144,7 @@ int atr_sites_collect(atr_sites_t *out, const atr_model_t *m, atr_symbolizer_t *
     return -1;
   }
   for (size_t i = 1; i < m->tr.nnodes; i++) {
-    const atr_cost_t *c = &m->node[i];
+    const atr_cost_t *c = atr_model_cost(m, (uint32_t)i);
     if (!c->allocations && !c->peak_bytes && !c->leaked_bytes)
       continue;
     const atr_frame_t *f;

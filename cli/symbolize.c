@@ -15,11 +15,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "symtab.h"
+
 #define MAX_INLINE 16
 
 typedef struct {
   Dwfl *dwfl;
   Dwfl_Module *mod;
+  atr_symtab_t *syms; /* built at the module's first address */
   int tried;
   const char *base;
   const char *cls;
@@ -29,6 +32,7 @@ typedef struct {
   uint64_t key;
   atr_frame_t *frames;
   int n;
+  int site; /* the first frame that is not allocator machinery; -1: none, or a library */
 } ip_entry_t;
 
 struct atr_symbolizer {
@@ -39,7 +43,6 @@ struct atr_symbolizer {
   /* pool of strings, freed together */
   char **strs;
   size_t nstrs, cap_strs;
-  /* scratch for atr_sym_node: frames of a whole stack are not needed at once */
 };
 
 static char *keep(atr_symbolizer_t *s, char *str) {
@@ -113,9 +116,11 @@ atr_symbolizer_t *atr_sym_new(const atr_trace_t *tr) {
 void atr_sym_free(atr_symbolizer_t *s) {
   if (!s)
     return;
-  for (size_t i = 0; s->mods && i < s->tr->nmodules; i++)
+  for (size_t i = 0; s->mods && i < s->tr->nmodules; i++) {
+    atr_symtab_free(s->mods[i].syms);
     if (s->mods[i].dwfl)
       dwfl_end(s->mods[i].dwfl);
+  }
   for (size_t i = 0; s->ips && i <= s->ip_mask; i++)
     free(s->ips[i].frames);
   for (size_t i = 0; i < s->nstrs; i++)
@@ -161,6 +166,7 @@ typedef struct {
   uint64_t bias;
   Dwfl *dwfl;
   Dwfl_Module *mod;
+  atr_symtab_t *syms;
   int lines; /* load its DWARF too (wants_lines) */
 } warm_module_t;
 
@@ -181,7 +187,7 @@ static int worth_warming(const atr_trace_t *tr, const char *path) {
 }
 
 /* What module_dwfl does, plus loading the DWARF (libdw decompresses the debug sections
- * there: the slow part) and the symbol table. */
+ * there: the slow part) and indexing the symbol table. */
 static void *warm_main(void *arg) {
   atr_sym_warm_t *w = arg;
   for (size_t i = 0; i < w->n; i++) {
@@ -199,7 +205,7 @@ static void *warm_main(void *arg) {
       Dwarf_Addr bias;
       if (wm->lines)
         dwfl_module_getdwarf(wm->mod, &bias);
-      dwfl_module_getsymtab(wm->mod);
+      wm->syms = atr_symtab_build(wm->mod);
     }
   }
   return NULL;
@@ -236,6 +242,7 @@ void atr_sym_warm_drop(atr_sym_warm_t *w) {
     return;
   pthread_join(w->thr, NULL);
   for (size_t i = 0; i < w->n; i++) {
+    atr_symtab_free(w->m[i].syms);
     if (w->m[i].dwfl)
       dwfl_end(w->m[i].dwfl);
     free(w->m[i].path);
@@ -257,9 +264,12 @@ atr_symbolizer_t *atr_sym_new_warm(const atr_trace_t *tr, atr_sym_warm_t *w) {
       s->mods[k].tried = 1;
       s->mods[k].dwfl = wm->dwfl;
       s->mods[k].mod = wm->mod;
+      s->mods[k].syms = wm->syms;
       wm->dwfl = NULL;
+      wm->syms = NULL;
       break;
     }
+    atr_symtab_free(wm->syms);
     if (wm->dwfl)
       dwfl_end(wm->dwfl);
     free(wm->path);
@@ -352,9 +362,10 @@ static int resolve(atr_symbolizer_t *s, int m, uint64_t ip, atr_frame_t *out) {
     cur_line = call_line(&scopes[i]);
   }
   free(scopes);
-  GElf_Off off;
-  GElf_Sym sym;
-  const char *sname = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+  if (!s->mods[m].syms)
+    s->mods[m].syms = atr_symtab_build(mod);
+  uint64_t value;
+  const char *sname = s->mods[m].syms ? atr_symtab_lookup(s->mods[m].syms, addr, &value) : NULL;
   char *fname;
   if (sname) {
     fname = demangle(sname);
@@ -394,32 +405,47 @@ static int grow(atr_symbolizer_t *s) {
   return 0;
 }
 
-int atr_sym_node(atr_symbolizer_t *s, uint32_t node, const atr_frame_t **frames) {
-  static atr_frame_t unknown = {"??", NULL, 0, "?", 0};
-  if (node == 0 || node >= s->tr->nnodes) {
-    *frames = &unknown;
-    return 1;
-  }
+static atr_frame_t unknown = {"??", NULL, 0, "?", 0};
+
+static int library_module(atr_symbolizer_t *s, int m) {
+  if (m < 0)
+    return 0;
+  const char *c = s->mods[m].cls;
+  return strcmp(c, "libc") == 0 || strcmp(c, "libstdc++") == 0 || strcmp(c, "rust-std") == 0;
+}
+
+/* The cached frames of a node's address, resolved at its first use; NULL when out of
+ * memory. pre: 0 < node < nnodes. */
+static ip_entry_t *node_entry(atr_symbolizer_t *s, uint32_t node) {
   const atr_rnode_t *rn = &s->tr->nodes[node];
   uint64_t key = rn->ip ^ ((uint64_t)(rn->module + 2) << 52);
   ip_entry_t *e = lookup(s, key);
-  if (!e->key) {
-    if ((s->ip_count + 1) * 2 > s->ip_mask && grow(s) == 0)
-      e = lookup(s, key);
-    atr_frame_t tmp[MAX_INLINE];
-    int n = resolve(s, rn->module, rn->ip, tmp);
-    e->frames = malloc((size_t)n * sizeof(atr_frame_t));
-    if (!e->frames) {
-      *frames = &unknown;
-      return 1;
+  if (e->key)
+    return e;
+  if ((s->ip_count + 1) * 2 > s->ip_mask && grow(s) == 0)
+    e = lookup(s, key);
+  atr_frame_t tmp[MAX_INLINE];
+  int n = resolve(s, rn->module, rn->ip, tmp);
+  e->frames = malloc((size_t)n * sizeof(atr_frame_t));
+  if (!e->frames)
+    return NULL;
+  memcpy(e->frames, tmp, (size_t)n * sizeof(atr_frame_t));
+  e->n = n;
+  e->site = -1;
+  for (int i = 0; i < n && !library_module(s, rn->module); i++)
+    if (!atr_sym_is_alloc_frame(&tmp[i])) {
+      e->site = i;
+      break;
     }
-    memcpy(e->frames, tmp, (size_t)n * sizeof(atr_frame_t));
-    e->n = n;
-    e->key = key;
-    s->ip_count++;
-  }
-  *frames = e->frames;
-  return e->n;
+  e->key = key;
+  s->ip_count++;
+  return e;
+}
+
+int atr_sym_node(atr_symbolizer_t *s, uint32_t node, const atr_frame_t **frames) {
+  ip_entry_t *e = node && node < s->tr->nnodes ? node_entry(s, node) : NULL;
+  *frames = e ? e->frames : &unknown;
+  return e ? e->n : 1;
 }
 
 static int starts(const char *s, const char *prefix) {
@@ -450,35 +476,21 @@ int atr_sym_is_alloc_frame(const atr_frame_t *f) {
          strstr(n, " as core::alloc::global::GlobalAlloc>::") != NULL;
 }
 
-static int library_module(atr_symbolizer_t *s, uint32_t node) {
-  int m = s->tr->nodes[node].module;
-  if (m < 0)
-    return 0;
-  const char *c = s->mods[m].cls;
-  return strcmp(c, "libc") == 0 || strcmp(c, "libstdc++") == 0 || strcmp(c, "rust-std") == 0;
-}
-
 uint32_t atr_sym_callsite(atr_symbolizer_t *s, uint32_t node, const atr_frame_t **frame) {
-  uint32_t first = node;
   const atr_frame_t *first_frame = NULL;
   for (uint32_t n = node; n && n < s->tr->nnodes; n = s->tr->nodes[n].parent) {
-    const atr_frame_t *fr;
-    int k = atr_sym_node(s, n, &fr);
+    ip_entry_t *e = node_entry(s, n);
     if (!first_frame)
-      first_frame = &fr[0];
-    if (library_module(s, n))
-      continue;
-    for (int i = 0; i < k; i++) {
-      if (!atr_sym_is_alloc_frame(&fr[i])) {
-        *frame = &fr[i];
-        return n;
-      }
+      first_frame = e ? &e->frames[0] : &unknown;
+    if (e ? e->site >= 0 : !library_module(s, s->tr->nodes[n].module)) {
+      *frame = e ? &e->frames[e->site] : &unknown; /* "??" is nobody's machinery */
+      return n;
     }
   }
   if (!first_frame)
     atr_sym_node(s, node, &first_frame);
   *frame = first_frame;
-  return first;
+  return node;
 }
 
 const char *atr_sym_module_class(atr_symbolizer_t *s, int module) {

@@ -1,6 +1,8 @@
 /* Symbolization of recorded instruction pointers with elfutils libdwfl (offline, one
- * Dwfl per module so reloaded libraries resolve correctly) and demangling with
- * libiberty (C++ and both Rust manglings). Results are cached per node.
+ * Dwfl per module so reloaded libraries resolve correctly; names from a symbol index
+ * built once per module, symtab.h; lines and inlined frames from DWARF) and demangling
+ * with libiberty (C++ and both Rust manglings). Each distinct address (module, ip) is
+ * resolved once per symbolizer; its frames are cached.
  * Never fails hard: an address that cannot be resolved gets "module+0xoffset".
  */
 #ifndef ATR_SYMBOLIZE_H
