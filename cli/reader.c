@@ -70,26 +70,9 @@ static int fail(atr_trace_t *tr, const char *fmt, ...) {
   return -1;
 }
 
-int atr_array_reserve(void **arr, size_t *cap, size_t n, size_t elem) {
-  if (n < *cap)
-    return 0;
-  size_t c = *cap ? *cap * 2 : 64;
-  while (c <= n)
-    c *= 2;
-  void *p = realloc(*arr, c * elem);
-  if (!p)
-    return -1;
-  memset((char *)p + *cap * elem, 0, (c - *cap) * elem);
-  *arr = p;
-  *cap = c;
-  return 0;
-}
-#define RESERVE(tr, field, capfield, n)                                                  \
-  atr_array_reserve((void **)&(tr)->field, &(tr)->priv->capfield, (n), sizeof(*(tr)->field))
-
-/* The same for a table whose elements are all written as they are appended: not zeroed
- * ahead, so the pages of its spare capacity stay untouched (the node table of a large
- * program's trace has millions of entries; doubling leaves up to half of it spare). */
+/* Room for element n of a table whose elements are all written as they are appended:
+ * not zeroed ahead, so the pages of its spare capacity stay untouched (the node table of
+ * a large program's trace has millions of entries; doubling leaves up to half spare). */
 static int append_reserve(void **arr, size_t *cap, size_t n, size_t elem) {
   if (n < *cap)
     return 0;
@@ -103,6 +86,18 @@ static int append_reserve(void **arr, size_t *cap, size_t n, size_t elem) {
   *cap = c;
   return 0;
 }
+
+/* The same, the new capacity zeroed. */
+int atr_array_reserve(void **arr, size_t *cap, size_t n, size_t elem) {
+  size_t old = *cap;
+  if (append_reserve(arr, cap, n, elem) != 0)
+    return -1;
+  memset((char *)*arr + old * elem, 0, (*cap - old) * elem);
+  return 0;
+}
+#define RESERVE(tr, field, capfield, n)                                                  \
+  atr_array_reserve((void **)&(tr)->field, &(tr)->priv->capfield, (n), sizeof(*(tr)->field))
+
 #define APPEND_RESERVE(tr, field, capfield, n)                                           \
   append_reserve((void **)&(tr)->field, &(tr)->priv->capfield, (n), sizeof(*(tr)->field))
 
