@@ -58,27 +58,11 @@ done
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, got '$runs'"
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$script_dir/bench_lib.sh" # median
+. "$script_dir/bench_lib.sh" # median, locate_build
 repo_dir=$(dirname "$script_dir")
 [ -n "$results" ] || { [ "$quick" = 1 ] || results=$script_dir/results_real.md; }
 
-if [ -d "$build" ]; then
-    build_dir=$(cd "$build" && pwd)
-elif [ "${build#/}" = "$build" ] && [ -d "$repo_dir/$build" ]; then
-    build_dir=$(cd "$repo_dir/$build" && pwd)
-else
-    die "build directory '$build' not found (configure it with: meson setup $build && ninja -C $build)"
-fi
-atr=$build_dir/cli/alloctrace
-rusage_run=$build_dir/bench/rusage_run
-[ -x "$atr" ] || die "alloctrace CLI not found: $atr (run: ninja -C $build)"
-[ -x "$rusage_run" ] || die "timing helper not found: $rusage_run (run: ninja -C $build)"
-
-have_ht=1
-if ! command -v heaptrack >/dev/null 2>&1 || ! command -v heaptrack_print >/dev/null 2>&1; then
-    have_ht=0
-    warn "heaptrack/heaptrack_print not found: heaptrack columns will be n/a"
-fi
+locate_build # build_dir, atr, rusage_run, have_ht
 
 workloads=("${ALL_WORKLOADS[@]}")
 if [ -n "$workload_arg" ]; then
