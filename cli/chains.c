@@ -28,7 +28,7 @@ struct atr_chain_agg {
   uint64_t chains, steps, realloc_steps, copy_steps, grow_steps, moves, copied, max_size;
   uint64_t ratio_steps;
   double log_sum;
-  chain_t best; /* the representative chain (see better()), sizes owned */
+  atr__chain_t best; /* the representative chain (see better()), sizes owned */
   int has_best;
 };
 
@@ -47,7 +47,7 @@ atr_chains_t *atr_chains_new(void) {
   return c;
 }
 
-static void chain_release(chain_t *ch) {
+static void chain_release(atr__chain_t *ch) {
   free(ch->sizes);
   ch->sizes = NULL;
 }
@@ -83,7 +83,7 @@ int atr_chains_failed(const atr_chains_t *c) { return c->oom; }
 uint64_t atr_chains_node_max(const atr_chains_t *c, uint32_t node) {
   if (c->m && node >= c->m->tr.nnodes)
     return 0;
-  uint32_t k = chain_key(c, node);
+  uint32_t k = atr__chains_key(c, node);
   return k < c->nnodes ? c->node_max[k] : 0;
 }
 
@@ -95,7 +95,7 @@ int atr__chains_ensure_nodes(atr_chains_t *c, size_t n) {
   size_t cap = c->nnodes ? c->nnodes : 1024;
   while (cap < n)
     cap *= 2;
-  agg_t **a = realloc(c->agg, cap * sizeof(*a));
+  atr__chain_agg_t **a = realloc(c->agg, cap * sizeof(*a));
   if (!a)
     return -1;
   c->agg = a;
@@ -119,14 +119,14 @@ int atr__chains_ensure_nodes(atr_chains_t *c, size_t n) {
   return 0;
 }
 
-thread_t *atr__chains_thread_grow(atr_chains_t *c, uint32_t t) {
-  if (t >= MAX_THREADS)
+atr__chain_thread_t *atr__chains_thread_grow(atr_chains_t *c, uint32_t t) {
+  if (t >= ATR_CHAINS_MAX_THREADS)
     return NULL;
   {
     size_t cap = c->nthreads ? c->nthreads : 8;
     while (cap <= t)
       cap *= 2;
-    thread_t *n = realloc(c->threads, cap * sizeof(*n));
+    atr__chain_thread_t *n = realloc(c->threads, cap * sizeof(*n));
     if (!n) {
       c->oom = 1;
       return NULL;
@@ -140,14 +140,14 @@ thread_t *atr__chains_thread_grow(atr_chains_t *c, uint32_t t) {
 
 /* ---- chains ---- */
 
-static chain_t *chain_new(atr_chains_t *c, uint32_t node, uint64_t start_size, uint32_t *idx) {
+static atr__chain_t *chain_new(atr_chains_t *c, uint32_t node, uint64_t start_size, uint32_t *idx) {
   if (c->free_head) {
     *idx = c->free_head - 1;
     c->free_head = c->pool[*idx].node;
   } else {
     if (c->npool == c->cap_pool) {
       uint32_t cap = c->cap_pool ? c->cap_pool * 2 : 64;
-      chain_t *p = realloc(c->pool, cap * sizeof(*p));
+      atr__chain_t *p = realloc(c->pool, cap * sizeof(*p));
       if (!p)
         return NULL;
       c->pool = p;
@@ -155,7 +155,7 @@ static chain_t *chain_new(atr_chains_t *c, uint32_t node, uint64_t start_size, u
     }
     *idx = c->npool++;
   }
-  chain_t *ch = &c->pool[*idx];
+  atr__chain_t *ch = &c->pool[*idx];
   memset(ch, 0, sizeof(*ch));
   ch->cap_sizes = 4; /* most chains are short: grown on demand */
   ch->sizes = malloc(ch->cap_sizes * sizeof(uint64_t));
@@ -174,7 +174,7 @@ static chain_t *chain_new(atr_chains_t *c, uint32_t node, uint64_t start_size, u
 }
 
 /* Room for one more size (never more than ATR_CHAIN_SIZES_MAX + 1 in all). */
-static int reserve_size(chain_t *ch) {
+static int reserve_size(atr__chain_t *ch) {
   if (ch->nsizes < ch->cap_sizes)
     return 0;
   uint32_t cap = ch->cap_sizes * 2 > ATR_CHAIN_SIZES_MAX + 1 ? ATR_CHAIN_SIZES_MAX + 1
@@ -188,13 +188,13 @@ static int reserve_size(chain_t *ch) {
 }
 
 /* Adds the open run's log(last size / first size) to log_sum (see chain_step). */
-static void run_flush(chain_t *ch) {
+static void run_flush(atr__chain_t *ch) {
   if (ch->run_lo)
     ch->log_sum += log((double)ch->run_hi / (double)ch->run_lo);
   ch->run_lo = 0;
 }
 
-static int chain_step(chain_t *ch, uint64_t old_size, uint64_t new_size, int moved, int copy) {
+static int chain_step(atr__chain_t *ch, uint64_t old_size, uint64_t new_size, int moved, int copy) {
   ch->steps++;
   ch->grow_steps += new_size > old_size;
   if (copy)
@@ -237,7 +237,7 @@ static int chain_step(chain_t *ch, uint64_t old_size, uint64_t new_size, int mov
 
 /* The chain a site is shown by: the one that grew most often, then the largest, then
  * the one with the most steps (reallocs to the same size are steps too). */
-static int better(const chain_t *a, const chain_t *b) {
+static int better(const atr__chain_t *a, const atr__chain_t *b) {
   if (a->grow_steps != b->grow_steps)
     return a->grow_steps > b->grow_steps;
   if (a->max_size != b->max_size)
@@ -247,7 +247,7 @@ static int better(const chain_t *a, const chain_t *b) {
 
 /* Folds a finished chain into its node's totals; takes ownership of its sizes. */
 static void chain_finish(atr_chains_t *c, uint32_t idx) {
-  chain_t *ch = &c->pool[idx];
+  atr__chain_t *ch = &c->pool[idx];
   run_flush(ch);
   if (ch->steps % ch->stride) { /* the final size always ends the list */
     if (reserve_size(ch) == 0)
@@ -255,8 +255,8 @@ static void chain_finish(atr_chains_t *c, uint32_t idx) {
     else
       c->oom = 1;
   }
-  uint32_t k = chain_key(c, ch->node);
-  agg_t *a = k < c->nnodes ? c->agg[k] : NULL;
+  uint32_t k = atr__chains_key(c, ch->node);
+  atr__chain_agg_t *a = k < c->nnodes ? c->agg[k] : NULL;
   if (!a && k < c->nnodes) {
     a = c->agg[k] = calloc(1, sizeof(*a));
     if (!a)
@@ -287,7 +287,7 @@ static void chain_finish(atr_chains_t *c, uint32_t idx) {
 }
 
 /* The chain a live block belongs to, taken out of the live map (NULL: none). */
-static chain_t *take_chain(atr_chains_t *c, uint64_t ordinal, uint32_t *idx) {
+static atr__chain_t *take_chain(atr_chains_t *c, uint64_t ordinal, uint32_t *idx) {
   uint32_t v;
   if (!atr_live_take(&c->live, ordinal, &v))
     return NULL;
@@ -298,7 +298,7 @@ static chain_t *take_chain(atr_chains_t *c, uint64_t ordinal, uint32_t *idx) {
 void atr__chains_grow(atr_chains_t *c, uint64_t old_ord, uint64_t old_size, uint64_t new_ord,
                  uint64_t new_size, uint32_t node, int moved, int copy) {
   uint32_t idx;
-  chain_t *ch = take_chain(c, old_ord, &idx);
+  atr__chain_t *ch = take_chain(c, old_ord, &idx);
   if (!ch)
     ch = chain_new(c, node, old_size, &idx);
   if (!ch) {
@@ -354,12 +354,12 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
     double log_sum;
     uint64_t steps;
   } *ratio = NULL;         /* per row: the factor's terms */
-  chain_t *best = NULL;    /* per row: its representative chain so far */
+  atr__chain_t *best = NULL;    /* per row: its representative chain so far */
   uint32_t *row_of = NULL; /* call site -> row + 1, sized lazily */
   size_t nrow_of = 0;
   for (size_t node = 0; node < nnodes; node++) {
-    uint32_t k = chain_key(c, (uint32_t)node);
-    agg_t *a = k < c->nnodes ? c->agg[k] : NULL;
+    uint32_t k = atr__chains_key(c, (uint32_t)node);
+    atr__chain_agg_t *a = k < c->nnodes ? c->agg[k] : NULL;
     if (!a || node_site[node] == UINT32_MAX)
       continue;
     uint32_t site = node_site[node];
@@ -383,7 +383,7 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
         struct ratio *q = realloc(ratio, cap * sizeof(*q));
         if (q)
           ratio = q;
-        chain_t *bb = realloc(best, cap * sizeof(*bb));
+        atr__chain_t *bb = realloc(best, cap * sizeof(*bb));
         if (bb)
           best = bb;
         if (!r || !q || !bb)
@@ -405,7 +405,7 @@ size_t atr_chains_rows(atr_chains_t *c, const uint32_t *node_site, size_t nnodes
     ratio[row_of[site] - 1].steps += a->ratio_steps;
     if (a->max_size > r->max_size)
       r->max_size = a->max_size;
-    const chain_t *b = &a->best;
+    const atr__chain_t *b = &a->best;
     if (a->has_best && (!r->sizes || better(b, &best[row_of[site] - 1]))) {
       uint64_t *sz = malloc(b->nsizes * sizeof(*sz));
       if (!sz)

@@ -52,6 +52,13 @@ void atr_warn(const char *fmt, ...) {
   va_end(ap);
 }
 
+#ifdef ATR_DEBUG
+void atr__assert_fail(const char *what, const char *file, int line) {
+  fprintf(stderr, "%s: assertion failed: %s (%s:%d)\n", atr_cmd, what, file, line);
+  abort();
+}
+#endif
+
 const char *atr_bytes(char *buf, size_t n, double b) {
   static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;

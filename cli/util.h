@@ -9,6 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Invariants, checked in debug and sanitizer builds (meson.build defines ATR_DEBUG there)
+ * and compiled out of the default build the benchmarks measure. */
+#ifdef ATR_DEBUG
+void atr__assert_fail(const char *what, const char *file, int line)
+    __attribute__((noreturn, cold));
+#define ATR_ASSERT(c) (__builtin_expect(!!(c), 1) ? (void)0 : atr__assert_fail(#c, __FILE__, __LINE__))
+#else
+#define ATR_ASSERT(c) ((void)0)
+#endif
+
 #define ATR_EXIT_FAIL 1  /* a check failed */
 #define ATR_EXIT_USAGE 2 /* bad flags or input files */
 

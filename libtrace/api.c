@@ -8,7 +8,6 @@
 #include "alloctrace/api.h"
 #include "tracer.h"
 
-#define ATR_EXPORT __attribute__((visibility("default")))
 
 static int enter(void) {
   if (atr__tls.guard)

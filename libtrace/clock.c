@@ -43,9 +43,6 @@ static int tsc_usable(void) {
   return strstr(flags, " constant_tsc") && strstr(flags, " nonstop_tsc");
 }
 
-uint64_t atr__skew[2];
-
-
 /* atr__stamp's clock read (out of line: once per ATR_STAMP_REUSE events at most). */
 uint64_t atr__stamp_read(atr_thread_t *t, uint32_t epoch) {
   uint64_t now = atr__now();
@@ -57,10 +54,14 @@ uint64_t atr__stamp_read(atr_thread_t *t, uint32_t epoch) {
   return now;
 }
 
+#ifdef ATR_TEST_SEAMS
+uint64_t atr__skew[2];
+
 static uint64_t skew_ticks(int us) {
   uint64_t t = atr__us_to_ticks((uint64_t)(us < 0 ? -us : us));
   return us < 0 ? 0 - t : t;
 }
+#endif
 
 void atr__clock_init(void) {
 #if defined(__x86_64__)
@@ -79,8 +80,10 @@ void atr__clock_init(void) {
     if (t > tick0)
       us_per_tick = (double)(m - mono0) / 1000.0 / (double)(t - tick0);
   }
+#ifdef ATR_TEST_SEAMS
   atr__skew[0] = skew_ticks(atr__cfg.skew_us[0]); /* needs the rate */
   atr__skew[1] = skew_ticks(atr__cfg.skew_us[1]);
+#endif
 }
 
 uint64_t atr__clock_tick0(void) {

@@ -25,7 +25,6 @@ static void set_level(const char *v) {
 static void set_output(const char *v) {
   strncpy(atr__cfg.output, v, sizeof(atr__cfg.output) - 1);
 }
-static void set_root(const char *v) { atr__cfg.root_pid = atoi(v); }
 static void set_patch(const char *v) {
   atr__cfg.patch = strcmp(v, "0") == 0 ? 0 : strcmp(v, "abs") == 0 ? 2 : 1;
 }
@@ -47,11 +46,11 @@ static const struct {
     {"ALLOCTRACE_DEPTH", set_depth},   /* frames per stack, 1..64 */
     {"ALLOCTRACE_LEVEL", set_level},   /* zstd level, default 1 */
     {"ALLOCTRACE_OUTPUT", set_output}, /* trace path of the root process */
-    {"ALLOCTRACE_ROOT_PID", set_root}, /* pid that writes ALLOCTRACE_OUTPUT exactly */
     {"ALLOCTRACE_PATCH", set_patch},   /* 1 (default) | 0 | abs: patch Rust shims and static
                                           allocators; abs: only with 14-byte jumps */
     /* tests only: microseconds added to the stamps of acquisitions / releases, so that
-     * handoffs arrive out of order and the writer's repair (writer.c pending()) runs */
+     * handoffs arrive out of order and the writer's repair (writer.c pending()) runs;
+     * read always, applied only by the tests' liballoctrace-seams.so (tracer.h ATR_SKEW) */
     {"ALLOCTRACE_TEST_SKEW_ALLOC_US", set_skew_alloc},
     {"ALLOCTRACE_TEST_SKEW_FREE_US", set_skew_free},
 };

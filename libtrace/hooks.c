@@ -11,7 +11,6 @@
 #include "real.h"
 #include "tracer.h"
 
-#define ATR_EXPORT __attribute__((visibility("default")))
 
 __thread struct atr_tls atr__tls ATR_TLS;
 
@@ -47,7 +46,7 @@ void atr__record_alloc(unsigned kind, void *p, size_t size, size_t align) {
   if (ATR_UNLIKELY(!t))
     return;
   atr__hook_enter(t);
-  uint64_t ts = atr__stamp(t) + atr__skew[0];
+  uint64_t ts = atr__stamp(t) + ATR_SKEW(0);
   uint32_t stack = atr__stack_capture(t);
   atr__push(t, ts, (uintptr_t)p, size, atr__meta(ATR_EV_ALLOC, kind, log2_align(align), stack));
   atr__hook_leave(t);
@@ -58,7 +57,7 @@ void atr__record_free(void *p) {
   if (ATR_UNLIKELY(!t))
     return;
   atr__hook_enter(t);
-  uint64_t ts = atr__stamp(t) + atr__skew[1];
+  uint64_t ts = atr__stamp(t) + ATR_SKEW(1);
   atr__push(t, ts, (uintptr_t)p, 0, atr__meta(ATR_EV_FREE, 0, 0, 0));
   atr__hook_leave(t);
 }
@@ -78,7 +77,7 @@ atr_thread_t *atr__record_realloc_begin(void *old) {
     return NULL;
   if (old) {
     atr__hook_enter(t);
-    atr__push(t, atr__stamp(t) + atr__skew[1], (uintptr_t)old, 0, atr__meta(ATR_EV_RFREE, 0, 0, 0));
+    atr__push(t, atr__stamp(t) + ATR_SKEW(1), (uintptr_t)old, 0, atr__meta(ATR_EV_RFREE, 0, 0, 0));
     atr__hook_leave(t);
   }
   return t;
@@ -89,7 +88,7 @@ void atr__record_realloc_end(atr_thread_t *t, unsigned kind, void *old, void *p,
   if (ATR_UNLIKELY(!t))
     return;
   atr__hook_enter(t);
-  uint64_t ts = atr__stamp(t) + atr__skew[0];
+  uint64_t ts = atr__stamp(t) + ATR_SKEW(0);
   uint32_t stack = (p || size) ? atr__stack_capture(t) : 0;
   atr__push(t, ts, (uintptr_t)p, size,
             atr__meta(ATR_EV_RALLOC, kind, log2_align(align), stack) |

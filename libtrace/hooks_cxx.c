@@ -16,7 +16,6 @@
 #include "real.h"
 #include "tracer.h"
 
-#define ATR_EXPORT __attribute__((visibility("default")))
 
 static void guard_release(int *saved) {
   atr__tls.guard = *saved;

@@ -14,7 +14,6 @@
 #include "real.h"
 #include "tracer.h"
 
-#define ATR_EXPORT __attribute__((visibility("default")))
 
 static int active(void) {
   return atomic_load_explicit(&atr__state, memory_order_relaxed) == ATR_ON && !atr__tls.guard;

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "tracer.h"
@@ -30,3 +31,10 @@ void atr__log(const char *fmt, ...) {
   ssize_t w = write(2, buf, len);
   (void)w;
 }
+
+#ifdef ATR_DEBUG
+void atr__assert_fail(const char *what, const char *file, int line) {
+  atr__log("assertion failed: %s (%s:%d)", what, file, line);
+  abort();
+}
+#endif

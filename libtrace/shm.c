@@ -167,8 +167,8 @@ int atr__shm_start(void) {
   h->cmdline_len = n > 0 ? (uint32_t)n : 0;
   h->clock_tsc = atr__clock_tsc;
   h->level = atr__cfg.level;
-  h->skew[0] = atr__skew[0];
-  h->skew[1] = atr__skew[1];
+  h->skew[0] = ATR_SKEW(0);
+  h->skew[1] = ATR_SKEW(1);
   publish(base);
   start_fd = fd;
   return 0;

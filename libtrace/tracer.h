@@ -15,9 +15,21 @@
 #define ATR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ATR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define ATR_HIDDEN __attribute__((visibility("hidden")))
+#define ATR_EXPORT __attribute__((visibility("default"))) /* the hooks and the public API */
 #define ATR_NOINLINE __attribute__((noinline))
 #define ATR_INLINE inline __attribute__((always_inline))
 #define ATR_TLS __attribute__((tls_model("initial-exec")))
+
+/* Invariants, checked in debug and sanitizer builds (meson.build defines ATR_DEBUG there)
+ * and compiled out of the default build the benchmarks measure. A failure writes one line
+ * with write(2) and aborts: no stdio, no allocation (rawio.c). */
+#ifdef ATR_DEBUG
+void atr__assert_fail(const char *what, const char *file, int line)
+    __attribute__((noreturn, cold));
+#define ATR_ASSERT(c) (ATR_LIKELY(c) ? (void)0 : atr__assert_fail(#c, __FILE__, __LINE__))
+#else
+#define ATR_ASSERT(c) ((void)0)
+#endif
 
 /* ---- per-thread guard: any allocation made while guard != 0 passes straight through ---- */
 struct atr_thread;
@@ -204,7 +216,16 @@ static inline uint64_t atr__stamp(struct atr_thread *t) {
     return atr__now(); /* above every reused stamp: each of those was one tick */
   return atr__stamp_read(t, ep);
 }
-extern uint64_t atr__skew[2]; /* ticks added to acquisition / release stamps: 0 but in tests */
+/* Test seam: ticks added to acquisition / release stamps, so that the tests can make
+ * cross-thread events arrive out of order (tests/cli/handoff.sh, crossfree.sh). Compiled
+ * only into the tests' copy of the library (liballoctrace-seams.so, ATR_TEST_SEAMS); the
+ * installed library adds nothing and ignores ALLOCTRACE_TEST_SKEW_*. */
+#ifdef ATR_TEST_SEAMS
+extern uint64_t atr__skew[2];
+#define ATR_SKEW(i) atr__skew[i]
+#else
+#define ATR_SKEW(i) ((uint64_t)0)
+#endif
 ATR_HIDDEN uint64_t atr__ticks_to_us(uint64_t ticks); /* since atr__clock_init */
 ATR_HIDDEN uint64_t atr__us_to_ticks(uint64_t us);
 
@@ -217,7 +238,6 @@ struct atr_config {
   int level; /* zstd level */
   int skew_us[2]; /* tests only: added to acquisition / release stamps (config.c) */
   char output[4096];
-  int root_pid;
   int patch; /* patch Rust shims and static jemalloc/mimalloc (patch_scan.c): 0 no, 1 yes,
               * 2 yes but without trampolines near the code (14-byte jumps; for tests) */
 };

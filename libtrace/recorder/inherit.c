@@ -55,6 +55,7 @@ static void unlink_set(atr_inherit_t *s) {
       *p = s->next;
       break;
     }
+  ATR_ASSERT(bytes >= s->n * sizeof(uint64_t));
   bytes -= s->n * sizeof(uint64_t);
   free(s->ptrs);
   free(s);
@@ -85,6 +86,7 @@ void atr_inherit_mark(uint32_t ppid, uint64_t ptick0, uint64_t mark, uint64_t *p
   if (mine >= PER_PARENT && oldest)
     unlink_set(oldest);
   if (ptrs) {
+    ATR_ASSERT(atr_inherit_room(n)); /* the writer asked before it collected them */
     qsort(ptrs, n, sizeof(uint64_t), cmp_u64);
     s->ptrs = ptrs;
     s->n = n;
@@ -106,6 +108,7 @@ atr_inherit_t *atr_inherit_find(uint32_t ppid, uint64_t ptick0, uint64_t mark) {
 }
 
 void atr_inherit_claim(atr_inherit_t *s) {
+  ATR_ASSERT(!s->claimed); /* a set belongs to one child */
   s->claimed = 1;
 }
 
@@ -118,6 +121,8 @@ int atr_inherit_has(const atr_inherit_t *s, uint64_t ptr) {
     else
       hi = mid;
   }
+  ATR_ASSERT(lo == s->n || s->ptrs[lo] >= ptr);
+  ATR_ASSERT(lo == 0 || s->ptrs[lo - 1] < ptr);
   return lo < s->n && s->ptrs[lo] == ptr;
 }
 

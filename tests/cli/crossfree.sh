@@ -4,6 +4,8 @@
 # allocated or allocated twice while live), with exactly the program's leaks; under both
 # unwinders, and without deadlocking (every run is under a timeout).
 . "$TESTS/lib.sh"
+# ALLOCTRACE_TEST_SKEW_* works only in the tests' copy of the library (tracer.h ATR_SKEW)
+export ALLOCTRACE_LIB=$ATR_LIB_SEAMS
 P=$PROGS/crossfree
 THREADS=8
 PAIRS=1000000

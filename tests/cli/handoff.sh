@@ -5,6 +5,11 @@
 # both unwinders. Stamps are a plain rdtsc, which may run ahead of the load that got the
 # pointer: without the writer's repair (writer.c pending()) this fails every run.
 . "$TESTS/lib.sh"
+# ALLOCTRACE_TEST_SKEW_* works only in the tests' copy of the library (tracer.h ATR_SKEW)
+export ALLOCTRACE_LIB=$ATR_LIB_SEAMS
+# ... and the library users get has no seam in it
+expect_eq "liballoctrace.so has no test seam" "$(nm "$ATR_LIB" | grep -c ' atr__skew$')" 0
+expect_eq "liballoctrace-seams.so has it" "$(nm "$ATR_LIB_SEAMS" | grep -c ' atr__skew$')" 1
 P=$PROGS/handoff
 N=1000000
 

@@ -1,5 +1,5 @@
 /* alloctrace trace format: record tags, kinds and the varint codec.
- * Shared by the recorder (libtrace/writer.c) and the reader (cli/reader.c);
+ * Shared by the recorder (libtrace/recorder/writer.c) and the reader (cli/reader.c);
  * the only header both sides include. Must never depend on anything but <stdint.h>.
  *
  * A trace file is a sequence of independent zstd frames (`zstd -d` reads it).
