@@ -183,6 +183,15 @@ text_check "check" "$T/check.txt" 'bad\xff\xfe ('
 "$XPY" -c 'import json; print(json.dumps({"sites": [{"function": "\u00e9" * 200 + "*", "max-leaked": 0}, {"function": "caf*", "max-leaked": 0}]}))' >"$T/long.json"
 "$ATR" check --budget "$T/long.json" "$T/e.zst" >"$T/long.txt" 2>&1
 text_check "check with a long pattern" "$T/long.txt" 'caf'"$(printf '\xc3\xa9')"'_ok ('
+# the same cut with nothing else unusual in the trace (known: plain names)
+"$ATR" run -q -o "$T/known.zst" -- "$PROGS/known" >/dev/null 2>&1
+"$ATR" check --budget "$T/long.json" "$T/known.zst" >"$T/long_known.txt" 2>&1
+text_check "check with a long pattern, plain trace" "$T/long_known.txt" "leaked in $(printf '\xc3\xa9\xc3\xa9')"
+"$ATR" check --json --budget "$T/long.json" "$T/known.zst" 2>/dev/null | "$XPY" -c '
+import json, sys
+n = [c.get("name") for c in json.load(sys.stdin)["checks"]]
+sys.exit(0 if len(n) == 2 and all(isinstance(x, str) for x in n) and n[0] == "leaked in " + "\u00e9" * 154 else 1)' &&
+  ok "check --json: the long name cut between characters (154 of 200)" || not_ok "check --json: the long name is missing or cut wrongly"
 "$ATR" run -q --check "$T/long.json" -o "$T/e2.zst" -- "$EVIL" "${ARGS[@]}" >/dev/null 2>"$T/runcheck.txt"
 text_check "run --check (on stderr)" "$T/runcheck.txt" 'caf'"$(printf '\xc3\xa9')"'_ok ('
 
