@@ -40,23 +40,26 @@ int atr_utf8_seq(const unsigned char *p, uint32_t *cp) {
 
 /* ---- JSON ---- */
 
-json_t *atr_json_text(const char *s) {
-  if (!s)
-    return json_null();
+int atr_utf8_valid(const char *s) {
   const unsigned char *p = (const unsigned char *)s;
-  size_t bad = 0, n = 0;
   uint32_t cp;
-  while (p[n]) {
-    int len = atr_utf8_seq(p + n, &cp);
-    bad += !len;
-    n += len ? (size_t)len : 1;
+  while (*p) {
+    int len = atr_utf8_seq(p, &cp);
+    if (!len)
+      return 0;
+    p += len;
   }
-  if (!bad)
-    return json_stringn_nocheck(s, n);
-  char *c = malloc(n + 2 * bad + 1), *o = c;
+  return 1;
+}
+
+char *atr_utf8_replace(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t n = strlen(s);
+  char *c = malloc(3 * n + 1), *o = c; /* at most 3 bytes out per byte in */
   if (!c)
     return NULL;
   for (size_t i = 0; i < n;) {
+    uint32_t cp;
     int len = atr_utf8_seq(p + i, &cp);
     if (!len) {
       memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD */
@@ -68,7 +71,17 @@ json_t *atr_json_text(const char *s) {
       i += (size_t)len;
     }
   }
-  json_t *j = json_stringn_nocheck(c, (size_t)(o - c));
+  *o = 0;
+  return c;
+}
+
+json_t *atr_json_text(const char *s) {
+  if (!s)
+    return json_null();
+  if (atr_utf8_valid(s))
+    return json_string_nocheck(s);
+  char *c = atr_utf8_replace(s);
+  json_t *j = c ? json_string_nocheck(c) : NULL;
   free(c);
   return j;
 }

@@ -17,6 +17,12 @@
  * (U+D800-U+DFFF), a value above U+10FFFF, or a sequence cut short (NUL included). */
 int atr_utf8_seq(const unsigned char *p, uint32_t *cp);
 
+/* 1 when all of s is well-formed UTF-8. */
+int atr_utf8_valid(const char *s);
+/* A malloc'd copy of s with each byte outside a well-formed sequence replaced by U+FFFD
+ * (NULL: out of memory). pprof's string table uses it (proto3 strings are UTF-8). */
+char *atr_utf8_replace(const char *s);
+
 /* JSON (jansson): a string with every byte that is not part of a well-formed UTF-8
  * sequence replaced by U+FFFD (docs/json.md). Never NULL for a non-NULL s, unlike
  * json_string, which drops the field; NULL s gives JSON null. */

@@ -211,6 +211,8 @@ for f in html svg pprof speedscope folded; do
 done
 "$XPY" -c 'import xml.etree.ElementTree as E, sys; E.parse(sys.argv[1])' "$T/o/e.svg" 2>/dev/null &&
   ok "the svg written over the symlink parses" || not_ok "the svg written over the symlink does not parse"
+expect_exit "the pprof profile decodes (proto3 strings are UTF-8)" 0 "$XPY" "$TESTS/pprof_decode.py" "$T/o/e.pprof"
+expect_match "pprof keeps the names, bad bytes as U+FFFD" "$OUT" 'bad\\ufffd\\ufffd'
 expect_eq "the folded output written over the symlink" "$(grep -c . "$T/o/e.folded")" "$(
   "$ATR" flamegraph --format folded "$T/e.zst" 2>/dev/null | grep -c .)"
 
