@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "escape.h"
 #include "flame.h"
 #include "growth.h"
 #include "outfile.h"
@@ -276,10 +277,18 @@ int cmd_flamegraph(int argc, char **argv) {
   output_t o;
   open_output(&o, output);
   atr_flame_doc_t doc = {&cur.m, &tree, have_time ? &tv : NULL, metric, inverted};
-  int rc = format == F_HTML         ? atr_flame_write_html(o.out, &doc)
-           : format == F_SVG        ? atr_flame_write_svg(o.out, &doc)
-           : format == F_SPEEDSCOPE ? atr_flame_write_speedscope(o.out, &doc)
-                                    : atr_flame_write_folded(o.out, &doc);
+  int rc;
+  if (format == F_FOLDED) {
+    /* plain text, often on a terminal: names through the text sanitiser (escape.h) */
+    FILE *text = atr_text_stream(o.out);
+    rc = text ? atr_flame_write_folded(text, &doc) : -1;
+    if (text && fclose(text) != 0)
+      rc = -1;
+  } else {
+    rc = format == F_HTML         ? atr_flame_write_html(o.out, &doc)
+         : format == F_SVG        ? atr_flame_write_svg(o.out, &doc)
+                                  : atr_flame_write_speedscope(o.out, &doc);
+  }
   if (close_output(&o, rc) != 0)
     return ATR_EXIT_USAGE;
   if (o.path && isatty(STDERR_FILENO))

@@ -177,6 +177,8 @@ text_check "diff" "$T/diff.txt" 'c1\u009b31m\x7f'
 text_check "growth" "$T/growth.txt" 'grow\x1b[2J ('
 "$ATR" timeline --csv --top 8 "$T/e.zst" >"$T/timeline.csv" 2>/dev/null
 text_check "timeline --csv" "$T/timeline.csv" 'bad\xff\xfe (/'
+"$ATR" flamegraph --format folded "$T/e.zst" >"$T/folded.txt" 2>/dev/null
+text_check "flamegraph --format folded" "$T/folded.txt" ';evil\x1b[2Jclear '
 "$ATR" check --max-leaked 1 --top 20 "$T/e.zst" >"$T/check.txt" 2>/dev/null
 text_check "check" "$T/check.txt" 'bad\xff\xfe ('
 # a 400-byte pattern of two-byte characters: the check's name is cut at its buffer's size
