@@ -155,11 +155,11 @@ static json_t *stat_json(stat_t s) {
 static json_t *to_json(const char *trace, const atr_replay_info_t *info, const char *order,
                        int repeat, column_t **cols, size_t ncols) {
   json_t *root = json_object();
-  json_object_set_new(root, "schema", atr_json_text("alloctrace.replay/1"));
+  json_object_set_new(root, "schema", json_string("alloctrace.replay/1"));
   json_object_set_new(root, "program", atr_json_text(info->program));
   json_object_set_new(root, "trace", atr_json_text(trace));
   json_object_set_new(root, "repeat", json_integer(repeat));
-  json_object_set_new(root, "order", atr_json_text(order));
+  json_object_set_new(root, "order", json_string(order));
   json_object_set_new(root, "threads", atr_json_u64(info->threads));
   json_object_set_new(root, "ops", atr_json_u64(info->ops));
   json_object_set_new(root, "allocations", atr_json_u64(info->allocations));
@@ -176,7 +176,7 @@ static json_t *to_json(const char *trace, const atr_replay_info_t *info, const c
     const column_t *c = cols[i];
     json_t *o = json_object();
     char text[128];
-    json_object_set_new(o, "allocator", atr_json_text(c->a.name));
+    json_object_set_new(o, "allocator", json_string(c->a.name));
     json_object_set_new(o, "library", c->a.lib[0] ? atr_json_text(c->a.lib) : json_null());
     json_object_set_new(o, "wall_s", stat_json(c->s_wall));
     json_object_set_new(o, "cpu_s", stat_json(c->s_cpu));

@@ -74,6 +74,9 @@ static int open_direct(atr_outfile_t *o, const char *path, char *err, size_t err
 
 int atr_outfile_open(atr_outfile_t *o, const char *path, char *err, size_t errn) {
   memset(o, 0, sizeof(*o));
+  struct stat st;
+  if (!*path || (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))) /* before any work */
+    return fail(err, errn, path, *path ? EISDIR : ENOENT);
   if (!(o->path = strdup(path)))
     return fail(err, errn, path, ENOMEM);
   int d = open_direct(o, path, err, errn);

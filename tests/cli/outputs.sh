@@ -10,6 +10,7 @@
 #  - a symlink planted at an output's name (and at junit's old FILE.tmp.PID) redirects
 #    nothing: the file it points to is untouched, the output is a correct regular file;
 #  - an existing output is kept intact when the trace is bad.
+# Never writes outside its temp directory.
 . "$TESTS/lib.sh"
 XPY=/usr/bin/python3
 [ -x "$XPY" ] || XPY=$PY
@@ -233,6 +234,17 @@ printf '[output]\njson = %s\n[limits]\nmax-leaked = 1\n' "$T/o/c.json" >"$T/out.
 "$ATR" check --budget "$T/out.ini" "$T/e.zst" >/dev/null 2>&1
 untouched "check's JSON report (budget [output] json, symlink at the target)" json "$T/o/c.json"
 json_check "check's JSON report file" check3 "$T/o/c.json"
+
+# modes: a new output gets 0666 less the umask, a replaced one keeps its permission bits;
+# a device is written, never replaced
+( umask 027; "$ATR" flamegraph --format svg -o "$T/o/new.svg" "$T/e.zst" >/dev/null 2>&1 )
+expect_eq "a new output's mode (umask 027)" "$(stat -c %a "$T/o/new.svg")" 640
+chmod 600 "$T/o/new.svg"
+"$ATR" flamegraph --format svg -o "$T/o/new.svg" "$T/e.zst" >/dev/null 2>&1
+expect_eq "a replaced output keeps its mode" "$(stat -c %a "$T/o/new.svg")" 600
+"$ATR" flamegraph --format svg -o /dev/null "$T/e.zst" >/dev/null 2>&1
+[ -c /dev/null ] && ok "-o /dev/null writes the device, /dev/null stays a device" || not_ok "/dev/null is no longer a device"
+expect_eq "-o /dev/stdout writes the pipe" "$("$ATR" flamegraph --format svg -o /dev/stdout "$T/e.zst" 2>/dev/null | head -c 5)" "<?xml"
 
 # an existing output survives a bad trace
 for x in e.svg j.xml; do cp "$T/o/$x" "$T/o/$x.before"; done
