@@ -303,7 +303,10 @@ void atr_summary_free(atr_summary_t *s) {
 
 /* run's lines at the end of a run: the totals, the `top` biggest sites of the peak and
  * of the leaks (no backtrace) and the growth findings, each line prefixed. */
-void atr_summary_brief(FILE *f, const atr_summary_t *s, const char *prefix, int top) {
+void atr_summary_brief(FILE *to, const atr_summary_t *s, const char *prefix, int top) {
+  FILE *f = atr_text_stream(to); /* names from the trace, on a terminal: sanitised */
+  if (!f)
+    f = to;
   const atr_model_t *m = &s->m;
   const atr_totals_t *t = &m->t;
   char a[64], b[64], c[64], d[64];
@@ -341,6 +344,8 @@ void atr_summary_brief(FILE *f, const atr_summary_t *s, const char *prefix, int 
     }
     free(buf);
   }
+  if (f != to)
+    fclose(f);
 }
 
 int cmd_summary(int argc, char **argv) {

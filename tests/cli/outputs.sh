@@ -198,6 +198,9 @@ sys.exit(0 if len(n) == 2 and all(isinstance(x, str) for x in n) and n[0] == "le
 "$ATR" run -q --check "$T/long.json" -o "$T/e2.zst" -- "$EVIL" "${ARGS[@]}" >/dev/null 2>"$T/runcheck.txt"
 text_check "run --check (on stderr)" "$T/runcheck.txt" 'caf'"$(printf '\xc3\xa9')"'_ok ('
 
+"$ATR" run -o "$T/e3.zst" -- "$EVIL" "${ARGS[@]}" >/dev/null 2>"$T/run_brief.txt"
+text_check "run's summary lines (on stderr)" "$T/run_brief.txt" 'from grow\x1b[2J ('
+
 # ---- files: planted symlinks redirect nothing, a bad trace changes nothing
 mkdir "$T/o"
 victim() { printf 'victim %s\n' "$1" >"$T/victim.$1"; ln -s "$T/victim.$1" "$2"; }
