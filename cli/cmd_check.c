@@ -13,9 +13,11 @@
 #include <time.h>
 
 #include "budget.h"
+#include "escape.h"
 #include "commands.h"
 #include "junit.h"
 #include "model.h"
+#include "outfile.h"
 #include "report.h"
 #include "sites.h"
 #include "util.h"
@@ -191,7 +193,7 @@ static void blame(ctx_t *c, check_t *k, atr_sites_t *sites, FILE *out) {
   }
   qsort(b, nb, sizeof(*b), by_growth);
   if (k->metric == ATR_CK_RSS)
-    json_object_set_new(k->json, "sites_metric", json_string("peak"));
+    json_object_set_new(k->json, "sites_metric", atr_json_text("peak"));
   if (nb && k->metric == ATR_CK_RSS)
     fprintf(out, "    largest heap at the peak:\n");
   for (size_t i = 0; i < nb && (int)i < c->top; i++) {
@@ -249,28 +251,29 @@ static void finish(ctx_t *c, check_t *k, atr_sites_t *sites) {
     size_t len = strlen(k->message);
     snprintf(k->message + len, sizeof(k->message) - len, " (no call site matched)");
   }
+  atr_utf8_trim(k->message); /* cut at its size between characters, never inside one */
   k->json = json_object();
-  json_object_set_new(k->json, "name", json_string(k->name));
-  json_object_set_new(k->json, "metric", json_string(atr_ck_names[k->metric]));
+  json_object_set_new(k->json, "name", atr_json_text(k->name));
+  json_object_set_new(k->json, "metric", atr_json_text(atr_ck_names[k->metric]));
   json_object_set_new(k->json, "scope",
-                      json_string(k->kind == CK_BASELINE                  ? "baseline"
+                      atr_json_text(k->kind == CK_BASELINE                  ? "baseline"
                                   : k->kind == CK_LIMIT                   ? "total"
                                   : k->rule->scope == ATR_SCOPE_UNDER ? "under"
                                                                           : "site"));
   if (k->kind == CK_RULE) {
-    json_object_set_new(k->json, "pattern", json_string(k->rule->pattern));
+    json_object_set_new(k->json, "pattern", atr_json_text(k->rule->pattern));
     json_object_set_new(k->json, "matched_sites", atr_json_u64(k->matched));
   }
   json_object_set_new(k->json, "value", atr_json_u64(k->value));
   json_object_set_new(k->json, "limit", atr_json_u64(k->limit));
   if (k->kind == CK_BASELINE) {
     json_object_set_new(k->json, "baseline", atr_json_u64(k->base));
-    json_object_set_new(k->json, "tolerance", json_string(k->tol.text));
+    json_object_set_new(k->json, "tolerance", atr_json_text(k->tol.text));
     json_object_set_new(k->json, "change",
                         json_integer((json_int_t)k->value - (json_int_t)k->base));
   }
   json_object_set_new(k->json, "passed", json_boolean(k->passed));
-  json_object_set_new(k->json, "message", json_string(k->message));
+  json_object_set_new(k->json, "message", atr_json_text(k->message));
   size_t len = 0;
   FILE *out = open_memstream(&k->details, &len);
   if (!out)
@@ -318,6 +321,7 @@ static int add_rules(ctx_t *c) {
       k->rule = rule;
       snprintf(k->name, sizeof(k->name), "%s %s %s", atr_ck_names[m],
                rule->scope == ATR_SCOPE_UNDER ? "under" : "in", rule->pattern);
+      atr_utf8_trim(k->name); /* a long pattern is cut between characters */
       for (size_t i = 0; i < s.n; i++)
         k->value += atr_cost_metric(&s.v[i].cost, m);
       k->matched = s.n;
@@ -359,10 +363,10 @@ static const char *program_of(const ctx_t *c) {
 
 static json_t *report_json(const ctx_t *c, size_t failed) {
   json_t *root = json_object();
-  json_object_set_new(root, "schema", json_string("alloctrace.check/1"));
-  json_object_set_new(root, "trace", json_string(c->cur.path));
-  json_object_set_new(root, "program", json_string(program_of(c)));
-  json_object_set_new(root, "baseline", c->base.loaded ? json_string(c->base.path) : json_null());
+  json_object_set_new(root, "schema", atr_json_text("alloctrace.check/1"));
+  json_object_set_new(root, "trace", atr_json_text(c->cur.path));
+  json_object_set_new(root, "program", atr_json_text(program_of(c)));
+  json_object_set_new(root, "baseline", c->base.loaded ? atr_json_text(c->base.path) : json_null());
   json_object_set_new(root, "passed", json_boolean(failed == 0));
   json_object_set_new(root, "checks_run", atr_json_u64(c->n));
   json_object_set_new(root, "failed", atr_json_u64(failed));
@@ -372,7 +376,7 @@ static json_t *report_json(const ctx_t *c, size_t failed) {
   json_object_set_new(root, "checks", arr);
   json_t *notes = json_array();
   if (c->note[0])
-    json_array_append_new(notes, json_string(c->note));
+    json_array_append_new(notes, atr_json_text(c->note));
   json_object_set_new(root, "notes", notes);
   return root;
 }
@@ -422,26 +426,45 @@ static int run_checks(const char *trace, const atr_budget_t *b, const outputs_t 
   size_t failed = 0;
   for (size_t i = 0; i < c.n; i++)
     failed += !c.v[i].passed;
-  if (o->text) {
-    fprintf(o->text, "alloctrace check %s (%s): %s, %zu of %zu checks failed\n", program_of(&c),
+  /* names from the trace: through the terminal sanitiser (escape.h) */
+  FILE *text = o->text ? atr_text_stream(o->text) : NULL;
+  if (o->text && !text)
+    text = o->text;
+  if (text) {
+    fprintf(text, "alloctrace check %s (%s): %s, %zu of %zu checks failed\n", program_of(&c),
             trace, failed ? "FAILED" : "passed", failed, c.n);
     for (size_t i = 0; i < c.n; i++) {
       if (c.v[i].passed && quiet)
         continue;
-      fputs(c.v[i].passed ? "ok   " : "FAIL ", o->text);
-      fputs(c.v[i].details ? c.v[i].details : c.v[i].message, o->text);
+      fputs(c.v[i].passed ? "ok   " : "FAIL ", text);
+      fputs(c.v[i].details ? c.v[i].details : c.v[i].message, text);
       if (!c.v[i].details)
-        fputc('\n', o->text);
+        fputc('\n', text);
     }
     if (c.note[0])
-      fprintf(o->text, "note: %s\n", c.note);
-    fflush(o->text);
+      fprintf(text, "note: %s\n", c.note);
+    if (text != o->text)
+      fclose(text);
+    else
+      fflush(text);
   }
   json_t *doc = report_json(&c, failed);
-  if (o->json_file && json_dump_file(doc, o->json_file, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-    snprintf(c.error, sizeof(c.error), "%s: cannot write the JSON report", o->json_file);
-    json_decref(doc);
-    goto out;
+  if (o->json_file) {
+    atr_outfile_t of;
+    char why[512];
+    int bad = atr_outfile_open(&of, o->json_file, why, sizeof(why)) != 0;
+    if (!bad) {
+      bad = json_dumpf(doc, of.f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0;
+      if (bad)
+        atr_outfile_abort(&of);
+      else
+        bad = atr_outfile_commit(&of, why, sizeof(why)) != 0;
+    }
+    if (bad) {
+      snprintf(c.error, sizeof(c.error), "%s: cannot write the JSON report: %s", o->json_file, why);
+      json_decref(doc);
+      goto out;
+    }
   }
   if (o->json_stdout)
     atr_json_print(doc);

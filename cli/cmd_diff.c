@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "budget.h"
+#include "escape.h"
 #include "commands.h"
 #include "model.h"
 #include "report.h"
@@ -108,8 +109,8 @@ static const char *program(const side_t *s) {
 
 static json_t *side_json(const side_t *s) {
   json_t *o = json_object();
-  json_object_set_new(o, "trace", json_string(s->path));
-  json_object_set_new(o, "program", json_string(program(s)));
+  json_object_set_new(o, "trace", atr_json_text(s->path));
+  json_object_set_new(o, "program", atr_json_text(program(s)));
   return o;
 }
 
@@ -170,9 +171,11 @@ int cmd_diff(int argc, char **argv) {
 
   json_t *root = json_object(), *metrics = json_array(), *unchanged = json_array();
   json_t *sites = json_object(), *counts = json_object();
-  json_object_set_new(root, "schema", json_string("alloctrace.diff/1"));
+  json_object_set_new(root, "schema", atr_json_text("alloctrace.diff/1"));
   json_object_set_new(root, "base", side_json(&base));
   json_object_set_new(root, "new", side_json(&cur));
+  if (!json)
+    atr_text_stdout(); /* names from the traces: no control bytes reach a terminal */
   if (!json)
     printf("alloctrace diff %s (%s) -> %s (%s)\n", program(&base), base.path, program(&cur),
            cur.path);
@@ -182,12 +185,12 @@ int cmd_diff(int argc, char **argv) {
       continue;
     uint64_t a = atr_ck_total(&base.m, m), b = atr_ck_total(&cur.m, m);
     if (a == b) {
-      json_array_append_new(unchanged, json_string(atr_ck_names[m]));
+      json_array_append_new(unchanged, atr_json_text(atr_ck_names[m]));
       continue;
     }
     changed = 1;
     json_t *o = json_object();
-    json_object_set_new(o, "metric", json_string(atr_ck_names[m]));
+    json_object_set_new(o, "metric", atr_json_text(atr_ck_names[m]));
     json_object_set_new(o, "base", atr_json_u64(a));
     json_object_set_new(o, "new", atr_json_u64(b));
     json_object_set_new(o, "change", json_integer((json_int_t)b - (json_int_t)a));
@@ -228,7 +231,7 @@ int cmd_diff(int argc, char **argv) {
         json_object_set_new(o, "new", atr_json_u64(v[i].n));
         json_object_set_new(o, "change", json_integer((json_int_t)v[i].n - (json_int_t)v[i].b));
         json_object_set_new(o, "only_in", v[i].cur && v[i].base ? json_null()
-                                          : json_string(v[i].cur ? "new" : "base"));
+                                          : atr_json_text(v[i].cur ? "new" : "base"));
         json_object_set_new(o, "stack", atr_site_stack_json(side->sym, s->top[m], 16));
         json_array_append_new(arr, o);
         if (!json) {

@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "escape.h"
 #include "flame.h"
 #include "growth.h"
+#include "outfile.h"
 #include "report.h"
 #include "util.h"
 
@@ -84,27 +86,26 @@ static const char *default_output(const char *trace, int format, char *buf, size
   return buf;
 }
 
-/* The output file (or standard output), fully buffered; only a regular file of ours is
- * removed after a failed write, so a half-written file is never left behind. */
+/* The output file (or standard output), fully buffered. A file is written through
+ * atr_outfile: a temporary of ours renamed over the target once complete, so a failed
+ * write leaves the old file as it was and a planted symlink redirects nothing. */
 typedef struct {
   FILE *out;
   const char *path; /* NULL: standard output */
-  int regular;
+  atr_outfile_t file;
 } output_t;
 
 static void open_output(output_t *o, const char *path) {
   static char buf[1 << 20];
   o->out = stdout;
   o->path = path && strcmp(path, "-") != 0 ? path : NULL;
-  o->regular = 0;
   if (o->path) {
-    o->out = fopen(o->path, "w");
-    if (!o->out) {
-      fprintf(stderr, "%s: cannot write %s: %s\n", atr_cmd, o->path, strerror(errno));
+    char why[512];
+    if (atr_outfile_open(&o->file, o->path, why, sizeof(why)) != 0) {
+      fprintf(stderr, "%s: cannot write %s: %s\n", atr_cmd, o->path, why);
       exit(ATR_EXIT_USAGE);
     }
-    struct stat st;
-    o->regular = fstat(fileno(o->out), &st) == 0 && S_ISREG(st.st_mode);
+    o->out = o->file.f;
   }
   setvbuf(o->out, buf, _IOFBF, sizeof(buf));
 }
@@ -112,19 +113,27 @@ static void open_output(output_t *o, const char *path) {
 /* rc: the writer's (0, -1 write failed, -2 the embedded template is damaged). Returns 0
  * or -1 after printing the one-line error. */
 static int close_output(output_t *o, int rc) {
-  int bad = fflush(o->out) != 0 || rc != 0;
-  int err = errno ? errno : EIO;
-  if (o->out != stdout)
-    bad |= fclose(o->out) != 0;
+  char why[512];
+  int bad;
+  if (!o->path) {
+    errno = 0;
+    bad = fflush(o->out) != 0 || rc != 0;
+    snprintf(why, sizeof(why), "%s", strerror(errno ? errno : EIO));
+  } else if (rc != 0) {
+    int e = errno ? errno : EIO;
+    atr_outfile_abort(&o->file);
+    snprintf(why, sizeof(why), "%s", strerror(e));
+    bad = 1;
+  } else {
+    bad = atr_outfile_commit(&o->file, why, sizeof(why)) != 0;
+  }
   if (!bad)
     return 0;
-  if (o->regular)
-    unlink(o->path);
   if (rc == -2)
     fprintf(stderr, "%s: internal error: the embedded page template is damaged\n", atr_cmd);
   else
     fprintf(stderr, "%s: cannot write %s: %s\n", atr_cmd, o->path ? o->path : "standard output",
-            strerror(err));
+            why);
   return -1;
 }
 
@@ -268,13 +277,21 @@ int cmd_flamegraph(int argc, char **argv) {
   output_t o;
   open_output(&o, output);
   atr_flame_doc_t doc = {&cur.m, &tree, have_time ? &tv : NULL, metric, inverted};
-  int rc = format == F_HTML         ? atr_flame_write_html(o.out, &doc)
-           : format == F_SVG        ? atr_flame_write_svg(o.out, &doc)
-           : format == F_SPEEDSCOPE ? atr_flame_write_speedscope(o.out, &doc)
-                                    : atr_flame_write_folded(o.out, &doc);
+  int rc;
+  if (format == F_FOLDED) {
+    /* plain text, often on a terminal: names through the text sanitiser (escape.h) */
+    FILE *text = atr_text_stream(o.out);
+    rc = text ? atr_flame_write_folded(text, &doc) : -1;
+    if (text && fclose(text) != 0)
+      rc = -1;
+  } else {
+    rc = format == F_HTML         ? atr_flame_write_html(o.out, &doc)
+         : format == F_SVG        ? atr_flame_write_svg(o.out, &doc)
+                                  : atr_flame_write_speedscope(o.out, &doc);
+  }
   if (close_output(&o, rc) != 0)
     return ATR_EXIT_USAGE;
-  if (output && o.out != stdout && isatty(STDERR_FILENO))
+  if (o.path && isatty(STDERR_FILENO))
     fprintf(stderr, "%s: wrote %s (%zu frames)\n", atr_cmd, output, tree.nnodes);
   if (have_time)
     atr_flame_time_free(&tv);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "commands.h"
+#include "escape.h"
 #include "growth.h"
 #include "report.h"
 #include "util.h"
@@ -59,8 +60,10 @@ int cmd_growth(int argc, char **argv) {
     atr_input_error(err);
   if (json)
     atr_json_print(atr_growth_json(&g, &m, sym, top));
-  else
+  else {
+    atr_text_stdout(); /* names from the trace: no control bytes reach a terminal */
     atr_growth_print(stdout, &g, &m, sym, top);
+  }
   atr_growth_free(&g);
   atr_livelog_free(&log);
   atr_chains_free(ch);

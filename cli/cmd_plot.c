@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "config.h"
 #include "growth.h"
+#include "outfile.h"
 #include "timeline.h"
 #include "report.h"
 #include "util.h"
@@ -88,17 +89,20 @@ static void default_dir(const char *trace, char *buf, size_t n) {
   snprintf(buf, n, "%.*s-plots", (int)len, base);
 }
 
-static FILE *create(const char *dir, const char *name, char *path, size_t n) {
+/* DIR/NAME through atr_outfile: a temporary of ours, renamed over the target when
+ * complete (removed at exit if any error comes first). */
+static FILE *create(atr_outfile_t *of, const char *dir, const char *name, char *path, size_t n) {
+  char why[512];
   snprintf(path, n, "%s/%s", dir, name);
-  FILE *f = fopen(path, "w");
-  if (!f)
-    atr_usage_error("%s: cannot write: %s", path, strerror(errno));
-  return f;
+  if (atr_outfile_open(of, path, why, sizeof(why)) != 0)
+    atr_usage_error("%s: cannot write: %s", path, why);
+  return of->f;
 }
 
-static void close_or_die(FILE *f, const char *path) {
-  if (ferror(f) | fclose(f))
-    atr_usage_error("%s: write error: %s", path, strerror(errno));
+static void close_or_die(atr_outfile_t *of, const char *path) {
+  char why[512];
+  if (atr_outfile_commit(of, why, sizeof(why)) != 0)
+    atr_usage_error("%s: write error: %s", path, why);
 }
 
 int cmd_plot(int argc, char **argv) {
@@ -177,19 +181,20 @@ int cmd_plot(int argc, char **argv) {
     atr_usage_error("%s: cannot create directory: %s", dir, strerror(errno));
 
   char tl_path[4200], gr_path[4200], rp_path[4200];
-  FILE *f = create(dir, "timeline.json", tl_path, sizeof(tl_path));
+  atr_outfile_t of;
+  FILE *f = create(&of, dir, "timeline.json", tl_path, sizeof(tl_path));
   int rc = atr_timeline_write(f, path, &m, sym, ch, interval_ms, top, 0, err, sizeof(err));
   if (rc == -2)
     atr_usage_error("%s", err);
   if (rc != 0)
     atr_input_error(err);
-  close_or_die(f, tl_path);
-  f = create(dir, "growth.json", gr_path, sizeof(gr_path));
+  close_or_die(&of, tl_path);
+  f = create(&of, dir, "growth.json", gr_path, sizeof(gr_path));
   json_t *gj = atr_growth_json(&g, &m, sym, 10);
   json_dumpf(gj, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
   fputc('\n', f);
   json_decref(gj);
-  close_or_die(f, gr_path);
+  close_or_die(&of, gr_path);
   atr_growth_free(&g);
   atr_livelog_free(&log);
   atr_chains_free(ch);

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "escape.h"
+#include "outfile.h"
 #include "replay_build.h"
 #include "replay_run.h"
 #include "util.h"
@@ -120,7 +122,7 @@ static json_t *used_substitutes(const atr_replay_info_t *info, const char *list,
   for (char *fn = strtok_r(copy, ",", &save); fn; fn = strtok_r(NULL, ",", &save)) {
     if (!uses_of(info, fn))
       continue;
-    json_array_append_new(a, json_string(fn));
+    json_array_append_new(a, atr_json_text(fn));
     size_t len = strlen(text);
     snprintf(text + len, n - len, "%s%s", len ? ", " : "", fn);
   }
@@ -154,8 +156,8 @@ static json_t *to_json(const char *trace, const atr_replay_info_t *info, const c
                        int repeat, column_t **cols, size_t ncols) {
   json_t *root = json_object();
   json_object_set_new(root, "schema", json_string("alloctrace.replay/1"));
-  json_object_set_new(root, "program", json_string(info->program));
-  json_object_set_new(root, "trace", json_string(trace));
+  json_object_set_new(root, "program", atr_json_text(info->program));
+  json_object_set_new(root, "trace", atr_json_text(trace));
   json_object_set_new(root, "repeat", json_integer(repeat));
   json_object_set_new(root, "order", json_string(order));
   json_object_set_new(root, "threads", atr_json_u64(info->threads));
@@ -175,7 +177,7 @@ static json_t *to_json(const char *trace, const atr_replay_info_t *info, const c
     json_t *o = json_object();
     char text[128];
     json_object_set_new(o, "allocator", json_string(c->a.name));
-    json_object_set_new(o, "library", c->a.lib[0] ? json_string(c->a.lib) : json_null());
+    json_object_set_new(o, "library", c->a.lib[0] ? atr_json_text(c->a.lib) : json_null());
     json_object_set_new(o, "wall_s", stat_json(c->s_wall));
     json_object_set_new(o, "cpu_s", stat_json(c->s_cpu));
     json_object_set_new(o, "peak_rss", atr_json_u64((uint64_t)c->s_peak.med));
@@ -349,9 +351,16 @@ int cmd_replay(int argc, char **argv) {
   if (optind + 1 != argc)
     atr_usage_error("replay needs exactly one trace file (%s)", USAGE);
   const char *trace = argv[optind];
+  /* a temporary of ours beside the target, renamed over it at the end: an existing file
+   * stays as it was until the replays are done, and is kept after any error */
+  atr_outfile_t json_of;
   FILE *json_out = NULL;
-  if (json_file && !save && !(json_out = fopen(json_file, "w")))
-    atr_usage_error("%s: cannot write: %s", json_file, strerror(errno));
+  char why[512];
+  if (json_file && !save) {
+    if (atr_outfile_open(&json_of, json_file, why, sizeof(why)) != 0)
+      atr_usage_error("%s: cannot write: %s", json_file, why);
+    json_out = json_of.f;
+  }
 
   char replayer[4096];
   if (!save && atr_replayer_find(replayer, sizeof(replayer)) != 0)
@@ -446,8 +455,12 @@ int cmd_replay(int argc, char **argv) {
     int rc = json_dumpf(doc, json_out,
                         JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(doc);
-    if (rc != 0 || fputc('\n', json_out) == EOF || fclose(json_out) != 0)
-      atr_usage_error("%s: cannot write: %s", json_file, strerror(errno));
+    if (rc != 0 || fputc('\n', json_out) == EOF) {
+      atr_outfile_abort(&json_of);
+      atr_usage_error("%s: cannot write: %s", json_file, strerror(errno ? errno : EIO));
+    }
+    if (atr_outfile_commit(&json_of, why, sizeof(why)) != 0)
+      atr_usage_error("%s: cannot write: %s", json_file, why);
   }
   if (json)
     atr_json_print(to_json(trace, &info, order, repeat, sorted, ncols));

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "escape.h"
 #include "reader.h"
 #include "growth.h"
 #include "model.h"
@@ -35,18 +36,18 @@ static json_t *layers_json(const atr_model_t *m) {
   unsigned mask = m->layers_seen | m->tr.layers;
   for (unsigned i = 0; i < ATR_LAYER_COUNT; i++)
     if (mask & (1u << i))
-      json_array_append_new(a, json_string(layer_names[i]));
+      json_array_append_new(a, atr_json_text(layer_names[i]));
   return a;
 }
 
 json_t *atr_summary_json(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
   json_t *root = json_object();
-  json_object_set_new(root, "schema", json_string("alloctrace.summary/1"));
-  json_object_set_new(root, "program", json_string(m->tr.exe ? m->tr.exe : ""));
+  json_object_set_new(root, "schema", atr_json_text("alloctrace.summary/1"));
+  json_object_set_new(root, "program", atr_json_text(m->tr.exe ? m->tr.exe : ""));
   json_object_set_new(root, "pid", atr_json_u64(m->tr.pid));
   json_t *argv = json_array();
   for (uint64_t i = 0; i < m->tr.argc; i++)
-    json_array_append_new(argv, json_string(m->tr.argv[i] ? m->tr.argv[i] : ""));
+    json_array_append_new(argv, atr_json_text(m->tr.argv[i] ? m->tr.argv[i] : ""));
   json_object_set_new(root, "argv", argv);
   json_object_set_new(root, "totals", atr_report_totals_json(m));
   json_t *kinds = json_object();
@@ -68,7 +69,7 @@ json_t *atr_summary_json(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
   unsigned fl = (unsigned)m->tr.end.flags;
   json_object_set_new(rec, "ended",
                       !m->tr.has_end ? json_null()
-                      : json_string(fl & ATR_END_KILLED ? "killed" : fl & ATR_END_EXEC ? "exec"
+                      : atr_json_text(fl & ATR_END_KILLED ? "killed" : fl & ATR_END_EXEC ? "exec"
                                     : fl & ATR_END_ERROR ? "error" : "exit"));
   json_object_set_new(rec, "ring_waits", atr_json_u64(m->tr.end.waits));
   json_object_set_new(rec, "inconsistencies", atr_json_u64(m->tr.end.inconsistent));
@@ -78,7 +79,7 @@ json_t *atr_summary_json(const atr_model_t *m, atr_symbolizer_t *sym, int top) {
   json_object_set_new(rec, "compressed_bytes", atr_json_u64(m->tr.compressed_bytes));
   json_t *notes = json_array();
   for (size_t i = 0; i < m->tr.nnotes; i++)
-    json_array_append_new(notes, json_string(m->tr.notes[i]));
+    json_array_append_new(notes, atr_json_text(m->tr.notes[i]));
   json_object_set_new(rec, "notes", notes);
   json_object_set_new(root, "recorder", rec);
   json_t *topo = json_object();
@@ -235,12 +236,13 @@ static json_t *processes(const char *path, int json, const atr_model_t *shown) {
     for (uint64_t a = 0, used = 0; a < m.tr.argc && used + 2 < sizeof(cmdline); a++)
       used += (uint64_t)snprintf(cmdline + used, sizeof(cmdline) - used, "%s%s", a ? " " : "",
                                  m.tr.argv[a]);
+    atr_utf8_trim(cmdline); /* cut between characters */
     if (json) {
       json_t *o = json_object();
       json_object_set_new(o, "pid", atr_json_u64(m.tr.pid));
       json_object_set_new(o, "ppid", atr_json_u64(m.tr.ppid));
       json_object_set_new(o, "image", atr_json_u64(st[i].image));
-      json_object_set_new(o, "command", json_string(cmdline));
+      json_object_set_new(o, "command", atr_json_text(cmdline));
       json_object_set_new(o, "duration_us", atr_json_u64(m.t.duration_us));
       json_object_set_new(o, "allocations", atr_json_u64(m.t.allocations));
       json_object_set_new(o, "peak_bytes", atr_json_u64(m.t.peak_bytes));
@@ -301,7 +303,10 @@ void atr_summary_free(atr_summary_t *s) {
 
 /* run's lines at the end of a run: the totals, the `top` biggest sites of the peak and
  * of the leaks (no backtrace) and the growth findings, each line prefixed. */
-void atr_summary_brief(FILE *f, const atr_summary_t *s, const char *prefix, int top) {
+void atr_summary_brief(FILE *to, const atr_summary_t *s, const char *prefix, int top) {
+  FILE *f = atr_text_stream(to); /* names from the trace, on a terminal: sanitised */
+  if (!f)
+    f = to;
   const atr_model_t *m = &s->m;
   const atr_totals_t *t = &m->t;
   char a[64], b[64], c[64], d[64];
@@ -339,6 +344,8 @@ void atr_summary_brief(FILE *f, const atr_summary_t *s, const char *prefix, int 
     }
     free(buf);
   }
+  if (f != to)
+    fclose(f);
 }
 
 int cmd_summary(int argc, char **argv) {
@@ -377,6 +384,7 @@ int cmd_summary(int argc, char **argv) {
       json_object_set_new(root, "processes", procs);
     atr_json_print(root);
   } else {
+    atr_text_stdout(); /* names and argv from the trace: no control bytes reach a terminal */
     print_text(&S.m, S.sym, top);
     atr_growth_print_summary(stdout, &S.g, 3);
     processes(argv[optind], 0, &S.m);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "commands.h"
+#include "escape.h"
 #include "growth.h"
 #include "timeline.h"
 #include "report.h"
@@ -60,6 +61,8 @@ int cmd_timeline(int argc, char **argv) {
   if (!sym)
     atr_input_error("out of memory");
   char err[600];
+  if (!json)
+    atr_text_stdout(); /* the CSV's names come from the trace: no control bytes */
   int rc = atr_timeline_write(stdout, path, &m, sym, ch, interval_ms, top, !json, err, sizeof(err));
   if (rc == -2)
     atr_usage_error("%s", err);

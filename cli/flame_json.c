@@ -6,46 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "flame.h"
 
 /* JSON string, valid UTF-8 (bad bytes become U+FFFD), safe inside <script>. */
 void atr__json_str(FILE *out, const char *s) {
-  const unsigned char *p = (const unsigned char *)(s ? s : "");
-  putc('"', out);
-  while (*p) {
-    unsigned c = *p;
-    if (c < 0x80) {
-      if (c == '"' || c == '\\')
-        fprintf(out, "\\%c", c);
-      else if (c < 0x20 || c == '<' || c == '>' || c == '&')
-        fprintf(out, "\\u%04x", c);
-      else
-        putc((int)c, out);
-      p++;
-      continue;
-    }
-    int len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    if (c >= 0xf5)
-      len = 0;
-    int ok = len > 0;
-    for (int i = 1; ok && i < len; i++)
-      ok = (p[i] & 0xc0) == 0x80;
-    if (ok && len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
-      ok = 0; /* overlong or a surrogate */
-    if (ok && len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
-      ok = 0;
-    if (!ok) {
-      fputs("\\ufffd", out);
-      p++;
-    } else if (len == 3 && c == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
-      fprintf(out, "\\u%04x", 0x2000u | (p[2] == 0xa8 ? 0x28u : 0x29u));
-      p += 3;
-    } else {
-      fwrite(p, 1, (size_t)len, out);
-      p += len;
-    }
-  }
-  putc('"', out);
+  atr_json_quoted(out, s);
 }
 
 /* Seconds with microsecond precision and no trailing zeros. */

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "config.h"
+#include "escape.h"
 #include "flame.h"
 #include "profile.pb-c.h"
 #include "report.h"
@@ -196,6 +197,7 @@ static uint64_t str(build_t *B, const char *s, int *oom) {
 int atr_flame_write_pprof(FILE *out, const atr_model_t *m, atr_symbolizer_t *sym, int metric) {
   const atr_trace_t *tr = &m->tr;
   build_t B = {.m = m, .sym = sym};
+  char **strs = NULL, **fixed = NULL; /* the string table as written, and its replaced names */
   Perftools__Profiles__Profile P;
   perftools__profiles__profile__init(&P);
   Perftools__Profiles__ValueType vt[NTYPES + 1], *vt_ptr[NTYPES];
@@ -323,8 +325,18 @@ int atr_flame_write_pprof(FILE *out, const atr_model_t *m, atr_symbolizer_t *sym
   P.location = B.loc_ptr;
   P.n_function = B.names.nframes;
   P.function = func_ptr;
+  /* proto3 strings are UTF-8 (decoders reject others): names as escape.c replaces them */
+  strs = calloc(B.names.nstr ? B.names.nstr : 1, sizeof(char *));
+  fixed = calloc(B.names.nstr ? B.names.nstr : 1, sizeof(char *));
+  if (!strs || !fixed)
+    goto done;
+  for (size_t i = 0; i < B.names.nstr; i++) {
+    strs[i] = B.names.str[i];
+    if (!atr_utf8_valid(strs[i]) && (fixed[i] = atr_utf8_replace(strs[i])))
+      strs[i] = fixed[i];
+  }
   P.n_string_table = B.names.nstr;
-  P.string_table = B.names.str;
+  P.string_table = strs;
   P.n_comment = 4;
   P.comment = comments;
   P.time_nanos = (int64_t)(tr->start_unix_us * 1000);
@@ -348,6 +360,10 @@ int atr_flame_write_pprof(FILE *out, const atr_model_t *m, atr_symbolizer_t *sym
     errno = EIO;
   free(sink);
 done:
+  for (size_t i = 0; fixed && i < B.names.nstr; i++)
+    free(fixed[i]);
+  free(fixed);
+  free(strs);
   free(samples);
   free(sample_ptr);
   free(vals);

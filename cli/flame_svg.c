@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "flame.h"
 #include "report.h"
 #include "util.h"
@@ -23,47 +24,6 @@
 
 static const char *frame_name(const atr_flame_t *f, uint32_t node) {
   return node == 0 ? "all" : atr_flame_str(f, f->frames[f->nodes[node].frame].func);
-}
-
-/* Length of the valid UTF-8 sequence at p, or 0. */
-static int utf8_len(const unsigned char *p) {
-  unsigned c = p[0];
-  int len = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3
-                                                    : c >= 0xf0 && c < 0xf5 ? 4 : 0;
-  for (int i = 1; i < len; i++)
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-  return len;
-}
-
-/* XML text of at most max bytes of s (whole characters only); invalid bytes become '?'. */
-static void xml_text(FILE *out, const char *s, size_t max) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t used = 0;
-  while (*p) {
-    int len = utf8_len(p);
-    if (used + (size_t)(len ? len : 1) > max)
-      break;
-    used += (size_t)(len ? len : 1);
-    if (!len) {
-      putc('?', out);
-      p++;
-      continue;
-    }
-    switch (*p) {
-    case '&': fputs("&amp;", out); break;
-    case '<': fputs("&lt;", out); break;
-    case '>': fputs("&gt;", out); break;
-    case '"': fputs("&quot;", out); break;
-    case '\'': fputs("&apos;", out); break;
-    default:
-      if (*p < 0x20 && *p != '\t' && *p != '\n')
-        putc(' ', out); /* not allowed in XML 1.0 */
-      else
-        fwrite(p, 1, (size_t)len, out);
-    }
-    p += len;
-  }
 }
 
 static uint32_t fnv(const char *s) {
@@ -127,7 +87,7 @@ static void title_of(FILE *out, const atr_flame_t *f, uint32_t v, uint64_t val, 
                      uint64_t total, int metric) {
   char buf[96];
   fputs("<title>", out);
-  xml_text(out, frame_name(f, v), SIZE_MAX);
+  atr_xml_text(out, frame_name(f, v), SIZE_MAX, 0);
   fprintf(out, " (%s, %.2f%%)", value_text(buf, sizeof(buf), val, metric),
           total ? 100.0 * (double)val / (double)total : 0.0);
   if (f->diff) {
@@ -143,13 +103,13 @@ static void title_of(FILE *out, const atr_flame_t *f, uint32_t v, uint64_t val, 
     const atr_fframe_t *fr = &f->frames[f->nodes[v].frame];
     fputc('\n', out);
     if (fr->file != ATR_FLAME_NONE) {
-      xml_text(out, atr_flame_str(f, fr->file), SIZE_MAX);
+      atr_xml_text(out, atr_flame_str(f, fr->file), SIZE_MAX, 0);
       if (fr->line)
         fprintf(out, ":%u", fr->line);
       fputc(' ', out);
     }
     fputc('[', out);
-    xml_text(out, atr_flame_str(f, f->modules[fr->module].name), SIZE_MAX);
+    atr_xml_text(out, atr_flame_str(f, f->modules[fr->module].name), SIZE_MAX, 0);
     fputc(']', out);
   }
   fputs("</title>", out);
@@ -206,7 +166,7 @@ int atr_flame_write_svg(FILE *out, const atr_flame_doc_t *d) {
   fprintf(out, "%s%s: %s", f->diff ? "Differential allocation " : "Allocation ",
           d->inverted ? "icicle graph (inverted)" : "flame graph", metric_title(k));
   fprintf(out, "</text>\n<text class=\"sub\" x=\"%d\" y=\"%d\">", XPAD, height - 10);
-  xml_text(out, cmd, 200);
+  atr_xml_text(out, cmd, 200, 0);
   fprintf(out, " \xe2\x80\x94 total %s", value_text(tot, sizeof(tot), total, k));
   if (f->diff)
     fprintf(out, " (base %s); red grew, blue shrank", value_text(tot, sizeof(tot), incb[k], k));
@@ -233,7 +193,7 @@ int atr_flame_write_svg(FILE *out, const atr_flame_doc_t *d) {
     if (fit >= 3) {
       fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">", x1 + 3, y + 10.5);
       size_t len = strlen(name);
-      xml_text(out, name, len <= fit ? len : fit - 2);
+      atr_xml_text(out, name, len <= fit ? len : fit - 2, 0);
       if (len > fit)
         fputs("..", out);
       fputs("</text>", out);

@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "growth.h"
+#include "escape.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -123,10 +124,10 @@ static double round_to(double v, double unit) { return round(v / unit) * unit; }
 static json_t *site_json(const atr_frame_t *f) {
   char loc[1024];
   json_t *o = json_object();
-  json_object_set_new(o, "function", json_string(f->func ? f->func : "??"));
-  json_object_set_new(o, "location", json_string(atr_sitemap_location(f, loc, sizeof(loc))));
-  json_object_set_new(o, "module", json_string(f->module ? f->module : "?"));
-  json_object_set_new(o, "file", f->file ? json_string(f->file) : json_null());
+  json_object_set_new(o, "function", atr_json_text(f->func ? f->func : "??"));
+  json_object_set_new(o, "location", atr_json_text(atr_sitemap_location(f, loc, sizeof(loc))));
+  json_object_set_new(o, "module", atr_json_text(f->module ? f->module : "?"));
+  json_object_set_new(o, "file", f->file ? atr_json_text(f->file) : json_null());
   json_object_set_new(o, "line", json_integer(f->line));
   return o;
 }
@@ -192,7 +193,7 @@ static json_t *leak_rule_json(void) {
   json_object_set_new(o, "end_to_max", json_real(ATR_LEAK_END_TO_MAX));
   json_object_set_new(
       o, "text",
-      json_string("candidates: call sites with bytes live at exit; live bytes sampled at "
+      atr_json_text("candidates: call sites with bytes live at exit; live bytes sampled at "
                   "t_j = duration*j/grid_points (j=1..grid_points); window from the first "
                   "point with live bytes; flagged when the window has >= min_window_points "
                   "points, least-squares slope > 0, R^2 >= min_r2, at least min_increments "
@@ -227,10 +228,10 @@ json_t *atr_growth_json(const atr_growth_t *g, const atr_model_t *m, atr_symboli
                         int top) {
   char cmd[1024];
   json_t *root = json_object();
-  json_object_set_new(root, "schema", json_string("alloctrace.growth/1"));
-  json_object_set_new(root, "program", json_string(m->tr.exe ? m->tr.exe : ""));
+  json_object_set_new(root, "schema", atr_json_text("alloctrace.growth/1"));
+  json_object_set_new(root, "program", atr_json_text(m->tr.exe ? m->tr.exe : ""));
   atr_report_cmdline(&m->tr, cmd, sizeof(cmd));
-  json_object_set_new(root, "cmdline", json_string(cmd));
+  json_object_set_new(root, "cmdline", atr_json_text(cmd));
   json_object_set_new(root, "duration_s", json_real((double)g->duration_us / 1e6));
   json_t *ch = json_array();
   for (size_t i = 0; i < g->nchains && (int)i < top; i++)

@@ -21,7 +21,4 @@ typedef struct {
 int atr_junit_write(const char *path, const char *suite, const atr_junit_case_t *cases, size_t n,
                     double seconds, char *err, size_t errn);
 
-/* XML-escaped text to out; attr: also newlines and tabs, as attribute values need. */
-void atr_xml_escape(FILE *out, const char *s, int attr);
-
 #endif

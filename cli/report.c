@@ -1,6 +1,7 @@
 /* Shared rendering (see report.h). */
 #define _GNU_SOURCE
 #include "report.h"
+#include "escape.h"
 
 #include <string.h>
 
@@ -36,10 +37,10 @@ void atr_report_stack(FILE *out, atr_symbolizer_t *sym, uint32_t node, const cha
 
 json_t *atr_report_frame_json(const atr_frame_t *f) {
   json_t *o = json_object();
-  json_object_set_new(o, "function", json_string(f->func ? f->func : "??"));
-  json_object_set_new(o, "file", f->file ? json_string(f->file) : json_null());
+  json_object_set_new(o, "function", atr_json_text(f->func ? f->func : "??"));
+  json_object_set_new(o, "file", f->file ? atr_json_text(f->file) : json_null());
   json_object_set_new(o, "line", json_integer(f->line));
-  json_object_set_new(o, "module", json_string(f->module ? f->module : "?"));
+  json_object_set_new(o, "module", atr_json_text(f->module ? f->module : "?"));
   if (f->inlined)
     json_object_set_new(o, "inlined", json_true());
   return o;
@@ -89,6 +90,7 @@ void atr_report_cmdline(const atr_trace_t *tr, char *buf, size_t n) {
   }
   if (o >= n)
     buf[n - 1] = 0;
+  atr_utf8_trim(buf); /* cut between characters */
 }
 
 void atr_report_truncated(const atr_trace_t *tr, const char *path) {

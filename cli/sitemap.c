@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "sitemap.h"
 
+#include "escape.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,9 +64,10 @@ uint32_t *atr_sitemap_build(const atr_model_t *m, atr_symbolizer_t *sym, const a
 }
 
 const char *atr_sitemap_location(const atr_frame_t *f, char *buf, size_t n) {
-  if (f->file)
+  if (f->file) {
     snprintf(buf, n, "%s:%u", f->file, f->line);
-  else
+    atr_utf8_trim(buf); /* a long name is cut between characters */
+  } else
     snprintf(buf, n, "??");
   return buf;
 }

@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "timeline.h"
+#include "escape.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -97,6 +98,7 @@ static void print_csv(FILE *out, const atr_series_t *s, const sites_t *S) {
     char loc[1024], name[1400];
     snprintf(name, sizeof(name), "%s (%s)", f->func ? f->func : "??",
              atr_sitemap_location(f, loc, sizeof(loc)));
+    atr_utf8_trim(name);
     fputc(',', out);
     csv_quoted(out, name);
   }
@@ -118,10 +120,10 @@ static json_t *timeline_json(const atr_series_t *s, const sites_t *S, const atr_
                              double interval_ms) {
   char cmd[1024], loc[1024];
   json_t *root = json_object();
-  json_object_set_new(root, "schema", json_string("alloctrace.timeline/1"));
-  json_object_set_new(root, "program", json_string(m->tr.exe ? m->tr.exe : ""));
+  json_object_set_new(root, "schema", atr_json_text("alloctrace.timeline/1"));
+  json_object_set_new(root, "program", atr_json_text(m->tr.exe ? m->tr.exe : ""));
   atr_report_cmdline(&m->tr, cmd, sizeof(cmd));
-  json_object_set_new(root, "cmdline", json_string(cmd));
+  json_object_set_new(root, "cmdline", atr_json_text(cmd));
   json_object_set_new(root, "interval_ms", json_real(interval_ms));
   json_object_set_new(root, "duration_s", json_real((double)m->t.duration_us / 1e6));
   json_t *sites = json_array();
@@ -129,10 +131,10 @@ static json_t *timeline_json(const atr_series_t *s, const sites_t *S, const atr_
     const atr_callsite_t *cs = &S->cs[S->chosen[c]];
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer((json_int_t)c));
-    json_object_set_new(o, "function", json_string(cs->frame->func ? cs->frame->func : "??"));
+    json_object_set_new(o, "function", atr_json_text(cs->frame->func ? cs->frame->func : "??"));
     json_object_set_new(o, "location",
-                        json_string(atr_sitemap_location(cs->frame, loc, sizeof(loc))));
-    json_object_set_new(o, "module", json_string(cs->frame->module ? cs->frame->module : "?"));
+                        atr_json_text(atr_sitemap_location(cs->frame, loc, sizeof(loc))));
+    json_object_set_new(o, "module", atr_json_text(cs->frame->module ? cs->frame->module : "?"));
     json_object_set_new(o, "peak_bytes", atr_json_u64(cs->cost.peak_bytes));
     json_object_set_new(o, "leaked_bytes", atr_json_u64(cs->cost.leaked_bytes));
     json_object_set_new(o, "allocations", atr_json_u64(cs->cost.allocations));

@@ -6,7 +6,9 @@ stdlib + matplotlib/numpy, or need a display (always the Agg backend; every figu
 import json
 import math
 import os
+import stat
 import sys
+import tempfile
 
 EXIT_INPUT = 2      # missing/unreadable input, bad JSON, wrong schema, malformed field (also argparse usage errors)
 EXIT_NO_MPL = 3     # this interpreter cannot import matplotlib/numpy
@@ -339,16 +341,48 @@ def no_data_figure(title, message):
     return fig
 
 
+def write_file(path, fill):
+    """Create `path` the way alloctrace's C side does (cli/outfile.c): fill(f) writes into a
+    temporary of our own beside it (mkstemp: O_EXCL, never through a symlink), which is
+    fsync'd and renamed over `path` once complete; on any error it is removed and an
+    existing `path` is left as it was."""
+    d = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path)[:200] + ".", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            mode = os.lstat(path).st_mode
+            mode = stat.S_IMODE(mode) if stat.S_ISREG(mode) else None
+        except OSError:
+            mode = None
+        if mode is None:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def save(fig, outdir, stem, svg=False):
     """Write DIR/stem.png (and .svg if asked); close the figure; return the written paths."""
     paths = []
     png = os.path.join(outdir, stem + ".png")
     fig.set_size_inches(*FIGSIZE)
-    fig.savefig(png, dpi=DPI, format="png", metadata={"Software": None})
+    write_file(png, lambda f: fig.savefig(f, dpi=DPI, format="png", metadata={"Software": None}))
     paths.append(png)
     if svg:
         path = os.path.join(outdir, stem + ".svg")
-        fig.savefig(path, format="svg", metadata={"Date": None, "Creator": None})
+        write_file(path, lambda f: fig.savefig(f, format="svg",
+                                               metadata={"Date": None, "Creator": None}))
         paths.append(path)
     plt.close(fig)
     return paths
