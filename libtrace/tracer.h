@@ -102,6 +102,10 @@ typedef struct atr_scache {
   uint8_t mru[ATR_SC_SETS];    /* way that hit last: tried first */
   uint8_t misses[ATR_SC_SETS]; /* consecutive misses: a thrashing set fills less often */
   uintptr_t mapped_lo, mapped_hi; /* stack range known readable (libunwind mode) */
+  /* the last libunwind fill: its return addresses and the words that held them, leaf
+   * first (stack.c unw_slots reuses the root-side ones) */
+  uint32_t last_n;
+  uintptr_t last_ip[ATR_MAX_DEPTH + 8], last_at[ATR_MAX_DEPTH + 8];
   atr_sc_entry_t e[ATR_SC_SETS][ATR_SC_WAYS];
 } atr_scache_t;
 
