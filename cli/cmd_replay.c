@@ -57,6 +57,7 @@ static void make_tmp(void) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   signal(SIGHUP, on_signal);
+  signal(SIGBUS, on_signal); /* an I/O error under the op file's mapping */
   snprintf(tmp_ops, sizeof(tmp_ops), "%s/ops.bin", tmp_dir);
   snprintf(tmp_err, sizeof(tmp_err), "%s/replayer.err", tmp_dir);
 }

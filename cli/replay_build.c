@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "livemap.h"
 #include "model.h"
 #include "replay_ops.h"
+#include "util.h"
 
 #define MAX_THREADS (1u << 24)
 #define ALIGN_DEFAULT 16u /* glibc's MALLOC_ALIGNMENT on 64-bit: more needs an aligned call */
@@ -42,7 +44,8 @@ typedef struct {
   uint64_t live, peak, peak_op; /* live requested bytes; the op that first reaches the peak */
   int have_pending;
   atr_replay_info_t *info;
-  char msg[256];
+  char tmpdir[4096]; /* where the temporary and op files go, for messages */
+  char msg[512];
 } build_t;
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
@@ -147,6 +150,8 @@ static void set_new(atr_rop_t *op, const atr_rsite_t *s) {
   op->align_log2 = s->align > 1 ? log2_ceil(s->align) : 0;
 }
 
+static void seq_write_failed(build_t *B);
+
 static void emit(build_t *B, seqrec_t *r) {
   if (grow((void **)&B->thread_ops, &B->cap_threads, (size_t)r->thread + 1, sizeof(uint64_t)) !=
       0) {
@@ -164,7 +169,7 @@ static void emit(build_t *B, seqrec_t *r) {
       B->info->handoffs++;
     }
     if (fwrite(&B->pending, sizeof(B->pending), 1, B->seq) != 1)
-      failf(B, "cannot write the temporary op file: %s", strerror(errno));
+      seq_write_failed(B);
   }
   B->pending = *r;
   B->have_pending = 1;
@@ -172,6 +177,42 @@ static void emit(build_t *B, seqrec_t *r) {
     B->peak = B->live;
     B->peak_op = B->info->ops - 1;
   }
+}
+
+/* The decoding pass's temporary file (one seqrec_t per op) hit an error, usually a full
+ * filesystem: stdio reports ENOSPC as a failed write, never as a signal. */
+static void seq_write_failed(build_t *B) {
+  int e = errno;
+  char a[64];
+  failf(B, "cannot write the temporary op file in %s (%zu B per op, %s ops so far): %s%s",
+        B->tmpdir, sizeof(seqrec_t), atr_count(a, sizeof(a), B->info->ops), strerror(e),
+        e == ENOSPC ? " (TMPDIR chooses where replay's temporary files go)" : "");
+}
+
+/* The op file is written through a shared mapping, where a full filesystem would be a
+ * SIGBUS instead of an error: its size is checked against the free space (with a margin
+ * for the filesystem's own metadata) and reserved with posix_fallocate before the first
+ * byte is stored. */
+static int reserve(build_t *B, int fd, const char *ops_path, size_t total) {
+  struct statvfs sv;
+  char a[64], b[64], c[64];
+  uint64_t margin = total / 64 + (64u << 10);
+  if (fstatvfs(fd, &sv) == 0) {
+    uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    if (avail < total + margin)
+      return failf(B, "the op file needs %s (%s ops of %zu B) in %s, but only %s is free there "
+                      "(TMPDIR chooses where replay's temporary files go)",
+                   atr_bytes(a, sizeof(a), (double)(total + margin)),
+                   atr_count(c, sizeof(c), B->info->ops), sizeof(atr_rop_t), B->tmpdir,
+                   atr_bytes(b, sizeof(b), (double)avail)),
+             -1;
+  }
+  int e = posix_fallocate(fd, 0, (off_t)total);
+  if (e != 0)
+    return failf(B, "%s: cannot reserve %s for the op file: %s", ops_path,
+                 atr_bytes(a, sizeof(a), (double)total), strerror(e)),
+           -1;
+  return 0;
 }
 
 static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
@@ -262,9 +303,12 @@ static int group(build_t *B, const char *ops_path) {
     free(rank);
     return failf(B, "%s: cannot create: %s", ops_path, strerror(errno)), -1;
   }
-  uint8_t *out = MAP_FAILED;
-  if (ftruncate(fd, (off_t)total) == 0)
-    out = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (reserve(B, fd, ops_path, total) != 0) {
+    close(fd);
+    free(rank);
+    return -1;
+  }
+  uint8_t *out = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
   if (out == MAP_FAILED) {
     free(rank);
@@ -334,6 +378,9 @@ int atr_replay_build(const char *trace, const char *ops_path, atr_replay_info_t 
     return -1;
   }
   unlink(seq_path); /* anonymous from here on: nothing to clean up on any exit */
+  char dir_of[sizeof(seq_path)];
+  snprintf(dir_of, sizeof(dir_of), "%s", seq_path);
+  snprintf(B.tmpdir, sizeof(B.tmpdir), "%s", dirname(dir_of));
   B.seq = fdopen(fd, "w+b");
   if (!B.seq || atr_live_init(&B.blocks, 1024) != 0) {
     if (B.seq)
@@ -361,12 +408,11 @@ int atr_replay_build(const char *trace, const char *ops_path, atr_replay_info_t 
     snprintf(exe, sizeof(exe), "%s", m.tr.exe && *m.tr.exe ? m.tr.exe : "?");
     snprintf(info->program, sizeof(info->program), "%s", basename(exe));
     if (B.have_pending && fwrite(&B.pending, sizeof(B.pending), 1, B.seq) != 1)
-      failf(&B, "cannot write the temporary op file: %s", strerror(errno));
-    if (B.msg[0] || fflush(B.seq) != 0 || group(&B, ops_path) != 0) {
-      if (strncmp(B.msg, ops_path, strlen(ops_path)) == 0) /* already names its file */
-        snprintf(err, errlen, "%s", B.msg);
-      else
-        snprintf(err, errlen, "%s: %s", trace, B.msg[0] ? B.msg : "cannot write the op file");
+      seq_write_failed(&B);
+    if (!B.msg[0] && fflush(B.seq) != 0)
+      seq_write_failed(&B);
+    if (B.msg[0] || group(&B, ops_path) != 0) {
+      snprintf(err, errlen, "%s: %s", trace, B.msg[0] ? B.msg : "cannot write the op file");
       rc = -1;
     }
   }
