@@ -38,6 +38,8 @@ typedef struct {
   size_t nfree, cap_free;
   uint32_t *slot_ops; /* ops seen per slot: the deps order's wait counts */
   size_t nslots, cap_slots;
+  uint64_t *slot_max; /* per slot: the costliest block it holds (deps_bound) */
+  size_t cap_max;
   uint64_t *thread_ops; /* per trace thread index */
   size_t cap_threads;
   seqrec_t pending;             /* held back one op: its HANDOFF depends on the next op's thread */
@@ -82,6 +84,30 @@ static int take_slot(build_t *B, uint32_t *slot) {
   if (grow((void **)&B->slot_ops, &B->cap_slots, B->nslots + 1, sizeof(uint32_t)) != 0)
     return -1;
   *slot = (uint32_t)B->nslots++;
+  return 0;
+}
+
+uint64_t atr_replay_block_cost(uint64_t size, uint64_t align) {
+  static uint64_t page;
+  if (!page)
+    page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t slack = align > ALIGN_DEFAULT ? align - ALIGN_DEFAULT : 0;
+  if (size > UINT64_MAX / 2 || slack > UINT64_MAX / 4)
+    return UINT64_MAX / 4; /* a failed allocation in the trace: never fits */
+  uint64_t c = size + slack;
+  if (c < (128u << 10)) {
+    c = (c + 8 + 15) & ~(uint64_t)15;
+    return c < 32 ? 32 : c;
+  }
+  return (c + 16 + page - 1) / page * page;
+}
+
+/* The slot will hold `cost` bytes at some moment. */
+static int slot_cost(build_t *B, uint32_t slot, uint64_t cost) {
+  if (grow((void **)&B->slot_max, &B->cap_max, (size_t)slot + 1, sizeof(uint64_t)) != 0)
+    return -1;
+  if (cost > B->slot_max[slot])
+    B->slot_max[slot] = cost;
   return 0;
 }
 
@@ -230,7 +256,8 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   switch (ev->kind) {
   case ATR_E_ALLOC: {
     const atr_rsite_t *s = &tr->sites[ev->site];
-    if (take_slot(B, &slot) != 0 || atr_live_put(&B->blocks, ev->ordinal, slot) != 0) {
+    if (take_slot(B, &slot) != 0 || atr_live_put(&B->blocks, ev->ordinal, slot) != 0 ||
+        slot_cost(B, slot, atr_replay_block_cost(s->size, s->align)) != 0) {
       failf(B, "out of memory");
       return;
     }
@@ -256,8 +283,11 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
     }
     B->live -= tr->sites[ev->old_site].size;
     if (ev->site) { /* the new block keeps the old one's slot */
-      const atr_rsite_t *s = &tr->sites[ev->site];
-      if (atr_live_put(&B->blocks, ev->ordinal, slot) != 0) {
+      const atr_rsite_t *s = &tr->sites[ev->site], *o = &tr->sites[ev->old_site];
+      /* a moving realloc holds the old block and the new one for the copy */
+      if (atr_live_put(&B->blocks, ev->ordinal, slot) != 0 ||
+          slot_cost(B, slot, atr_replay_block_cost(s->size, s->align) +
+                                 atr_replay_block_cost(o->size, o->align)) != 0) {
         failf(B, "out of memory");
         return;
       }
@@ -402,6 +432,10 @@ int atr_replay_build(const char *trace, const char *ops_path, atr_replay_info_t 
     rc = -1;
   } else {
     info->peak_bytes = m.t.peak_bytes;
+    for (size_t i = 0; i < B.nslots && i < B.cap_max; i++) /* saturating: never wraps */
+      info->deps_bound = B.slot_max[i] > UINT64_MAX - info->deps_bound
+                             ? UINT64_MAX
+                             : info->deps_bound + B.slot_max[i];
     info->truncated = m.tr.truncated;
     info->complete = m.tr.has_end && !m.tr.truncated;
     char exe[sizeof(info->program)];
@@ -421,6 +455,7 @@ int atr_replay_build(const char *trace, const char *ops_path, atr_replay_info_t 
   free(B.blocks.s);
   free(B.free_slots);
   free(B.slot_ops);
+  free(B.slot_max);
   free(B.thread_ops);
   return rc;
 }

@@ -62,6 +62,73 @@ else
   ok "# SKIP tiny filesystem: mount not permitted: $(head -c 200 "$T/mount.err")"
 fi
 
+# ---- memory: the deps order's own worst case, computed from the op stream
+trace slots "$PROGS/replay_slots" || not_ok "replay_slots exits 0"
+"$ATR" dump "$T/slots.zst" >"$T/slots.dump"
+# the bound by hand: block slots reused LIFO (replay_build.c), each slot's costliest block
+# (glibc's layout: 16-byte chunks with an 8-byte header below 128 KiB, pages above; a
+# realloc holds old and new), summed over the slots
+BOUND=$("$PY" - "$T/slots.dump" <<'PYEOF'
+import json, os, sys
+page = os.sysconf('SC_PAGE_SIZE')
+def cost(size, align):
+    c = size + (align - 16 if align > 16 else 0)
+    if c < 128 << 10:
+        return max(32, (c + 8 + 15) & ~15)
+    return (c + 16 + page - 1) // page * page
+free, slot_of, mx = [], {}, []
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    ev = e.get('event')
+    if ev == 'alloc':
+        s = free.pop() if free else len(mx)
+        if s == len(mx):
+            mx.append(0)
+        slot_of[e['block']] = s
+        mx[s] = max(mx[s], cost(e['size'], e['align']))
+    elif ev in ('free', 'realloc'):
+        s = slot_of.pop(e['old_block'], None)
+        if s is None:
+            continue
+        if ev == 'realloc' and 'block' in e:
+            slot_of[e['block']] = s
+            mx[s] = max(mx[s], cost(e['size'], e['align']) + cost(e['old_size'], e['old_align']))
+        else:
+            free.append(s)
+print(sum(mx))
+PYEOF
+)
+BIG_SLOTS=$((16 * ((16 * 1048576 + 16 + 4095) / 4096 * 4096)))
+expect_eq "replay_slots: 16 slots of a 16 MiB block, the small ones below 64 KiB" \
+  "$(( BOUND >= BIG_SLOTS && BOUND < BIG_SLOTS + 65536 ))" 1
+for o in recorded deps; do
+  rc=0
+  "$ATR" replay --json --repeat 1 --allocator glibc --order $o "$T/slots.zst" >"$T/slots_$o.json" 2>"$T/slots_$o.err" || rc=$?
+  expect_eq "replay_slots --order $o exits 0" "$rc" 0
+  expect_eq "$o: deps bound as computed from the op stream" "$(jget "$T/slots_$o.json" deps_bound_bytes)" "$BOUND"
+done
+expect_eq "recorded: the memory check uses the recorded peak" \
+  "$(jget "$T/slots_recorded.json" memory_bound_bytes)" "$(jget "$T/slots.json" totals.peak_bytes)"
+expect_eq "deps: the memory check uses the deps bound" "$(jget "$T/slots_deps.json" memory_bound_bytes)" "$BOUND"
+J=$T/slots_deps.json
+expect_eq "deps: replayer RSS over its baseline within the bound" \
+  "$(( $(jget "$J" results.0.peak_rss) - $(jget "$J" results.0.baseline_rss) <= BOUND ))" 1
+expect_eq "deps: replayer RSS over its baseline holds the 16 MiB block" \
+  "$(( $(jget "$J" results.0.peak_rss) - $(jget "$J" results.0.baseline_rss) >= 16 * 1048576 ))" 1
+"$ATR" replay --save-ops "$T/slots.ops" "$T/slots.zst" 2>/dev/null
+if [ -x /usr/bin/time ]; then
+  kib=$(/usr/bin/time -f %M "$REPLAYER" --order deps "$T/slots.ops" 2>&1 >/dev/null | tail -1)
+  expect_eq "deps: the replayer's max RSS (time -f %M) within the bound plus its baseline" \
+    "$(( kib * 1024 <= BOUND + $(jget "$J" results.0.baseline_rss) ))" 1
+fi
+# under ulimit -v 200 MB the 256 MiB deps bound cannot fit; the recorded peak (16 MiB) can
+one_line "ulimit -v: deps order refused before it runs" 2 \
+  "slots\.zst: the deps order can hold 256\.06 MiB at once \(each of [0-9]+ block slots' largest block; the recorded peak is 16\.00 MiB\), but only .* of address space is left under its limit" \
+  bash -c 'ulimit -v 200000 && exec "$@"' - "$ATR" replay --repeat 1 --allocator glibc --order deps "$T/slots.zst"
+rc=0
+bash -c 'ulimit -v 200000 && exec "$@"' - "$ATR" replay --repeat 1 --allocator glibc --order recorded "$T/slots.zst" >/dev/null 2>"$T/rec.err" || rc=$?
+expect_eq "ulimit -v: the recorded order fits and runs" "$rc" 0
+
 # ---- signals: SIGTERM and SIGINT in the middle of a long replay remove the temporary directory
 mkdir "$T/tmp"
 for sig in TERM INT; do
