@@ -306,6 +306,59 @@ static void check_memory(const char *trace, const atr_replay_info_t *info, const
   }
 }
 
+/* The tasks this process may still start: ulimit -u (which root's capabilities bypass)
+ * and the pids controller of its cgroup (v2, else v1); UINT64_MAX when unlimited. */
+static uint64_t task_room(const char **what) {
+  uint64_t room = UINT64_MAX;
+  struct rlimit rl;
+  if (geteuid() != 0 && getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    room = rl.rlim_cur;
+    *what = "ulimit -u (processes and threads per user)";
+  }
+  FILE *f = fopen("/proc/self/cgroup", "r");
+  char line[4096], path[4300] = "";
+  while (f && fgets(line, sizeof(line), f)) {
+    line[strcspn(line, "\n")] = 0;
+    if (strncmp(line, "0::", 3) == 0 && !path[0])
+      snprintf(path, sizeof(path), "/sys/fs/cgroup%s", line + 3);
+    char *p = strstr(line, ":pids:");
+    if (p)
+      snprintf(path, sizeof(path), "/sys/fs/cgroup/pids%s", p + 6);
+  }
+  if (f)
+    fclose(f);
+  char file[4400];
+  unsigned long long max = 0, cur = 0;
+  snprintf(file, sizeof(file), "%s/pids.max", path);
+  FILE *m = path[0] ? fopen(file, "r") : NULL;
+  int have_max = m && fscanf(m, "%llu", &max) == 1;
+  if (m)
+    fclose(m);
+  snprintf(file, sizeof(file), "%s/pids.current", path);
+  FILE *c = have_max ? fopen(file, "r") : NULL;
+  if (c && fscanf(c, "%llu", &cur) == 1 && max - (cur < max ? cur : max) < room) {
+    room = max - (cur < max ? cur : max);
+    *what = "the pids.max of this cgroup";
+  }
+  if (c)
+    fclose(c);
+  return room;
+}
+
+/* The replayer starts one thread per recorded thread before the first call: a trace
+ * with more threads than may be started would fail with a bare EAGAIN. */
+static void check_threads(const char *trace, const atr_replay_info_t *info) {
+  const char *what = NULL;
+  uint64_t room = task_room(&what);
+  if (room != UINT64_MAX && info->threads + 1 > room) {
+    char a[64], b[64];
+    atr_usage_error("%s: the replay runs %s threads at once, but %s leaves room for %s more "
+                    "(next to this alloctrace)",
+                    trace, atr_count(a, sizeof(a), info->threads), what,
+                    atr_count(b, sizeof(b), room ? room - 1 : 0));
+  }
+}
+
 static void notes(const char *trace, const atr_replay_info_t *info) {
   char a[64], b[64];
   if (info->truncated)
@@ -405,6 +458,8 @@ int cmd_replay(int argc, char **argv) {
   if (info.ops == 0)
     atr_usage_error("%s: no allocations to replay", trace);
   check_memory(trace, &info, order);
+  if (!save)
+    check_threads(trace, &info);
   if (save) {
     char a[64];
     fprintf(stderr,
@@ -435,7 +490,7 @@ int cmd_replay(int argc, char **argv) {
       if (atr_replay_run(replayer, ops, order, &col->a, tmp_err, &res, err, sizeof(err)) != 0) {
         if (progress)
           fputc('\n', stderr);
-        atr_usage_error("%s", err);
+        atr_usage_error("%s: %s", trace, err);
       }
       col->wall[r] = res.wall_s;
       col->cpu[r] = res.cpu_s;

@@ -129,6 +129,27 @@ rc=0
 bash -c 'ulimit -v 200000 && exec "$@"' - "$ATR" replay --repeat 1 --allocator glibc --order recorded "$T/slots.zst" >/dev/null 2>"$T/rec.err" || rc=$?
 expect_eq "ulimit -v: the recorded order fits and runs" "$rc" 0
 
+# ---- threads: more replay threads than may be started is one line naming the trace,
+# before the replay (the limit known) or from the replayer's EAGAIN (the limit reached).
+# ulimit -u binds only without root's capabilities: run as nobody.
+NB=$T/nobody
+mkdir "$NB" && chmod 755 "$T" && chmod 777 "$NB" && cp "$T/mt.zst" "$NB/mt.zst" && chmod 644 "$NB/mt.zst"
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+if command -v setpriv >/dev/null && as_nobody true 2>/dev/null; then
+  # 5 threads, ulimit -u 3: known before the replay starts
+  one_line "ulimit -u 3: 5 replay threads refused" 2 \
+    "mt\.zst: the replay runs 5 threads at once, but ulimit -u \(processes and threads per user\) leaves room for 2 more" \
+    as_nobody bash -c 'ulimit -u 3; cd "$1" && TMPDIR="$1" "$2" replay --repeat 1 --allocator glibc mt.zst; exit $?' - "$NB" "$ATR"
+  # ulimit -u 6 passes that check (5 threads + alloctrace), but this bash counts too:
+  # the replayer's thread creation fails with EAGAIN, reported naming the trace
+  one_line "ulimit -u 6: the replayer's EAGAIN names the trace" 2 \
+    "mt\.zst: the replay under glibc failed \(exit 2\): alloctrace-replayer: cannot create a replay thread: Resource temporarily unavailable" \
+    as_nobody bash -c 'ulimit -u 6; cd "$1" && TMPDIR="$1" "$2" replay --repeat 1 --allocator glibc mt.zst; exit $?' - "$NB" "$ATR"
+  expect_eq "threads: no temporary directory left" "$(leftovers "$NB")" 0
+else
+  ok "# SKIP thread limits: cannot run as nobody (setpriv)"
+fi
+
 # ---- signals: SIGTERM and SIGINT in the middle of a long replay remove the temporary directory
 mkdir "$T/tmp"
 for sig in TERM INT; do
