@@ -106,7 +106,9 @@ static int wrap(jctx_t *c, const char *where, int rc) {
   return 0;
 }
 
-static int limits(jctx_t *c, const json_t *obj, atr_limit_t *max, int allow_rss, const char *where) {
+/* rule: how a site rule's setter errors name it ("function \"parse_*\""), else NULL */
+static int limits(jctx_t *c, const json_t *obj, atr_limit_t *max, int allow_rss, const char *where,
+                  const char *rule) {
   const char *key;
   json_t *v;
   json_object_foreach((json_t *)obj, key, v) {
@@ -122,8 +124,11 @@ static int limits(jctx_t *c, const json_t *obj, atr_limit_t *max, int allow_rss,
       return fail(c, at, "max-rss is a whole-process limit: put it in \"limits\"");
     if (scalar(v, val, sizeof(val)) != 0)
       return fail(c, at, "expected a number or a string like \"64MiB\"");
-    if (wrap(c, at, atr_budget_set_limit(c->b, &max[m], m, val)) != 0)
-      return -1;
+    if (atr_budget_set_limit(c->b, &max[m], m, val) != 0) {
+      char msg[sizeof(c->b->error)];
+      snprintf(msg, sizeof(msg), "%s", c->b->error);
+      return rule ? fail(c, at, "%s in the rule for %s", msg, rule) : fail(c, at, "%s", msg);
+    }
   }
   return 0;
 }
@@ -142,11 +147,11 @@ static int sites(jctx_t *c, const json_t *arr) {
     if (!!f == !!u || !is_text(f ? f : u) || !*json_string_value(f ? f : u))
       return fail(c, at, "needs exactly one of \"function\" (the allocating function) or "
                          "\"under\" (any function on the stack), a pattern string");
-    char rule_at[400]; /* names the rule: sites[3] (function "parse_*") */
-    snprintf(rule_at, sizeof(rule_at), "%s (%s \"%.300s\")", at, f ? "function" : "under",
+    char rule_name[400]; /* names the rule: function "parse_*" */
+    snprintf(rule_name, sizeof(rule_name), "%s \"%.300s\"", f ? "function" : "under",
              json_string_value(f ? f : u));
     atr_limit_t max[ATR_CK_METRICS] = {{0, 0}};
-    if (limits(c, r, max, 0, rule_at) != 0)
+    if (limits(c, r, max, 0, at, rule_name) != 0)
       return -1;
     atr_rule_t *rule = atr_budget_rule(c->b, json_string_value(f ? f : u),
                                        f ? ATR_SCOPE_SITE : ATR_SCOPE_UNDER);
@@ -224,7 +229,7 @@ int atr__budget_json(atr_budget_t *b, const char *path, const char *text, const 
   else
     json_object_foreach(root, key, v) {
       if (strcmp(key, "limits") == 0)
-        rc = json_is_object(v) ? limits(&c, v, b->max, 1, "limits")
+        rc = json_is_object(v) ? limits(&c, v, b->max, 1, "limits", NULL)
                                : fail(&c, "limits", "expected an object like {\"max-peak\": \"64MiB\"}");
       else if (strcmp(key, "sites") == 0)
         rc = sites(&c, v);
