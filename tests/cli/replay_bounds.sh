@@ -150,6 +150,23 @@ else
   ok "# SKIP thread limits: cannot run as nobody (setpriv)"
 fi
 
+# ---- fragmentation is never negative: 500 threads finish before the 1 MiB heap peak; the
+# replay starts them all at once, and their stacks and buffers stay in its RSS until the
+# end, so the RSS at the heap peak is at least the baseline plus the 1 MiB written
+trace threads "$PROGS/replay_threads" 500 || not_ok "replay_threads 500 exits 0"
+pk=$(jget "$T/threads.json" totals.peak_bytes)
+expect_eq "replay_threads: peak 1 MiB plus pthread's own blocks (< 4 KiB)" "$(( pk >= 1048576 && pk < 1048576 + 4096 ))" 1
+for o in recorded deps; do
+  rc=0
+  "$ATR" replay --json --repeat 1 --allocator glibc --order $o "$T/threads.zst" >"$T/th_$o.json" 2>"$T/th_$o.err" || rc=$?
+  expect_eq "replay_threads --order $o exits 0" "$rc" 0
+  expect_eq "replay_threads --order $o: 501 threads" "$(jget "$T/th_$o.json" threads)" 501
+  J=$T/th_$o.json
+  expect_eq "$o: RSS at the heap peak >= baseline + 1 MiB" \
+    "$(( $(jget "$J" results.0.heap_peak_rss) >= $(jget "$J" results.0.baseline_rss) + 1048576 ))" 1
+  expect_eq "$o: fragmentation >= 1" "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["fragmentation"] >= 1)' "$J")" True
+done
+
 # ---- signals: SIGTERM and SIGINT in the middle of a long replay remove the temporary directory
 mkdir "$T/tmp"
 for sig in TERM INT; do
