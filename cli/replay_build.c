@@ -23,7 +23,8 @@
 #include "util.h"
 
 #define MAX_THREADS (1u << 24)
-#define ALIGN_DEFAULT 16u /* glibc's MALLOC_ALIGNMENT on 64-bit: more needs an aligned call */
+#define ALIGN_DEFAULT 16u
+#define ROOM_EVERY 4096u  /* ops between two looks at the free space (128 KiB written) */ /* glibc's MALLOC_ALIGNMENT on 64-bit: more needs an aligned call */
 
 typedef struct {
   atr_rop_t op;
@@ -177,6 +178,7 @@ static void set_new(atr_rop_t *op, const atr_rsite_t *s) {
 }
 
 static void seq_write_failed(build_t *B);
+static void check_room(build_t *B);
 
 static void emit(build_t *B, seqrec_t *r) {
   if (grow((void **)&B->thread_ops, &B->cap_threads, (size_t)r->thread + 1, sizeof(uint64_t)) !=
@@ -185,7 +187,8 @@ static void emit(build_t *B, seqrec_t *r) {
     return;
   }
   B->thread_ops[r->thread]++;
-  B->info->ops++;
+  if (++B->info->ops % ROOM_EVERY == 0)
+    check_room(B);
   B->info->opcodes[r->op.op]++;
   if (B->have_pending) {
     if (B->pending.thread != r->thread) {
@@ -213,6 +216,30 @@ static void seq_write_failed(build_t *B) {
   failf(B, "cannot write the temporary op file in %s (%zu B per op, %s ops so far): %s%s",
         B->tmpdir, sizeof(seqrec_t), atr_count(a, sizeof(a), B->info->ops), strerror(e),
         e == ENOSPC ? " (TMPDIR chooses where replay's temporary files go)" : "");
+}
+
+/* While the decoding pass writes its temporary file (32 B per op), the op file to come
+ * (24 B per op) must still fit next to it: the pass stops as soon as it cannot, with a
+ * margin, rather than filling the filesystem up to ENOSPC (a few KiB of compressed trace
+ * can hold millions of ops). */
+static void check_room(build_t *B) {
+  struct statvfs sv;
+  if (fflush(B->seq) != 0) { /* what stdio holds back would not be counted */
+    seq_write_failed(B);
+    return;
+  }
+  if (fstatvfs(fileno(B->seq), &sv) != 0)
+    return;
+  uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+  uint64_t ops = B->info->ops, opfile = ops * sizeof(atr_rop_t);
+  uint64_t need = opfile + opfile / 64 + (64u << 10);
+  if (avail < need) {
+    char a[64], b[64], c[64];
+    failf(B, "the op file needs more than %s (%s ops of %zu B so far) in %s, but only %s is "
+             "free there (TMPDIR chooses where replay's temporary files go)",
+          atr_bytes(a, sizeof(a), (double)need), atr_count(c, sizeof(c), ops), sizeof(atr_rop_t),
+          B->tmpdir, atr_bytes(b, sizeof(b), (double)avail));
+  }
 }
 
 /* The op file is written through a shared mapping, where a full filesystem would be a
@@ -420,7 +447,7 @@ int atr_replay_build(const char *trace, const char *ops_path, atr_replay_info_t 
     snprintf(err, errlen, "%s: out of memory", trace);
     return -1;
   }
-  setvbuf(B.seq, NULL, _IOFBF, 1u << 20);
+  setvbuf(B.seq, NULL, _IOFBF, ROOM_EVERY * sizeof(seqrec_t));
   atr_visitor_t v = {&B, on_event, NULL};
   atr_model_t m;
   int rc = 0;
