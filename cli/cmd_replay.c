@@ -307,12 +307,13 @@ static void check_memory(const char *trace, const atr_replay_info_t *info, const
 }
 
 /* The tasks this process may still start: ulimit -u (which root's capabilities bypass)
- * and the pids controller of its cgroup (v2, else v1); UINT64_MAX when unlimited. */
+ * less this process, and what the pids controller of its cgroup (v2, else v1) has left;
+ * UINT64_MAX when unlimited. */
 static uint64_t task_room(const char **what) {
   uint64_t room = UINT64_MAX;
   struct rlimit rl;
   if (geteuid() != 0 && getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    room = rl.rlim_cur;
+    room = rl.rlim_cur ? rl.rlim_cur - 1 : 0;
     *what = "ulimit -u (processes and threads per user)";
   }
   FILE *f = fopen("/proc/self/cgroup", "r");
@@ -350,12 +351,12 @@ static uint64_t task_room(const char **what) {
 static void check_threads(const char *trace, const atr_replay_info_t *info) {
   const char *what = NULL;
   uint64_t room = task_room(&what);
-  if (room != UINT64_MAX && info->threads + 1 > room) {
+  if (room != UINT64_MAX && info->threads > room) {
     char a[64], b[64];
     atr_usage_error("%s: the replay runs %s threads at once, but %s leaves room for %s more "
                     "(next to this alloctrace)",
                     trace, atr_count(a, sizeof(a), info->threads), what,
-                    atr_count(b, sizeof(b), room ? room - 1 : 0));
+                    atr_count(b, sizeof(b), room));
   }
 }
 

@@ -23,8 +23,8 @@
 #include "util.h"
 
 #define MAX_THREADS (1u << 24)
-#define ALIGN_DEFAULT 16u
-#define ROOM_EVERY 4096u  /* ops between two looks at the free space (128 KiB written) */ /* glibc's MALLOC_ALIGNMENT on 64-bit: more needs an aligned call */
+#define ALIGN_DEFAULT 16u /* glibc's MALLOC_ALIGNMENT on 64-bit: more needs an aligned call */
+#define ROOM_EVERY 4096u  /* ops between two looks at the free space (128 KiB written) */
 
 typedef struct {
   atr_rop_t op;
