@@ -346,11 +346,42 @@ static uint64_t task_room(const char **what) {
   return room;
 }
 
+static uint64_t proc_number(const char *file) {
+  FILE *f = fopen(file, "r");
+  unsigned long long v = 0;
+  int ok = f && fscanf(f, "%llu", &v) == 1;
+  if (f)
+    fclose(f);
+  return ok ? v : UINT64_MAX;
+}
+
+/* Memory mappings a replay thread adds: its stack, the stack's guard page, its op buffer. */
+#define MAPS_PER_THREAD 3u
+
 /* The replayer starts one thread per recorded thread before the first call: a trace
  * with more threads than may be started would fail with a bare EAGAIN. */
 static void check_threads(const char *trace, const atr_replay_info_t *info) {
   const char *what = NULL;
   uint64_t room = task_room(&what);
+  uint64_t v = proc_number("/proc/sys/kernel/threads-max");
+  if (v < room) {
+    room = v;
+    what = "kernel.threads-max";
+  }
+  v = proc_number("/proc/sys/kernel/pid_max");
+  if (v < room) {
+    room = v;
+    what = "kernel.pid_max";
+  }
+  v = proc_number("/proc/sys/vm/max_map_count");
+  if (v != UINT64_MAX && info->threads * MAPS_PER_THREAD + 1024 > v) {
+    char a[64], b[64], c[64];
+    atr_usage_error("%s: the replay runs %s threads at once, about %s memory mappings, but "
+                    "vm.max_map_count is %s",
+                    trace, atr_count(a, sizeof(a), info->threads),
+                    atr_count(b, sizeof(b), info->threads * MAPS_PER_THREAD + 1024),
+                    atr_count(c, sizeof(c), v));
+  }
   if (room != UINT64_MAX && info->threads > room) {
     char a[64], b[64];
     atr_usage_error("%s: the replay runs %s threads at once, but %s leaves room for %s more "
