@@ -3,7 +3,7 @@
 # `timeout 120`, no timing is asserted), named and glob rules give the same numbers, and
 # limits are exact integers: 2^63-1 is kept as is, 2^63, 2^64-1 and 2^64 are rejected
 # (exit 2, one line naming the file and the rule) in INI, JSON (as numbers and as
-# strings) and flags, never clamped.
+# strings) and flags, never clamped. Never writes outside its temporary directory.
 . "$TESTS/lib.sh"
 "$ATR" run -q -o "$T/base.zst" -- "$PROGS/ck_base" >/dev/null 2>"$T/run.err" ||
   skip "cannot record ck_base: $(head -c 300 "$T/run.err")"
