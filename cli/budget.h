@@ -25,6 +25,13 @@ typedef struct {
   uint64_t v;
 } atr_limit_t;
 
+/* The largest limit or absolute tolerance: the JSON reports carry limits as integers,
+ * which jansson keeps in an int64. Larger values are rejected, never clamped. */
+#define ATR_LIMIT_MAX ((uint64_t)INT64_MAX)
+/* A size or count ("64MiB", "1.5G", "10k", "1e6") parsed exactly: 0, -1 not a size,
+ * -2 larger than ATR_LIMIT_MAX. */
+int atr_budget_parse_size(const char *s, uint64_t *out);
+
 /* A tolerance: absolute (bytes or count) or relative, kept as an exact fraction in
  * units of 1e-8 so "exactly at the limit" never depends on floating-point rounding.
  * Both set (only the built-in RSS default): the larger allowance wins. */
@@ -35,7 +42,7 @@ typedef struct {
 } atr_tol_t;
 
 enum atr_scope { ATR_SCOPE_SITE, ATR_SCOPE_UNDER };
-typedef struct {
+typedef struct atr_rule_s {
   char *pattern; /* fnmatch(3) on the demangled function name */
   int scope;     /* SITE: the allocating function matches; UNDER: any frame on the stack */
   atr_limit_t max[ATR_M_COUNT];
@@ -44,7 +51,9 @@ typedef struct {
 typedef struct {
   atr_limit_t max[ATR_CK_METRICS];
   atr_rule_t *rules;
-  size_t nrules;
+  size_t nrules, cap_rules;
+  uint32_t *rule_tab; /* (scope, pattern) -> index + 1, open addressing; 0 empty */
+  size_t rule_mask;
   char *baseline;
   atr_tol_t tol_default, tol[ATR_CK_METRICS];
   char *junit, *json; /* report files (budget files only; flags win) */

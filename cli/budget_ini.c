@@ -116,7 +116,12 @@ static int handle(ini_ctx_t *c, const char *section, const char *name, const cha
       snprintf(b->error, sizeof(b->error), "out of memory");
       return -1;
     }
-    return atr_budget_set_limit(b, &r->max[m], m, value);
+    if (atr_budget_set_limit(b, &r->max[m], m, value) != 0) {
+      size_t len = strlen(b->error); /* name the rule: the line alone is far from it */
+      snprintf(b->error + len, sizeof(b->error) - len, " in [%s]", sec);
+      return -1;
+    }
+    return 0;
   }
   if (strcmp(sec, "baseline") == 0) {
     if (strcmp(name, "trace") != 0)

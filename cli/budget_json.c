@@ -7,13 +7,70 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "budget.h"
 
+/* jansson keeps integers in an int64 and rejects a longer literal as "too big integer",
+ * so 9223372036854775808 (2^63) could never be read, let alone rejected with the rule
+ * it belongs to. Integer literals of 19 digits or more are turned into strings marked
+ * with BIG_MARK before parsing; scalar() gives them back as numbers to the exact parser
+ * (budget.c), and places that want a string refuse them. NULL when out of memory. */
+#define BIG_MARK '\x1f'
+static char *quote_big_integers(const char *text) {
+  size_t len = strlen(text);
+  char *out = malloc(len * 2 + 1), *o = out; /* a quoted literal grows by 8 of its >= 19 */
+  if (!out)
+    return NULL;
+  int in_string = 0;
+  for (const char *p = text; *p;) {
+    if (in_string) {
+      if (*p == '\\' && p[1]) {
+        *o++ = *p++;
+      } else if (*p == '"') {
+        in_string = 0;
+      }
+      *o++ = *p++;
+      continue;
+    }
+    if (*p == '"') {
+      in_string = 1;
+      *o++ = *p++;
+      continue;
+    }
+    if ((*p == '-' || (*p >= '0' && *p <= '9')) &&
+        (p == text || !((p[-1] >= '0' && p[-1] <= '9') || p[-1] == '.' || p[-1] == 'e' ||
+                        p[-1] == 'E' || p[-1] == '+' || p[-1] == '-'))) {
+      const char *q = p + (*p == '-');
+      size_t digits = strspn(q, "0123456789");
+      if (digits >= 19 && !strchr(".eE", q[digits])) {
+        size_t n = (size_t)(q + digits - p);
+        *o++ = '"';
+        memcpy(o, "\\u001f", 6);
+        o += 6;
+        memcpy(o, p, n);
+        o += n;
+        *o++ = '"';
+        p += n;
+        continue;
+      }
+    }
+    *o++ = *p++;
+  }
+  *o = 0;
+  return out;
+}
+
+static int is_text(const json_t *v) {
+  return json_is_string(v) && json_string_value(v)[0] != BIG_MARK;
+}
+
 /* number or string -> text for the shared setters */
 static int scalar(const json_t *v, char *buf, size_t n) {
-  if (json_is_string(v))
+  if (json_is_string(v) && json_string_value(v)[0] == BIG_MARK)
+    snprintf(buf, n, "%s", json_string_value(v) + 1);
+  else if (json_is_string(v))
     snprintf(buf, n, "%s", json_string_value(v));
   else if (json_is_integer(v) && json_integer_value(v) >= 0)
     snprintf(buf, n, "%lld", (long long)json_integer_value(v));
@@ -49,11 +106,13 @@ static int wrap(jctx_t *c, const char *where, int rc) {
   return 0;
 }
 
-static int limits(jctx_t *c, const json_t *obj, atr_limit_t *max, int allow_rss, const char *where) {
+/* rule: how a site rule's setter errors name it ("function \"parse_*\""), else NULL */
+static int limits(jctx_t *c, const json_t *obj, atr_limit_t *max, int allow_rss, const char *where,
+                  const char *rule) {
   const char *key;
   json_t *v;
   json_object_foreach((json_t *)obj, key, v) {
-    char at[300], val[128];
+    char at[600], val[128];
     snprintf(at, sizeof(at), "%s.%s", where, key);
     if (strcmp(key, "function") == 0 || strcmp(key, "under") == 0)
       continue; /* the pattern of a site rule */
@@ -65,8 +124,11 @@ static int limits(jctx_t *c, const json_t *obj, atr_limit_t *max, int allow_rss,
       return fail(c, at, "max-rss is a whole-process limit: put it in \"limits\"");
     if (scalar(v, val, sizeof(val)) != 0)
       return fail(c, at, "expected a number or a string like \"64MiB\"");
-    if (wrap(c, at, atr_budget_set_limit(c->b, &max[m], m, val)) != 0)
-      return -1;
+    if (atr_budget_set_limit(c->b, &max[m], m, val) != 0) {
+      char msg[sizeof(c->b->error)];
+      snprintf(msg, sizeof(msg), "%s", c->b->error);
+      return rule ? fail(c, at, "%s in the rule for %s", msg, rule) : fail(c, at, "%s", msg);
+    }
   }
   return 0;
 }
@@ -82,11 +144,14 @@ static int sites(jctx_t *c, const json_t *arr) {
     if (!json_is_object(r))
       return fail(c, at, "expected an object");
     const json_t *f = json_object_get(r, "function"), *u = json_object_get(r, "under");
-    if (!!f == !!u || !json_is_string(f ? f : u) || !*json_string_value(f ? f : u))
+    if (!!f == !!u || !is_text(f ? f : u) || !*json_string_value(f ? f : u))
       return fail(c, at, "needs exactly one of \"function\" (the allocating function) or "
                          "\"under\" (any function on the stack), a pattern string");
+    char rule_name[400]; /* names the rule: function "parse_*" */
+    snprintf(rule_name, sizeof(rule_name), "%s \"%.300s\"", f ? "function" : "under",
+             json_string_value(f ? f : u));
     atr_limit_t max[ATR_CK_METRICS] = {{0, 0}};
-    if (limits(c, r, max, 0, at) != 0)
+    if (limits(c, r, max, 0, at, rule_name) != 0)
       return -1;
     atr_rule_t *rule = atr_budget_rule(c->b, json_string_value(f ? f : u),
                                        f ? ATR_SCOPE_SITE : ATR_SCOPE_UNDER);
@@ -120,7 +185,7 @@ static int tolerances(jctx_t *c, const json_t *obj) {
 }
 
 static int path_value(jctx_t *c, const char *at, const json_t *v, char **slot) {
-  if (!json_is_string(v))
+  if (!is_text(v))
     return fail(c, at, "expected a file name string");
   return wrap(c, at, atr_budget_set_path(c->b, slot, json_string_value(v), c->dir));
 }
@@ -145,7 +210,13 @@ static int outputs(jctx_t *c, const json_t *obj) {
 int atr__budget_json(atr_budget_t *b, const char *path, const char *text, const char *dir) {
   jctx_t c = {b, path, dir};
   json_error_t je;
-  json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+  char *quoted = quote_big_integers(text);
+  if (!quoted) {
+    snprintf(b->error, sizeof(b->error), "%s: out of memory", path);
+    return -1;
+  }
+  json_t *root = json_loads(quoted, JSON_REJECT_DUPLICATES, &je);
+  free(quoted);
   if (!root) {
     snprintf(b->error, sizeof(b->error), "%s:%d:%d: %s", path, je.line, je.column, je.text);
     return -1;
@@ -158,7 +229,7 @@ int atr__budget_json(atr_budget_t *b, const char *path, const char *text, const 
   else
     json_object_foreach(root, key, v) {
       if (strcmp(key, "limits") == 0)
-        rc = json_is_object(v) ? limits(&c, v, b->max, 1, "limits")
+        rc = json_is_object(v) ? limits(&c, v, b->max, 1, "limits", NULL)
                                : fail(&c, "limits", "expected an object like {\"max-peak\": \"64MiB\"}");
       else if (strcmp(key, "sites") == 0)
         rc = sites(&c, v);

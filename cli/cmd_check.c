@@ -304,33 +304,50 @@ static int add_limits(ctx_t *c) {
   return 0;
 }
 
-static int add_rules(ctx_t *c) {
-  for (size_t r = 0; r < c->b->nrules; r++) {
-    const atr_rule_t *rule = &c->b->rules[r];
-    atr_sites_t s;
-    if (atr_sites_collect(&s, &c->cur.m, c->cur.sym, rule->pattern, rule->scope) != 0)
+/* One rule's checks; nodes: its stacks when the pattern is a name (literal), else it is
+ * matched here. */
+static int add_rule(ctx_t *c, const atr_rule_t *rule, const uint32_t *nodes, size_t n) {
+  atr_sites_t s;
+  if ((atr_pattern_is_literal(rule->pattern)
+           ? atr_sites_collect_nodes(&s, &c->cur.m, c->cur.sym, nodes, n)
+           : atr_sites_collect(&s, &c->cur.m, c->cur.sym, rule->pattern, rule->scope)) != 0)
+    return -1;
+  for (int m = 0; m < ATR_M_COUNT; m++) {
+    if (!rule->max[m].set)
+      continue;
+    check_t *k = new_check(c, CK_RULE, m);
+    if (!k) {
+      atr_sites_free(&s);
       return -1;
-    for (int m = 0; m < ATR_M_COUNT; m++) {
-      if (!rule->max[m].set)
-        continue;
-      check_t *k = new_check(c, CK_RULE, m);
-      if (!k) {
-        atr_sites_free(&s);
-        return -1;
-      }
-      k->rule = rule;
-      snprintf(k->name, sizeof(k->name), "%s %s %s", atr_ck_names[m],
-               rule->scope == ATR_SCOPE_UNDER ? "under" : "in", rule->pattern);
-      atr_utf8_trim(k->name); /* a long pattern is cut between characters */
-      for (size_t i = 0; i < s.n; i++)
-        k->value += atr_cost_metric(&s.v[i].cost, m);
-      k->matched = s.n;
-      k->limit = rule->max[m].v;
-      finish(c, k, &s);
     }
-    atr_sites_free(&s);
+    k->rule = rule;
+    snprintf(k->name, sizeof(k->name), "%s %s %s", atr_ck_names[m],
+             rule->scope == ATR_SCOPE_UNDER ? "under" : "in", rule->pattern);
+    atr_utf8_trim(k->name); /* a long pattern is cut between characters */
+    for (size_t i = 0; i < s.n; i++)
+      k->value += atr_cost_metric(&s.v[i].cost, m);
+    k->matched = s.n;
+    k->limit = rule->max[m].v;
+    finish(c, k, &s);
   }
+  atr_sites_free(&s);
   return 0;
+}
+
+/* Literal rule names are matched all at once (atr_sites_match_literals), globs one by
+ * one: 200k named rules cost one pass over the stacks, not 200k. */
+static int add_rules(ctx_t *c) {
+  size_t *start = NULL;
+  uint32_t *nodes = NULL;
+  if (c->b->nrules && atr_sites_match_literals(&c->cur.m, c->cur.sym, c->b->rules, c->b->nrules,
+                                               &start, &nodes) != 0)
+    return -1;
+  int rc = 0;
+  for (size_t r = 0; r < c->b->nrules && rc == 0; r++)
+    rc = add_rule(c, &c->b->rules[r], nodes + start[r], start[r + 1] - start[r]);
+  free(start);
+  free(nodes);
+  return rc;
 }
 
 static int add_baseline(ctx_t *c) {

@@ -27,14 +27,23 @@
 #define USAGE                                                                                      \
   "usage: alloctrace plot [-o DIR] [--replay FILE] [--svg] [--interval MS] [--top N] TRACE"
 
-/* Runs argv with stdout/stderr sent to /dev/null when quiet; returns the exit status, or
- * -1 when it could not run. */
-static int run_child(char *const argv[], int quiet) {
+/* Runs argv with stdout/stderr sent to /dev/null when quiet, else stderr into `errbuf`
+ * (the last n - 1 bytes kept) when it is given; returns the exit status, or -1 when it
+ * could not run. */
+static int run_child_err(char *const argv[], int quiet, char *errbuf, size_t n) {
   fflush(stdout);
   fflush(stderr);
+  int pfd[2] = {-1, -1};
+  if (errbuf && (n < 2 || pipe2(pfd, O_CLOEXEC) != 0))
+    errbuf = NULL;
   pid_t pid = fork();
-  if (pid < 0)
+  if (pid < 0) {
+    if (errbuf) {
+      close(pfd[0]);
+      close(pfd[1]);
+    }
     return -1;
+  }
   if (pid == 0) {
     if (quiet) {
       int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -42,17 +51,51 @@ static int run_child(char *const argv[], int quiet) {
         dup2(fd, 1);
         dup2(fd, 2);
       }
+    } else if (errbuf) {
+      dup2(pfd[1], 2);
     }
     setenv("MPLBACKEND", "Agg", 1);
     setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
     execvp(argv[0], argv);
     _exit(127);
   }
+  if (errbuf) {
+    close(pfd[1]);
+    size_t len = 0;
+    char chunk[4096];
+    for (;;) {
+      ssize_t got = read(pfd[0], chunk, sizeof(chunk));
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        break;
+      for (ssize_t i = 0; i < got; i++) { /* keep the tail: the error is the last line */
+        if (len == n - 1) {
+          memmove(errbuf, errbuf + n / 2, len - n / 2);
+          len -= n / 2;
+        }
+        errbuf[len++] = chunk[i];
+      }
+    }
+    errbuf[len] = 0;
+    close(pfd[0]);
+  }
   int st;
   while (waitpid(pid, &st, 0) < 0)
     if (errno != EINTR)
       return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run_child(char *const argv[], int quiet) { return run_child_err(argv, quiet, NULL, 0); }
+
+/* The last non-empty line of text, without its newline (text is modified). */
+static const char *last_line(char *text) {
+  size_t len = strlen(text);
+  while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+    text[--len] = 0;
+  char *nl = strrchr(text, '\n');
+  return nl ? nl + 1 : text;
 }
 
 static int has_matplotlib(const char *py) {
@@ -210,29 +253,34 @@ int cmd_plot(int argc, char **argv) {
   snprintf(script, sizeof(script), "%s/plot_all.py", scripts_dir());
   if (access(script, R_OK) != 0)
     atr_usage_error("%s: the plot scripts are missing: %s", script, strerror(errno));
-  char *args[16];
+  /* --opt=VALUE: a path that starts with '-' (a trace named -n.zst gives the directory
+   * -n-plots) would otherwise be taken by argparse for an option */
+  char *args[16], a_tl[4300], a_gr[4300], a_rp[4300], a_dir[4300];
   int n = 0;
+  snprintf(a_tl, sizeof(a_tl), "--timeline=%s", tl_path);
+  snprintf(a_gr, sizeof(a_gr), "--growth=%s", gr_path);
+  snprintf(a_dir, sizeof(a_dir), "--outdir=%s", dir);
   args[n++] = (char *)py;
   args[n++] = script;
-  args[n++] = "--timeline";
-  args[n++] = tl_path;
-  args[n++] = "--growth";
-  args[n++] = gr_path;
+  args[n++] = a_tl;
+  args[n++] = a_gr;
   if (replay) {
-    args[n++] = "--replay";
-    args[n++] = (char *)replay;
+    snprintf(a_rp, sizeof(a_rp), "--replay=%s", replay);
+    args[n++] = a_rp;
   }
-  args[n++] = "-o";
-  args[n++] = (char *)dir;
+  args[n++] = a_dir;
   if (svg)
     args[n++] = "--svg";
   args[n] = NULL;
   printf("%s\n%s\n", tl_path, gr_path);
-  int st = run_child(args, 0);
+  char script_err[2048] = "";
+  int st = run_child_err(args, 0, script_err, sizeof(script_err));
   if (st == 3)
     atr_usage_error("%s cannot import matplotlib (plot_all.py exit 3)", py);
-  if (st != 0) {
-    fprintf(stderr, "%s: %s failed (exit %d)\n", atr_cmd, script, st);
+  if (st != 0) { /* one line: the script's own error (its last line), naming the trace */
+    const char *why = last_line(script_err);
+    fprintf(stderr, "%s: %s: %s%s(plot_all.py exit %d)\n", atr_cmd, path, why, *why ? " " : "",
+            st);
     return st == 2 ? ATR_EXIT_USAGE : 1;
   }
   return 0;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -59,6 +60,7 @@ static void make_tmp(void) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   signal(SIGHUP, on_signal);
+  signal(SIGBUS, on_signal); /* an I/O error under the op file's mapping */
   snprintf(tmp_ops, sizeof(tmp_ops), "%s/ops.bin", tmp_dir);
   snprintf(tmp_err, sizeof(tmp_err), "%s/replayer.err", tmp_dir);
 }
@@ -152,6 +154,15 @@ static json_t *stat_json(stat_t s) {
   return o;
 }
 
+/* The memory the replay may hold: the recorded order follows the trace step for step,
+ * so its heap peak is the trace's; the deps order orders only the ops of one block slot,
+ * so its threads can hold every slot's costliest block at once (replay_build.h), which
+ * can be many times the recorded peak (a 256 MiB trace reached 2 GiB). One thread runs
+ * in program order either way. */
+static uint64_t memory_bound(const atr_replay_info_t *info, const char *order) {
+  return strcmp(order, "deps") == 0 && info->threads > 1 ? info->deps_bound : info->peak_bytes;
+}
+
 static json_t *to_json(const char *trace, const atr_replay_info_t *info, const char *order,
                        int repeat, column_t **cols, size_t ncols) {
   json_t *root = json_object();
@@ -164,6 +175,8 @@ static json_t *to_json(const char *trace, const atr_replay_info_t *info, const c
   json_object_set_new(root, "ops", atr_json_u64(info->ops));
   json_object_set_new(root, "allocations", atr_json_u64(info->allocations));
   json_object_set_new(root, "peak_live_bytes", atr_json_u64(info->peak_bytes));
+  json_object_set_new(root, "deps_bound_bytes", atr_json_u64(info->deps_bound));
+  json_object_set_new(root, "memory_bound_bytes", atr_json_u64(memory_bound(info, order)));
   json_object_set_new(root, "handoffs", atr_json_u64(info->handoffs));
   json_object_set_new(root, "truncated", json_boolean(info->truncated));
   json_object_set_new(root, "complete", json_boolean(info->complete));
@@ -205,6 +218,10 @@ static void print_table(const atr_replay_info_t *info, const char *order, int re
          info->program, atr_count(a, sizeof(a), info->ops),
          atr_count(b, sizeof(b), info->allocations), (unsigned long long)info->threads,
          info->threads == 1 ? "" : "s", order, atr_bytes(c, sizeof(c), (double)info->peak_bytes));
+  if (info->threads > 1 && strcmp(order, "deps") == 0)
+    printf("the threads run concurrently: they can hold up to %s at once (each block slot's "
+           "largest block)\n",
+           atr_bytes(a, sizeof(a), (double)info->deps_bound));
   if (info->threads > 1 && strcmp(order, "recorded") == 0)
     printf("the threads take turns as recorded: %s hand-overs per run (--order deps lets them "
            "run concurrently)\n",
@@ -252,9 +269,11 @@ static void add_allocator(column_t *cols, size_t *n, const char *spec) {
   (*n)++;
 }
 
-/* Every allocated page gets written: a trace whose heap peak does not fit in the free
- * memory would push the machine into swap or the OOM killer. */
-static void check_memory(const char *trace, const atr_replay_info_t *info) {
+/* Every allocated page gets written: a replay whose memory bound does not fit in the free
+ * memory (or under the address-space limit, ulimit -v, with room for the replayer's own
+ * libraries and tables) would push the machine into swap or the OOM killer, or fail its
+ * allocations. */
+static void check_memory(const char *trace, const atr_replay_info_t *info, const char *order) {
   FILE *f = fopen("/proc/meminfo", "r");
   char line[256];
   unsigned long long kib = 0;
@@ -263,13 +282,114 @@ static void check_memory(const char *trace, const atr_replay_info_t *info) {
       break;
   if (f)
     fclose(f);
-  double avail = (double)kib * 1024.0;
-  if (kib && (double)info->peak_bytes > avail * 0.9) {
+  double avail = (double)kib * 1024.0 * 0.9;
+  const char *what = "memory is available";
+  struct rlimit rl;
+  double own = 64.0 * 1048576 + (double)info->slots * 20; /* libraries, buffers, slot table */
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      (!kib || (double)rl.rlim_cur - own < avail)) {
+    avail = (double)rl.rlim_cur > own ? (double)rl.rlim_cur - own : 0;
+    what = "address space is left under its limit (ulimit -v) for the replay's blocks";
+  } else if (!kib) {
+    return;
+  }
+  double need = (double)memory_bound(info, order);
+  if (need > avail) {
+    char a[64], b[64], c[64], d[64];
+    if (strcmp(order, "deps") == 0 && info->threads > 1)
+      atr_usage_error("%s: the deps order can hold %s at once (each of %s block slots' largest "
+                      "block; the recorded peak is %s), but only %s of %s (--order recorded "
+                      "needs only the recorded peak)",
+                      trace, atr_bytes(a, sizeof(a), need), atr_count(c, sizeof(c), info->slots),
+                      atr_bytes(b, sizeof(b), (double)info->peak_bytes),
+                      atr_bytes(d, sizeof(d), avail), what);
+    atr_usage_error("%s: the replay writes every page of a %s heap peak, but only %s of %s", trace,
+                    atr_bytes(a, sizeof(a), need), atr_bytes(b, sizeof(b), avail), what);
+  }
+}
+
+/* The tasks this process may still start: ulimit -u (which root's capabilities bypass)
+ * less this process, and what the pids controller of its cgroup (v2, else v1) has left;
+ * UINT64_MAX when unlimited. */
+static uint64_t task_room(const char **what) {
+  uint64_t room = UINT64_MAX;
+  struct rlimit rl;
+  if (geteuid() != 0 && getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    room = rl.rlim_cur ? rl.rlim_cur - 1 : 0;
+    *what = "ulimit -u (processes and threads per user)";
+  }
+  FILE *f = fopen("/proc/self/cgroup", "r");
+  char line[4096], path[4300] = "";
+  while (f && fgets(line, sizeof(line), f)) {
+    line[strcspn(line, "\n")] = 0;
+    if (strncmp(line, "0::", 3) == 0 && !path[0])
+      snprintf(path, sizeof(path), "/sys/fs/cgroup%s", line + 3);
+    char *p = strstr(line, ":pids:");
+    if (p)
+      snprintf(path, sizeof(path), "/sys/fs/cgroup/pids%s", p + 6);
+  }
+  if (f)
+    fclose(f);
+  char file[4400];
+  unsigned long long max = 0, cur = 0;
+  snprintf(file, sizeof(file), "%s/pids.max", path);
+  FILE *m = path[0] ? fopen(file, "r") : NULL;
+  int have_max = m && fscanf(m, "%llu", &max) == 1;
+  if (m)
+    fclose(m);
+  snprintf(file, sizeof(file), "%s/pids.current", path);
+  FILE *c = have_max ? fopen(file, "r") : NULL;
+  if (c && fscanf(c, "%llu", &cur) == 1 && max - (cur < max ? cur : max) < room) {
+    room = max - (cur < max ? cur : max);
+    *what = "the pids.max of this cgroup";
+  }
+  if (c)
+    fclose(c);
+  return room;
+}
+
+static uint64_t proc_number(const char *file) {
+  FILE *f = fopen(file, "r");
+  unsigned long long v = 0;
+  int ok = f && fscanf(f, "%llu", &v) == 1;
+  if (f)
+    fclose(f);
+  return ok ? v : UINT64_MAX;
+}
+
+/* Memory mappings a replay thread adds: its stack, the stack's guard page, its op buffer. */
+#define MAPS_PER_THREAD 3u
+
+/* The replayer starts one thread per recorded thread before the first call: a trace
+ * with more threads than may be started would fail with a bare EAGAIN. */
+static void check_threads(const char *trace, const atr_replay_info_t *info) {
+  const char *what = NULL;
+  uint64_t room = task_room(&what);
+  uint64_t v = proc_number("/proc/sys/kernel/threads-max");
+  if (v < room) {
+    room = v;
+    what = "kernel.threads-max";
+  }
+  v = proc_number("/proc/sys/kernel/pid_max");
+  if (v < room) {
+    room = v;
+    what = "kernel.pid_max";
+  }
+  v = proc_number("/proc/sys/vm/max_map_count");
+  if (v != UINT64_MAX && info->threads * MAPS_PER_THREAD + 1024 > v) {
+    char a[64], b[64], c[64];
+    atr_usage_error("%s: the replay runs %s threads at once, about %s memory mappings, but "
+                    "vm.max_map_count is %s",
+                    trace, atr_count(a, sizeof(a), info->threads),
+                    atr_count(b, sizeof(b), info->threads * MAPS_PER_THREAD + 1024),
+                    atr_count(c, sizeof(c), v));
+  }
+  if (room != UINT64_MAX && info->threads > room) {
     char a[64], b[64];
-    atr_usage_error("%s: the replay writes every page of a %s heap peak, but only %s of memory "
-                    "is available",
-                    trace, atr_bytes(a, sizeof(a), (double)info->peak_bytes),
-                    atr_bytes(b, sizeof(b), avail));
+    atr_usage_error("%s: the replay runs %s threads at once, but %s leaves room for %s more "
+                    "(next to this alloctrace)",
+                    trace, atr_count(a, sizeof(a), info->threads), what,
+                    atr_count(b, sizeof(b), room));
   }
 }
 
@@ -378,7 +498,9 @@ int cmd_replay(int argc, char **argv) {
   notes(trace, &info);
   if (info.ops == 0)
     atr_usage_error("%s: no allocations to replay", trace);
-  check_memory(trace, &info);
+  check_memory(trace, &info, order);
+  if (!save)
+    check_threads(trace, &info);
   if (save) {
     char a[64];
     fprintf(stderr,
@@ -409,7 +531,7 @@ int cmd_replay(int argc, char **argv) {
       if (atr_replay_run(replayer, ops, order, &col->a, tmp_err, &res, err, sizeof(err)) != 0) {
         if (progress)
           fputc('\n', stderr);
-        atr_usage_error("%s", err);
+        atr_usage_error("%s: %s", trace, err);
       }
       col->wall[r] = res.wall_s;
       col->cpu[r] = res.cpu_s;

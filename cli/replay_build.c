@@ -14,14 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "livemap.h"
 #include "model.h"
 #include "replay_ops.h"
+#include "util.h"
 
 #define MAX_THREADS (1u << 24)
 #define ALIGN_DEFAULT 16u /* glibc's MALLOC_ALIGNMENT on 64-bit: more needs an aligned call */
+#define ROOM_EVERY 4096u  /* ops between two looks at the free space (128 KiB written) */
 
 typedef struct {
   atr_rop_t op;
@@ -36,13 +39,16 @@ typedef struct {
   size_t nfree, cap_free;
   uint32_t *slot_ops; /* ops seen per slot: the deps order's wait counts */
   size_t nslots, cap_slots;
+  uint64_t *slot_max; /* per slot: the costliest block it holds (deps_bound) */
+  size_t cap_max;
   uint64_t *thread_ops; /* per trace thread index */
   size_t cap_threads;
   seqrec_t pending;             /* held back one op: its HANDOFF depends on the next op's thread */
   uint64_t live, peak, peak_op; /* live requested bytes; the op that first reaches the peak */
   int have_pending;
   atr_replay_info_t *info;
-  char msg[256];
+  char tmpdir[4096]; /* where the temporary and op files go, for messages */
+  char msg[512];
 } build_t;
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
@@ -79,6 +85,30 @@ static int take_slot(build_t *B, uint32_t *slot) {
   if (grow((void **)&B->slot_ops, &B->cap_slots, B->nslots + 1, sizeof(uint32_t)) != 0)
     return -1;
   *slot = (uint32_t)B->nslots++;
+  return 0;
+}
+
+uint64_t atr_replay_block_cost(uint64_t size, uint64_t align) {
+  static uint64_t page;
+  if (!page)
+    page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t slack = align > ALIGN_DEFAULT ? align - ALIGN_DEFAULT : 0;
+  if (size > UINT64_MAX / 2 || slack > UINT64_MAX / 4)
+    return UINT64_MAX / 4; /* a failed allocation in the trace: never fits */
+  uint64_t c = size + slack;
+  if (c < (128u << 10)) {
+    c = (c + 8 + 15) & ~(uint64_t)15;
+    return c < 32 ? 32 : c;
+  }
+  return (c + 16 + page - 1) / page * page;
+}
+
+/* The slot will hold `cost` bytes at some moment. */
+static int slot_cost(build_t *B, uint32_t slot, uint64_t cost) {
+  if (grow((void **)&B->slot_max, &B->cap_max, (size_t)slot + 1, sizeof(uint64_t)) != 0)
+    return -1;
+  if (cost > B->slot_max[slot])
+    B->slot_max[slot] = cost;
   return 0;
 }
 
@@ -147,6 +177,9 @@ static void set_new(atr_rop_t *op, const atr_rsite_t *s) {
   op->align_log2 = s->align > 1 ? log2_ceil(s->align) : 0;
 }
 
+static void seq_write_failed(build_t *B);
+static void check_room(build_t *B);
+
 static void emit(build_t *B, seqrec_t *r) {
   if (grow((void **)&B->thread_ops, &B->cap_threads, (size_t)r->thread + 1, sizeof(uint64_t)) !=
       0) {
@@ -154,7 +187,8 @@ static void emit(build_t *B, seqrec_t *r) {
     return;
   }
   B->thread_ops[r->thread]++;
-  B->info->ops++;
+  if (++B->info->ops % ROOM_EVERY == 0)
+    check_room(B);
   B->info->opcodes[r->op.op]++;
   if (B->have_pending) {
     if (B->pending.thread != r->thread) {
@@ -164,7 +198,7 @@ static void emit(build_t *B, seqrec_t *r) {
       B->info->handoffs++;
     }
     if (fwrite(&B->pending, sizeof(B->pending), 1, B->seq) != 1)
-      failf(B, "cannot write the temporary op file: %s", strerror(errno));
+      seq_write_failed(B);
   }
   B->pending = *r;
   B->have_pending = 1;
@@ -172,6 +206,66 @@ static void emit(build_t *B, seqrec_t *r) {
     B->peak = B->live;
     B->peak_op = B->info->ops - 1;
   }
+}
+
+/* The decoding pass's temporary file (one seqrec_t per op) hit an error, usually a full
+ * filesystem: stdio reports ENOSPC as a failed write, never as a signal. */
+static void seq_write_failed(build_t *B) {
+  int e = errno;
+  char a[64];
+  failf(B, "cannot write the temporary op file in %s (%zu B per op, %s ops so far): %s%s",
+        B->tmpdir, sizeof(seqrec_t), atr_count(a, sizeof(a), B->info->ops), strerror(e),
+        e == ENOSPC ? " (TMPDIR chooses where replay's temporary files go)" : "");
+}
+
+/* While the decoding pass writes its temporary file (32 B per op), the op file to come
+ * (24 B per op) must still fit next to it: the pass stops as soon as it cannot, with a
+ * margin, rather than filling the filesystem up to ENOSPC (a few KiB of compressed trace
+ * can hold millions of ops). */
+static void check_room(build_t *B) {
+  struct statvfs sv;
+  if (fflush(B->seq) != 0) { /* what stdio holds back would not be counted */
+    seq_write_failed(B);
+    return;
+  }
+  if (fstatvfs(fileno(B->seq), &sv) != 0)
+    return;
+  uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+  uint64_t ops = B->info->ops, opfile = ops * sizeof(atr_rop_t);
+  uint64_t need = opfile + opfile / 64 + (64u << 10);
+  if (avail < need) {
+    char a[64], b[64], c[64];
+    failf(B, "the op file needs more than %s (%s ops of %zu B so far) in %s, but only %s is "
+             "free there (TMPDIR chooses where replay's temporary files go)",
+          atr_bytes(a, sizeof(a), (double)need), atr_count(c, sizeof(c), ops), sizeof(atr_rop_t),
+          B->tmpdir, atr_bytes(b, sizeof(b), (double)avail));
+  }
+}
+
+/* The op file is written through a shared mapping, where a full filesystem would be a
+ * SIGBUS instead of an error: its size is checked against the free space (with a margin
+ * for the filesystem's own metadata) and reserved with posix_fallocate before the first
+ * byte is stored. */
+static int reserve(build_t *B, int fd, const char *ops_path, size_t total) {
+  struct statvfs sv;
+  char a[64], b[64], c[64];
+  uint64_t margin = total / 64 + (64u << 10);
+  if (fstatvfs(fd, &sv) == 0) {
+    uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    if (avail < total + margin)
+      return failf(B, "the op file needs %s (%s ops of %zu B) in %s, but only %s is free there "
+                      "(TMPDIR chooses where replay's temporary files go)",
+                   atr_bytes(a, sizeof(a), (double)(total + margin)),
+                   atr_count(c, sizeof(c), B->info->ops), sizeof(atr_rop_t), B->tmpdir,
+                   atr_bytes(b, sizeof(b), (double)avail)),
+             -1;
+  }
+  int e = posix_fallocate(fd, 0, (off_t)total);
+  if (e != 0)
+    return failf(B, "%s: cannot reserve %s for the op file: %s", ops_path,
+                 atr_bytes(a, sizeof(a), (double)total), strerror(e)),
+           -1;
+  return 0;
 }
 
 static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
@@ -189,7 +283,8 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
   switch (ev->kind) {
   case ATR_E_ALLOC: {
     const atr_rsite_t *s = &tr->sites[ev->site];
-    if (take_slot(B, &slot) != 0 || atr_live_put(&B->blocks, ev->ordinal, slot) != 0) {
+    if (take_slot(B, &slot) != 0 || atr_live_put(&B->blocks, ev->ordinal, slot) != 0 ||
+        slot_cost(B, slot, atr_replay_block_cost(s->size, s->align)) != 0) {
       failf(B, "out of memory");
       return;
     }
@@ -215,8 +310,11 @@ static void on_event(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev) {
     }
     B->live -= tr->sites[ev->old_site].size;
     if (ev->site) { /* the new block keeps the old one's slot */
-      const atr_rsite_t *s = &tr->sites[ev->site];
-      if (atr_live_put(&B->blocks, ev->ordinal, slot) != 0) {
+      const atr_rsite_t *s = &tr->sites[ev->site], *o = &tr->sites[ev->old_site];
+      /* a moving realloc holds the old block and the new one for the copy */
+      if (atr_live_put(&B->blocks, ev->ordinal, slot) != 0 ||
+          slot_cost(B, slot, atr_replay_block_cost(s->size, s->align) +
+                                 atr_replay_block_cost(o->size, o->align)) != 0) {
         failf(B, "out of memory");
         return;
       }
@@ -262,9 +360,12 @@ static int group(build_t *B, const char *ops_path) {
     free(rank);
     return failf(B, "%s: cannot create: %s", ops_path, strerror(errno)), -1;
   }
-  uint8_t *out = MAP_FAILED;
-  if (ftruncate(fd, (off_t)total) == 0)
-    out = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (reserve(B, fd, ops_path, total) != 0) {
+    close(fd);
+    free(rank);
+    return -1;
+  }
+  uint8_t *out = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
   if (out == MAP_FAILED) {
     free(rank);
@@ -334,6 +435,9 @@ int atr_replay_build(const char *trace, const char *ops_path, atr_replay_info_t 
     return -1;
   }
   unlink(seq_path); /* anonymous from here on: nothing to clean up on any exit */
+  char dir_of[sizeof(seq_path)];
+  snprintf(dir_of, sizeof(dir_of), "%s", seq_path);
+  snprintf(B.tmpdir, sizeof(B.tmpdir), "%s", dirname(dir_of));
   B.seq = fdopen(fd, "w+b");
   if (!B.seq || atr_live_init(&B.blocks, 1024) != 0) {
     if (B.seq)
@@ -343,7 +447,7 @@ int atr_replay_build(const char *trace, const char *ops_path, atr_replay_info_t 
     snprintf(err, errlen, "%s: out of memory", trace);
     return -1;
   }
-  setvbuf(B.seq, NULL, _IOFBF, 1u << 20);
+  setvbuf(B.seq, NULL, _IOFBF, ROOM_EVERY * sizeof(seqrec_t));
   atr_visitor_t v = {&B, on_event, NULL};
   atr_model_t m;
   int rc = 0;
@@ -355,18 +459,21 @@ int atr_replay_build(const char *trace, const char *ops_path, atr_replay_info_t 
     rc = -1;
   } else {
     info->peak_bytes = m.t.peak_bytes;
+    for (size_t i = 0; i < B.nslots && i < B.cap_max; i++) /* saturating: never wraps */
+      info->deps_bound = B.slot_max[i] > UINT64_MAX - info->deps_bound
+                             ? UINT64_MAX
+                             : info->deps_bound + B.slot_max[i];
     info->truncated = m.tr.truncated;
     info->complete = m.tr.has_end && !m.tr.truncated;
     char exe[sizeof(info->program)];
     snprintf(exe, sizeof(exe), "%s", m.tr.exe && *m.tr.exe ? m.tr.exe : "?");
     snprintf(info->program, sizeof(info->program), "%s", basename(exe));
     if (B.have_pending && fwrite(&B.pending, sizeof(B.pending), 1, B.seq) != 1)
-      failf(&B, "cannot write the temporary op file: %s", strerror(errno));
-    if (B.msg[0] || fflush(B.seq) != 0 || group(&B, ops_path) != 0) {
-      if (strncmp(B.msg, ops_path, strlen(ops_path)) == 0) /* already names its file */
-        snprintf(err, errlen, "%s", B.msg);
-      else
-        snprintf(err, errlen, "%s: %s", trace, B.msg[0] ? B.msg : "cannot write the op file");
+      seq_write_failed(&B);
+    if (!B.msg[0] && fflush(B.seq) != 0)
+      seq_write_failed(&B);
+    if (B.msg[0] || group(&B, ops_path) != 0) {
+      snprintf(err, errlen, "%s: %s", trace, B.msg[0] ? B.msg : "cannot write the op file");
       rc = -1;
     }
   }
@@ -375,6 +482,7 @@ int atr_replay_build(const char *trace, const char *ops_path, atr_replay_info_t 
   free(B.blocks.s);
   free(B.free_slots);
   free(B.slot_ops);
+  free(B.slot_max);
   free(B.thread_ops);
   return rc;
 }

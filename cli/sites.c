@@ -1,6 +1,6 @@
 /* Call-site costs keyed by function and file (see sites.h). One pass over the stack
  * nodes; pattern matches on whole stacks are memoised per node, so the cost is linear
- * in the number of stacks. Never looks at instruction addresses for matching.
+ * in the number of stacks; literal rule names are matched for all rules in one pass. Never looks at instruction addresses for matching.
  */
 #define _GNU_SOURCE
 #include "sites.h"
@@ -133,6 +133,24 @@ static int under(atr_symbolizer_t *sym, const atr_model_t *m, uint8_t *memo, uin
   return found == 1;
 }
 
+static int count_node(atr_sites_t *out, const atr_model_t *m, atr_symbolizer_t *sym,
+                      uint32_t node) {
+  const atr_frame_t *f;
+  atr_sym_callsite(sym, node, &f);
+  const char *func, *where;
+  key_of(f, &func, &where);
+  atr_site_t *e = get(out, func, where);
+  if (!e)
+    return -1;
+  add(e, atr_model_cost(m, node), node);
+  return 0;
+}
+
+static int counted(const atr_model_t *m, uint32_t node) {
+  const atr_cost_t *c = atr_model_cost(m, node);
+  return c->allocations || c->peak_bytes || c->leaked_bytes;
+}
+
 int atr_sites_collect(atr_sites_t *out, const atr_model_t *m, atr_symbolizer_t *sym,
                       const char *pattern, int scope) {
   memset(out, 0, sizeof(*out));
@@ -144,8 +162,7 @@ int atr_sites_collect(atr_sites_t *out, const atr_model_t *m, atr_symbolizer_t *
     return -1;
   }
   for (size_t i = 1; i < m->tr.nnodes; i++) {
-    const atr_cost_t *c = atr_model_cost(m, (uint32_t)i);
-    if (!c->allocations && !c->peak_bytes && !c->leaked_bytes)
+    if (!counted(m, (uint32_t)i))
       continue;
     const atr_frame_t *f;
     atr_sym_callsite(sym, (uint32_t)i, &f);
@@ -153,18 +170,152 @@ int atr_sites_collect(atr_sites_t *out, const atr_model_t *m, atr_symbolizer_t *
       continue;
     if (pattern && scope == ATR_SCOPE_UNDER && !under(sym, m, memo, (uint32_t)i, pattern))
       continue;
-    const char *func, *where;
-    key_of(f, &func, &where);
-    atr_site_t *e = get(out, func, where);
-    if (!e) {
+    if (count_node(out, m, sym, (uint32_t)i) != 0) {
       free(memo);
       atr_sites_free(out);
       return -1;
     }
-    add(e, c, (uint32_t)i);
   }
   free(memo);
   return 0;
+}
+
+int atr_sites_collect_nodes(atr_sites_t *out, const atr_model_t *m, atr_symbolizer_t *sym,
+                            const uint32_t *nodes, size_t n) {
+  memset(out, 0, sizeof(*out));
+  size_t mask = 15;
+  while (mask + 1 < n * 2)
+    mask = mask * 2 + 1;
+  if (rehash(out, mask) != 0)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    if (count_node(out, m, sym, nodes[i]) != 0) {
+      atr_sites_free(out);
+      return -1;
+    }
+  return 0;
+}
+
+int atr_pattern_is_literal(const char *pattern) { return !strpbrk(pattern, "*?[\\"); }
+
+static uint64_t name_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+typedef struct {
+  const atr_rule_t *rules;
+  uint32_t *tab, *next, *stamp; /* name -> first rule + 1; next rule of that name + 1 */
+  size_t mask;
+  uint32_t *pr, *pn; /* (rule, node) pairs, in node order */
+  size_t np, cap;
+} lit_t;
+
+static int lit_pair(lit_t *L, uint32_t rule, uint32_t node) {
+  if (L->stamp[rule] == node) /* a rule counts a stack once, however many frames match */
+    return 0;
+  L->stamp[rule] = node;
+  if (L->np == L->cap) {
+    size_t cap = L->cap ? L->cap * 2 : 1024;
+    uint32_t *a = realloc(L->pr, cap * sizeof(*a));
+    if (!a)
+      return -1;
+    L->pr = a;
+    uint32_t *b = realloc(L->pn, cap * sizeof(*b));
+    if (!b)
+      return -1;
+    L->pn = b;
+    L->cap = cap;
+  }
+  L->pr[L->np] = rule;
+  L->pn[L->np++] = node;
+  return 0;
+}
+
+/* Pairs every rule of `scope` named `func` with node. */
+static int lit_match(lit_t *L, const char *func, int scope, uint32_t node) {
+  size_t j = name_hash(func) & L->mask;
+  for (; L->tab[j]; j = (j + 1) & L->mask) {
+    uint32_t r = L->tab[j] - 1;
+    if (strcmp(L->rules[r].pattern, func) != 0)
+      continue;
+    for (; r != UINT32_MAX; r = L->next[r] - 1)
+      if (L->rules[r].scope == scope && lit_pair(L, r, node) != 0)
+        return -1;
+    return 0;
+  }
+  return 0;
+}
+
+int atr_sites_match_literals(const atr_model_t *m, atr_symbolizer_t *sym, const atr_rule_t *rules,
+                             size_t n, size_t **start_out, uint32_t **nodes_out) {
+  lit_t L = {.rules = rules};
+  size_t *start = calloc(n + 1, sizeof(*start));
+  uint32_t *nodes = NULL;
+  int rc = -1;
+  L.mask = 255;
+  while (L.mask + 1 < n * 2)
+    L.mask = L.mask * 2 + 1;
+  L.tab = calloc(L.mask + 1, sizeof(*L.tab));
+  L.next = calloc(n + 1, sizeof(*L.next));
+  L.stamp = calloc(n + 1, sizeof(*L.stamp));
+  if (!start || !L.tab || !L.next || !L.stamp)
+    goto out;
+  for (size_t r = 0; r < n; r++) {
+    if (!atr_pattern_is_literal(rules[r].pattern))
+      continue;
+    size_t j = name_hash(rules[r].pattern) & L.mask;
+    while (L.tab[j] && strcmp(rules[L.tab[j] - 1].pattern, rules[r].pattern) != 0)
+      j = (j + 1) & L.mask;
+    L.next[r] = L.tab[j]; /* chained in front: the other scope of the same name */
+    L.tab[j] = (uint32_t)r + 1;
+  }
+  for (uint32_t i = 1; i < m->tr.nnodes; i++) {
+    if (!counted(m, i))
+      continue;
+    const atr_frame_t *f;
+    atr_sym_callsite(sym, i, &f);
+    if (f->func && lit_match(&L, f->func, ATR_SCOPE_SITE, i) != 0)
+      goto out;
+    for (uint32_t nd = i; nd && nd < m->tr.nnodes; nd = m->tr.nodes[nd].parent) {
+      const atr_frame_t *fr;
+      int k = atr_sym_node(sym, nd, &fr);
+      for (int x = 0; x < k; x++)
+        if (fr[x].func && lit_match(&L, fr[x].func, ATR_SCOPE_UNDER, i) != 0)
+          goto out;
+    }
+  }
+  nodes = malloc((L.np ? L.np : 1) * sizeof(*nodes));
+  if (!nodes)
+    goto out;
+  for (size_t p = 0; p < L.np; p++)
+    start[L.pr[p] + 1]++;
+  for (size_t r = 0; r < n; r++)
+    start[r + 1] += start[r];
+  size_t *fill = L.np ? calloc(n, sizeof(*fill)) : NULL;
+  if (L.np && !fill)
+    goto out;
+  for (size_t p = 0; p < L.np; p++) /* stable: each rule's nodes stay ascending */
+    nodes[start[L.pr[p]] + fill[L.pr[p]]++] = L.pn[p];
+  free(fill);
+  rc = 0;
+out:
+  free(L.tab);
+  free(L.next);
+  free(L.stamp);
+  free(L.pr);
+  free(L.pn);
+  if (rc != 0) {
+    free(start);
+    free(nodes);
+    start = NULL;
+    nodes = NULL;
+  }
+  *start_out = start;
+  *nodes_out = nodes;
+  return rc;
 }
 
 void atr_sites_free(atr_sites_t *s) {

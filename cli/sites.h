@@ -35,6 +35,19 @@ int atr_sites_collect(atr_sites_t *out, const atr_model_t *m, atr_symbolizer_t *
                       const char *pattern, int scope);
 void atr_sites_free(atr_sites_t *s);
 
+/* Budget rules whose pattern has no glob character are names: they are matched all at
+ * once, one pass over the stacks with the names hashed, where collecting per rule would
+ * cost rules x stacks. For rules[r] literal, its stack nodes are nodes[start[r] ..
+ * start[r+1]), ascending (empty for glob rules); both arrays are the caller's to free.
+ * 0, or -1 out of memory. collect_nodes sums such a node list like atr_sites_collect. */
+int atr_pattern_is_literal(const char *pattern);
+struct atr_rule_s;
+int atr_sites_match_literals(const atr_model_t *m, atr_symbolizer_t *sym,
+                             const struct atr_rule_s *rules, size_t n, size_t **start,
+                             uint32_t **nodes);
+int atr_sites_collect_nodes(atr_sites_t *out, const atr_model_t *m, atr_symbolizer_t *sym,
+                            const uint32_t *nodes, size_t n);
+
 /* Descending by the metric, ties by name; lookups keep working after a sort. */
 void atr_sites_sort(atr_sites_t *s, int metric);
 const atr_site_t *atr_sites_find(const atr_sites_t *s, const char *func, const char *where);

@@ -52,11 +52,11 @@ expect_exit "plot with the default DIR" 0 env ALLOCTRACE_PYTHON="$T/fakepy" sh -
 expect_eq "default DIR is TRACE-plots" "$(printf '%s\n' "$OUT" | tr '\n' ' ')" "gp-plots/timeline.json gp-plots/growth.json "
 expect_eq "plot_all.py arguments (replay.json in DIR)" \
   "$(sed "s|.*/scripts/plot_all.py|plot_all.py|" "$T/fakepy.args" | tr '\n' ' ')" \
-  "plot_all.py --timeline gp-plots/timeline.json --growth gp-plots/growth.json --replay gp-plots/replay.json -o gp-plots "
+  "plot_all.py --timeline=gp-plots/timeline.json --growth=gp-plots/growth.json --replay=gp-plots/replay.json --outdir=gp-plots "
 expect_exit "plot --svg --replay FILE" 0 env ALLOCTRACE_PYTHON="$T/fakepy" "$ATR" plot --svg --replay "$T/gp-plots/replay.json" -o "$T/args" "$T/gp.zst"
 expect_eq "plot_all.py arguments (--svg --replay FILE)" \
   "$(sed "s|$T|T|g; s|.*/scripts/plot_all.py|plot_all.py|" "$T/fakepy.args" | tr '\n' ' ')" \
-  "plot_all.py --timeline T/args/timeline.json --growth T/args/growth.json --replay T/gp-plots/replay.json -o T/args --svg "
+  "plot_all.py --timeline=T/args/timeline.json --growth=T/args/growth.json --replay=T/gp-plots/replay.json --outdir=T/args --svg "
 expect_eq "the scripts come from the source tree" "$(head -1 "$T/fakepy.args")" "$SRCDIR/scripts/plot_all.py"
 
 # no usable interpreter: one line, exit 2
@@ -65,4 +65,27 @@ expect_eq "no matplotlib: one line" "$(printf '%s\n' "$OUT" | wc -l)" 1
 expect_match "no matplotlib: says so" "$OUT" 'cannot import matplotlib'
 expect_exit "bad replay file" 2 "$ATR" plot -o "$T/r" --replay "$T/nope.json" "$T/gp.zst"
 expect_match "bad replay file named" "$OUT" 'nope.json'
+# a trace named like an option: the default directory "-n-plots" must reach plot_all.py
+# as a directory, not as an option (main: argparse "expected one argument", exit 2)
+mkdir "$T/dash" && cp "$T/gp.zst" "$T/dash/-n.zst"
+rc=0
+(cd "$T/dash" && "$ATR" plot ./-n.zst >"$T/dash.out" 2>"$T/dash.err") || rc=$?
+expect_eq "plot ./-n.zst exits 0" "$rc" 0
+expect_eq "plot ./-n.zst: nothing on stderr" "$(cat "$T/dash.err")" ""
+expect_eq "plot ./-n.zst: charts in -n-plots" "$(ls "$T/dash/-n-plots" | sort | tr '\n' ' ')" \
+  "align_histogram.png growth.json growth_ladders.png heap_timeline.png leak_suspects.png size_histogram.png timeline.json "
+rc=0
+(cd "$T/dash" && "$ATR" plot -o ./-out --replay ./-r.json -- -n.zst >/dev/null 2>"$T/dash2.err") || rc=$?
+expect_eq "plot -- -n.zst with a missing ./-r.json: exit 2" "$rc" 2
+expect_eq "plot -- -n.zst with a missing ./-r.json: one line naming it" \
+  "$(wc -l <"$T/dash2.err")/$(grep -c -- '-r.json: cannot read' "$T/dash2.err")" 1/1
+# an error of the script is one line naming the trace (main: the script's line, then a
+# second "plot_all.py failed" line)
+printf '{"schema": "nope"}\n' >"$T/bad_replay.json"
+rc=0
+"$ATR" plot -o "$T/badrp" --replay "$T/bad_replay.json" "$T/gp.zst" >/dev/null 2>"$T/badrp.err" || rc=$?
+expect_eq "wrong replay schema: exit 2" "$rc" 2
+expect_eq "wrong replay schema: one stderr line" "$(wc -l <"$T/badrp.err")" 1
+expect_match "wrong replay schema: names the trace and the file" "$(cat "$T/badrp.err")" \
+  "^alloctrace plot: $T/gp\.zst: plot_all\.py: error: $T/bad_replay\.json: wrong schema: expected 'alloctrace\.replay/1', got 'nope' \(plot_all\.py exit 2\)$"
 finish
