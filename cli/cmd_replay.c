@@ -489,9 +489,16 @@ int cmd_replay(int argc, char **argv) {
   atr_replay_info_t info;
   char err[1024];
   const char *ops = save;
+  atr_outfile_t saved = {0};
   if (!save) {
     make_tmp();
     ops = tmp_ops;
+  } else { /* --save-ops FILE: a temporary beside it, renamed over it once complete */
+    if (atr_outfile_open(&saved, save, err, sizeof(err)) != 0)
+      atr_input_error(err);
+    if (!saved.tmp)
+      atr_usage_error("%s: --save-ops needs a regular file (the op file is mapped)", save);
+    ops = saved.tmp;
   }
   if (atr_replay_build(trace, ops, &info, err, sizeof(err)) != 0)
     atr_input_error(err);
@@ -503,6 +510,8 @@ int cmd_replay(int argc, char **argv) {
     check_threads(trace, &info);
   if (save) {
     char a[64];
+    if (atr_outfile_commit(&saved, err, sizeof(err)) != 0)
+      atr_input_error(err);
     fprintf(stderr,
             "%s: wrote %s ops on %llu threads to %s (replay it with alloctrace-replayer "
             "[--order recorded|deps] %s)\n",
@@ -586,7 +595,9 @@ int cmd_replay(int argc, char **argv) {
   }
   if (json)
     atr_json_print(to_json(trace, &info, order, repeat, sorted, ncols));
-  else
+  else {
+    atr_text_stdout(); /* the program's name comes from the trace: no control bytes */
     print_table(&info, order, repeat, sorted, ncols);
+  }
   return 0;
 }

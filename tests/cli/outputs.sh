@@ -272,6 +272,16 @@ elif [ -x "$(dirname "$ATR")/alloctrace-replayer" ]; then
   "$ATR" replay --allocator glibc --repeat 1 -o "$T/o/s.json" "$T/e.zst" >/dev/null 2>&1
   untouched "replay -o (symlink at the target)" replay "$T/o/s.json"
   json_check "replay -o" replay "$T/o/s.json"
+  "$ATR" replay --allocator glibc --repeat 1 "$T/e.zst" >"$T/replay.txt" 2>/dev/null
+  text_check "replay" "$T/replay.txt" 'replay of '
+  # --save-ops FILE: made beside FILE and renamed over it; a bad trace leaves FILE alone
+  printf 'old ops\n' >"$T/o/old.ops"
+  expect_exit "replay --save-ops with a bad trace" 2 "$ATR" replay --save-ops "$T/o/old.ops" "$T/bad.zst"
+  expect_eq "replay --save-ops: the old file is intact" "$(cat "$T/o/old.ops")" 'old ops'
+  victim saveops "$T/o/s.ops"
+  "$ATR" replay --save-ops "$T/o/s.ops" "$T/e.zst" >/dev/null 2>&1
+  untouched "replay --save-ops (symlink at the target)" saveops "$T/o/s.ops"
+  expect_eq "replay --save-ops: no temporary left" "$(ls "$T/o" | grep -c '^s\.ops\.')" 0
 else
   not_ok "no alloctrace-replayer next to $ATR"
 fi
