@@ -281,7 +281,7 @@ elif [ -x "$(dirname "$ATR")/alloctrace-replayer" ]; then
   victim saveops "$T/o/s.ops"
   "$ATR" replay --save-ops "$T/o/s.ops" "$T/e.zst" >/dev/null 2>&1
   untouched "replay --save-ops (symlink at the target)" saveops "$T/o/s.ops"
-  expect_eq "replay --save-ops: no temporary left" "$(ls "$T/o" | grep -c '^s\.ops\.')" 0
+  expect_eq "replay --save-ops: no temporary left" "$(ls -A "$T/o" | grep -c '^\.s\.ops\.')" 0
 else
   not_ok "no alloctrace-replayer next to $ATR"
 fi
