@@ -37,18 +37,21 @@ static void stop_following(void) {
   const char *pre = getenv("LD_PRELOAD");
   if (!pre)
     return;
-  char keep[4096] = "";
+  /* as long as the original: a fixed 4 KiB dropped the libraries past it (issue 20);
+   * start-up, under the guard, so the real allocator serves it */
+  char *keep = atr__real.malloc(strlen(pre) + 1);
+  if (!keep)
+    return;
+  keep[0] = 0;
   size_t used = 0;
   const char *p = pre;
   while (*p) {
     size_t len = strcspn(p, ": ");
     if (len && !(len >= 17 && memmem(p, len, "liballoctrace.so", 16))) {
-      if (used && used + 1 < sizeof(keep))
+      if (used)
         keep[used++] = ':';
-      if (used + len < sizeof(keep)) {
-        memcpy(keep + used, p, len);
-        used += len;
-      }
+      memcpy(keep + used, p, len);
+      used += len;
       keep[used] = 0;
     }
     p += len;
@@ -59,6 +62,7 @@ static void stop_following(void) {
     setenv("LD_PRELOAD", keep, 1);
   else
     unsetenv("LD_PRELOAD");
+  atr__real.free(keep);
 }
 
 /* A fork about to happen: an ATR_EV_FORK in this thread's ring, numbered, so that the
