@@ -1,0 +1,291 @@
+/* hostile: a program that treats its environment the way daemons and odd programs do,
+ * for tests/cli/hostile_env.sh (issue 20): forks while another thread allocates, dup2s
+ * from a signal handler, dlopens in fork children, seals itself against writes at exit,
+ * prints its LD_PRELOAD. Each mode's exact allocations are below; a mode never
+ * allocates anything else itself (say() uses no stdio buffer), and no mode may hang:
+ * every wait is for a child or a thread that ends by itself.
+ *
+ *   forkstorm N   a thread mallocs and frees 4099-byte blocks until main is done; main
+ *                 mallocs and frees one 4111-byte block before each of N forks; each
+ *                 child dup2s /dev/null over fds 60..63 and over every socket it holds,
+ *                 mallocs and frees one 4127-byte block, and exit(0)s. Prints
+ *                 "children N ok K thread A" (K children exited 0, A thread blocks).
+ *   sigdup N      SIGALRM every 100 us (setitimer); the handler dup2s /dev/null over
+ *                 fd 71 or 72 (and once over every socket the process holds); main dup2s
+ *                 over fds 73 and 74 in a loop (and once over the sockets) until the
+ *                 handler ran N times, then mallocs and frees 100 blocks of 4133 bytes.
+ *                 Prints "handler N main M" (M: main's dup2 calls).
+ *   dlfork LIB N  a thread dlopens and dlcloses LIB until main is done; main forks N
+ *                 children that each dlopen LIB, dlclose it, malloc and free one
+ *                 4139-byte block and exit(0). Prints "children N ok K".
+ *   sealexit M    a thread mallocs and frees 4099-byte blocks forever; at exit, an
+ *                 atexit handler forbids writing (seccomp: write, writev, pwrite*,
+ *                 sendfile, splice, copy_file_range, creat, open/openat for writing kill
+ *                 the process with SIGSYS), then mallocs and frees M blocks of 4157
+ *                 bytes. Prints "sealed" before sealing; exit 0 unless something wrote.
+ *   preload       prints LD_PRELOAD and a newline ("(unset)" when it is not set).
+ *   stderr TEXT   writes TEXT and a newline to fd 2, mallocs and frees one 4111 B block.
+ * Built as hostile_cd too (-DHOSTILE_CD), linked with libhostile_cd.so, whose
+ * constructor chdirs to $HOSTILE_CHDIR; its "preload" mode then also prints "moved 1".
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "say.h"
+
+static _Atomic int done;
+static _Atomic long thread_blocks;
+static void *volatile sink;
+
+static void *allocator(void *arg) {
+  (void)arg;
+  while (!atomic_load(&done)) {
+    sink = malloc(4099);
+    free(sink);
+    atomic_fetch_add(&thread_blocks, 1);
+  }
+  return NULL;
+}
+
+/* dup2 /dev/null over every socket this process holds (the tracer's connection is the
+ * only one: the program opens none). No allocation: getdents64 into a stack buffer. */
+static void over_sockets(int null) {
+  int d = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d < 0)
+    return;
+  int fds[64], n = 0;
+  char buf[4096];
+  for (long r; (r = syscall(SYS_getdents64, d, buf, sizeof(buf))) > 0;) {
+    for (long o = 0; o < r;) {
+      struct dirent64 *e = (struct dirent64 *)(buf + o);
+      o += e->d_reclen;
+      int fd = atoi(e->d_name);
+      struct stat st;
+      if (e->d_name[0] != '.' && fd != d && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && n < 64)
+        fds[n++] = fd;
+    }
+  }
+  close(d);
+  for (int i = 0; i < n; i++)
+    dup2(null, fds[i]);
+}
+
+static int wait_all(int n) {
+  int ok = 0;
+  for (int i = 0; i < n; i++) {
+    int st;
+    while (wait(&st) < 0 && errno == EINTR)
+      ;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+      ok++;
+  }
+  return ok;
+}
+
+static int forkstorm(int n) {
+  pthread_t th;
+  if (pthread_create(&th, NULL, allocator, NULL) != 0)
+    return 3;
+  int started = 0;
+  for (int i = 0; i < n; i++) {
+    sink = malloc(4111);
+    free(sink);
+    pid_t p = fork();
+    if (p < 0)
+      break;
+    if (p == 0) {
+      int null = open("/dev/null", O_RDWR);
+      for (int fd = 60; fd < 64; fd++)
+        if (dup2(null, fd) != fd)
+          _exit(4);
+      over_sockets(null);
+      sink = malloc(4127);
+      free(sink);
+      exit(0);
+    }
+    started++;
+  }
+  int ok = wait_all(started);
+  atomic_store(&done, 1);
+  pthread_join(th, NULL);
+  say("children %d ok %d thread %ld\n", started, ok, atomic_load(&thread_blocks));
+  return 0;
+}
+
+static _Atomic int handled;
+static int null_fd;
+
+static void on_alarm(int sig) {
+  (void)sig;
+  int e = errno;
+  int n = atomic_fetch_add(&handled, 1);
+  if (n == 0)
+    over_sockets(null_fd);
+  dup2(null_fd, 71 + (n & 1));
+  errno = e;
+}
+
+static int sigdup(int want) {
+  null_fd = open("/dev/null", O_RDWR);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, NULL);
+  struct itimerval it = {{0, 100}, {0, 100}};
+  setitimer(ITIMER_REAL, &it, NULL);
+  long calls = 0;
+  over_sockets(null_fd);
+  while (atomic_load(&handled) < want) {
+    dup2(null_fd, 73 + (int)(calls & 1));
+    calls++;
+  }
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  for (int i = 0; i < 100; i++) {
+    sink = malloc(4133);
+    free(sink);
+  }
+  say("handler %d main %ld\n", want, calls);
+  return 0;
+}
+
+static const char *lib_path;
+
+static void *loader(void *arg) {
+  (void)arg;
+  while (!atomic_load(&done)) {
+    void *h = dlopen(lib_path, RTLD_NOW);
+    if (h)
+      dlclose(h);
+  }
+  return NULL;
+}
+
+static int dlfork(const char *lib, int n) {
+  lib_path = lib;
+  pthread_t th;
+  if (pthread_create(&th, NULL, loader, NULL) != 0)
+    return 3;
+  int started = 0;
+  for (int i = 0; i < n; i++) {
+    pid_t p = fork();
+    if (p < 0)
+      break;
+    if (p == 0) {
+      void *h = dlopen(lib, RTLD_NOW);
+      if (!h)
+        _exit(5);
+      dlclose(h);
+      sink = malloc(4139);
+      free(sink);
+      exit(0);
+    }
+    started++;
+  }
+  int ok = wait_all(started);
+  atomic_store(&done, 1);
+  pthread_join(th, NULL);
+  say("children %d ok %d\n", started, ok);
+  return 0;
+}
+
+static int seal_blocks;
+
+#define KILL_IF(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)
+#define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
+
+static void seal(void) {
+  say("sealed\n");
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      KILL_IF(__NR_write), KILL_IF(__NR_writev), KILL_IF(__NR_pwrite64), KILL_IF(__NR_pwritev),
+      KILL_IF(__NR_pwritev2), KILL_IF(__NR_sendfile), KILL_IF(__NR_splice),
+      KILL_IF(__NR_copy_file_range), KILL_IF(__NR_creat),
+      /* open(path, flags): flags are args[1]; openat(dir, path, flags): args[2] */
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, WRITE_FLAGS, 4, 5),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), /* not reached */
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, WRITE_FLAGS, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {(unsigned short)(sizeof(f) / sizeof(f[0])), f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
+    _exit(6);
+  for (int i = 0; i < seal_blocks; i++) {
+    sink = malloc(4157);
+    free(sink);
+  }
+}
+
+static int sealexit(int m) {
+  seal_blocks = m;
+  atexit(seal); /* registered first: runs after every other atexit handler */
+  pthread_t th;
+  if (pthread_create(&th, NULL, allocator, NULL) != 0)
+    return 3;
+  while (atomic_load(&thread_blocks) < 1000)
+    sched_yield();
+  return 0; /* exit() with the thread still allocating */
+}
+
+#ifdef HOSTILE_CD
+int hostile_cd_moved(void); /* hostile_cd.c */
+#endif
+
+int main(int argc, char **argv) {
+  if (argc >= 3 && strcmp(argv[1], "forkstorm") == 0)
+    return forkstorm(atoi(argv[2]));
+  if (argc >= 3 && strcmp(argv[1], "sigdup") == 0)
+    return sigdup(atoi(argv[2]));
+  if (argc >= 4 && strcmp(argv[1], "dlfork") == 0)
+    return dlfork(argv[2], atoi(argv[3]));
+  if (argc >= 3 && strcmp(argv[1], "sealexit") == 0)
+    return sealexit(atoi(argv[2]));
+  if (argc >= 2 && strcmp(argv[1], "preload") == 0) {
+    const char *p = getenv("LD_PRELOAD");
+    if (!p)
+      p = "(unset)";
+    size_t n = strlen(p);
+    if (write(1, p, n) != (ssize_t)n || write(1, "\n", 1) != 1)
+      return 7;
+#ifdef HOSTILE_CD
+    say("moved %d\n", hostile_cd_moved());
+#endif
+    return 0;
+  }
+  if (argc >= 3 && strcmp(argv[1], "stderr") == 0) {
+    say_err("%s\n", argv[2]);
+    sink = malloc(4111);
+    free(sink);
+    return 0;
+  }
+  say_err("usage: hostile forkstorm N | sigdup N | dlfork LIB N | sealexit M | preload | stderr TEXT\n");
+  return 2;
+}
