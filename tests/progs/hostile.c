@@ -16,13 +16,17 @@
  *                 handler ran N times, then mallocs and frees 100 blocks of 4133 bytes.
  *                 Prints "handler N main M" (M: main's dup2 calls).
  *   dlfork LIB N  a thread dlopens and dlcloses LIB until main is done; main forks N
- *                 children that each dlopen LIB, dlclose it, malloc and free one
- *                 4139-byte block and exit(0). Prints "children N ok K".
+ *                 children that each malloc and free one 4139-byte block and _exit(0)
+ *                 (a fork child of a threaded program may not dlopen: glibc's loader
+ *                 state can be mid-change, ld.so asserts). Prints "children N ok K".
  *   sealexit M    a thread mallocs and frees 4099-byte blocks forever; at exit, an
- *                 atexit handler forbids writing (seccomp: write, writev, pwrite*,
- *                 sendfile, splice, copy_file_range, creat, open/openat for writing kill
- *                 the process with SIGSYS), then mallocs and frees M blocks of 4157
- *                 bytes. Prints "sealed" before sealing; exit 0 unless something wrote.
+ *                 atexit handler forbids writing to files (seccomp, every thread: write,
+ *                 writev, pwrite*, sendfile, splice, copy_file_range to a descriptor that
+ *                 is a regular file or a device, creat, open/openat for writing kill the
+ *                 process with SIGSYS), then mallocs and frees M blocks of 4157 bytes.
+ *                 Prints "sealed" before sealing; exit 0 unless something wrote a file.
+ *   sealexit M write   the same, and the handler then writes to fd 1 itself: the seal's
+ *                 own check, SIGSYS.
  *   preload       prints LD_PRELOAD and a newline ("(unset)" when it is not set).
  *   stderr TEXT   writes TEXT and a newline to fd 2, mallocs and frees one 4111 B block.
  * Built as hostile_cd too (-DHOSTILE_CD), linked with libhostile_cd.so, whose
@@ -191,13 +195,9 @@ static int dlfork(const char *lib, int n) {
     if (p < 0)
       break;
     if (p == 0) {
-      void *h = dlopen(lib, RTLD_NOW);
-      if (!h)
-        _exit(5);
-      dlclose(h);
       sink = malloc(4139);
       free(sink);
-      exit(0);
+      _exit(0);
     }
     started++;
   }
@@ -208,33 +208,63 @@ static int dlfork(const char *lib, int n) {
   return 0;
 }
 
-static int seal_blocks;
+static int seal_blocks, seal_selftest;
 
-#define KILL_IF(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)
+/* The descriptors at the seal that lead to a file or a device (regular files and
+ * character devices: stdout, stderr, data files): writing to one of them, or opening a
+ * file for writing, kills the process. Pipes and sockets stay writable: the tracer's
+ * doorbell and libunwind's memory-validation pipe (a byte per probe) are not files. */
+static int file_fds(int *out, int cap) {
+  int n = 0;
+  for (int fd = 0; fd < 1024 && n < cap; fd++) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)))
+      out[n++] = fd;
+  }
+  return n;
+}
+
+#define STMT(code, k) f[n++] = (struct sock_filter)BPF_STMT(code, k)
+#define JUMP(code, k, jt, jf) f[n++] = (struct sock_filter)BPF_JUMP(code, k, jt, jf)
+#define LOAD(field) STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, field))
 #define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
 
 static void seal(void) {
   say("sealed\n");
-  struct sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      KILL_IF(__NR_write), KILL_IF(__NR_writev), KILL_IF(__NR_pwrite64), KILL_IF(__NR_pwritev),
-      KILL_IF(__NR_pwritev2), KILL_IF(__NR_sendfile), KILL_IF(__NR_splice),
-      KILL_IF(__NR_copy_file_range), KILL_IF(__NR_creat),
-      /* open(path, flags): flags are args[1]; openat(dir, path, flags): args[2] */
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 0, 3),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, WRITE_FLAGS, 4, 5),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), /* not reached */
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 0, 3),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, WRITE_FLAGS, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {(unsigned short)(sizeof(f) / sizeof(f[0])), f};
+  int fds[32];
+  int nf = file_fds(fds, 32);
+  /* syscall number -> which argument is the descriptor written to */
+  static const struct { int nr, arg; } writers[] = {
+      {__NR_write, 0}, {__NR_writev, 0}, {__NR_pwrite64, 0}, {__NR_pwritev, 0},
+      {__NR_pwritev2, 0}, {__NR_sendfile, 0}, {__NR_splice, 2}, {__NR_copy_file_range, 2}};
+  struct sock_filter f[512];
+  unsigned n = 0;
+  LOAD(arch);
+  JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+  STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  for (size_t w = 0; w < sizeof(writers) / sizeof(writers[0]); w++) {
+    LOAD(nr);
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)writers[w].nr, 0, (unsigned char)(nf + 1));
+    LOAD(args[writers[w].arg]);
+    for (int i = 0; i < nf; i++) /* a listed descriptor: to the KILL after the list */
+      JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)fds[i], (unsigned char)(nf - 1 - i + 1), 0);
+    STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  }
+  LOAD(nr);
+  JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_creat, 0, 1);
+  STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  /* open(path, flags): flags are args[1]; openat(dir, path, flags): args[2] */
+  JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 0, 3);
+  LOAD(args[1]);
+  JUMP(BPF_JMP | BPF_JSET | BPF_K, WRITE_FLAGS, 4, 5);
+  STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); /* not reached */
+  JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 0, 3);
+  LOAD(args[2]);
+  JUMP(BPF_JMP | BPF_JSET | BPF_K, WRITE_FLAGS, 0, 1);
+  STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  struct sock_fprog prog = {(unsigned short)n, f};
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
       syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
     _exit(6);
@@ -242,10 +272,13 @@ static void seal(void) {
     sink = malloc(4157);
     free(sink);
   }
+  if (seal_selftest)
+    say("after the seal\n");
 }
 
-static int sealexit(int m) {
+static int sealexit(int m, int selftest) {
   seal_blocks = m;
+  seal_selftest = selftest;
   atexit(seal); /* registered first: runs after every other atexit handler */
   pthread_t th;
   if (pthread_create(&th, NULL, allocator, NULL) != 0)
@@ -267,7 +300,7 @@ int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "dlfork") == 0)
     return dlfork(argv[2], atoi(argv[3]));
   if (argc >= 3 && strcmp(argv[1], "sealexit") == 0)
-    return sealexit(atoi(argv[2]));
+    return sealexit(atoi(argv[2]), argc >= 4 && strcmp(argv[3], "write") == 0);
   if (argc >= 2 && strcmp(argv[1], "preload") == 0) {
     const char *p = getenv("LD_PRELOAD");
     if (!p)
