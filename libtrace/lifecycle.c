@@ -166,6 +166,7 @@ void atr__init(void) {
   } else {
     atr__log("cannot initialise; tracing is off");
   }
+  atr__start_dir_done();
   atomic_store(&init_state, 2);
   atr__tls.guard = saved;
 }

@@ -310,6 +310,8 @@ extern struct atr_shm_hdr *atr__shmh;    /* its header */
 ATR_HIDDEN int atr__shm_state_page(void);
 ATR_HIDDEN int atr__shm_start(void);
 ATR_HIDDEN int atr__spawn_recorder(void); /* spawn.c: preloaded by hand */
+ATR_HIDDEN void atr__start_dir_keep(void); /* spawn.c: before a chdir that precedes start-up */
+ATR_HIDDEN void atr__start_dir_done(void); /* spawn.c: start-up is over, chdir is free */
 ATR_HIDDEN int atr__shm_connect(void);
 ATR_HIDDEN int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark);
 ATR_HIDDEN void atr__shm_drop_parent_conn(void);
