@@ -370,6 +370,13 @@ int cmd_run(int argc, char **argv) {
     setenv("ALLOCTRACE_SOCK", sockenv, 1);
     setenv("ALLOCTRACE_UNWIND", unwind, 1);
     setenv("ALLOCTRACE_FOLLOW", follow ? "1" : "0", 1);
+    /* the terminal run was started from: the only descriptor of the program's the
+     * tracer may write a diagnostic to (libtrace/rawio.c); 0 when stderr is not one */
+    struct stat tty;
+    char ttyenv[32];
+    snprintf(ttyenv, sizeof(ttyenv), "%lld",
+             isatty(2) && fstat(2, &tty) == 0 ? (long long)tty.st_rdev : 0LL);
+    setenv("ALLOCTRACE_TTY", ttyenv, 1);
     execv(prog, cmd);
     int e = errno;
     ssize_t w = write(pipefd[1], &e, sizeof(e));

@@ -211,9 +211,11 @@ int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark) {
     mods[i].emitted = 0; /* the recorder's marks for the parent's trace */
   atomic_store(&h->nmods, nmods);
   atomic_store(&h->layers, atomic_load(&old->layers));
-  unsigned nn = atomic_load(&old->nnotes);
-  nn = nn > ATR_MAX_NOTES ? ATR_MAX_NOTES : nn;
-  memcpy(h->notes, old->notes, sizeof(h->notes));
+  unsigned on = atomic_load(&old->nnotes), nn = 0;
+  on = on > ATR_MAX_NOTES ? ATR_MAX_NOTES : on;
+  for (unsigned i = 0; i < on; i++) /* the parent's diagnostics (rawio.c) stay its own */
+    if (strncmp(old->notes[i], ATR_LOG_PREFIX "[", sizeof(ATR_LOG_PREFIX)) != 0)
+      memcpy(h->notes[nn++], old->notes[i], sizeof(h->notes[0]));
   atomic_store(&h->nnotes, nn);
   atomic_store(&h->notes_written, nn);
   /* the new region takes the old one's place: every address into it stays valid */

@@ -156,5 +156,11 @@ int atr__spawn_recorder(void) {
   char env[80];
   atr__fmt(env, sizeof(env), "@%s", sock);
   setenv("ALLOCTRACE_SOCK", env, 1);
+  /* the terminal this run started from, for the diagnostics of its later images
+   * (rawio.c); 0: none, they go to the trace only */
+  struct stat st;
+  atr__cfg.tty = isatty(2) && fstat(2, &st) == 0 ? (long long)st.st_rdev : 0;
+  atr__fmt(env, sizeof(env), "%lld", atr__cfg.tty);
+  setenv("ALLOCTRACE_TTY", env, 1);
   return 0;
 }

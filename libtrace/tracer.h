@@ -244,6 +244,8 @@ struct atr_config {
   char output[4096];
   int patch; /* patch Rust shims and static jemalloc/mimalloc (patch_scan.c): 0 no, 1 yes,
               * 2 yes but without trampolines near the code (14-byte jumps; for tests) */
+  long long tty; /* ALLOCTRACE_TTY: st_rdev of the terminal `run` was started from, 0 none,
+                  * -1 not set (preloaded by hand): where atr__log may write (rawio.c) */
 };
 extern struct atr_config atr__cfg;
 ATR_HIDDEN void atr__config_load(void);
