@@ -5,7 +5,8 @@
  * allocates anything else itself (say() uses no stdio buffer), and no mode may hang:
  * every wait is for a child or a thread that ends by itself.
  *
- *   forkstorm N   a thread mallocs and frees 4099-byte blocks until main is done; main
+ *   forkstorm N   a thread mallocs and frees 4099-byte blocks until main is done (16 per
+ *                 50 us, at most 200,000); main
  *                 mallocs and frees one 4111-byte block before each of N forks; each
  *                 child dup2s /dev/null over fds 60..63 and over every socket it holds,
  *                 mallocs and frees one 4127-byte block, and exit(0)s. Prints
@@ -19,7 +20,7 @@
  *                 children that each malloc and free one 4139-byte block and _exit(0)
  *                 (a fork child of a threaded program may not dlopen: glibc's loader
  *                 state can be mid-change, ld.so asserts). Prints "children N ok K".
- *   sealexit M    a thread mallocs and frees 4099-byte blocks forever; at exit, an
+ *   sealexit M    a thread mallocs and frees 4099-byte blocks until exit; at exit, an
  *                 atexit handler forbids writing to files (seccomp, every thread: write,
  *                 writev, pwrite*, sendfile, splice, copy_file_range to a descriptor that
  *                 is a regular file or a device, creat, open/openat for writing kill the
@@ -59,12 +60,16 @@ static _Atomic int done;
 static _Atomic long thread_blocks;
 static void *volatile sink;
 
+/* 16 blocks per 50 us, at most 200,000: concurrent with the whole fork storm, and a
+ * trace small enough to dump */
 static void *allocator(void *arg) {
   (void)arg;
-  while (!atomic_load(&done)) {
+  for (long n = 0; !atomic_load(&done) && n < 200000; n++) {
     sink = malloc(4099);
     free(sink);
     atomic_fetch_add(&thread_blocks, 1);
+    if (n % 16 == 15)
+      usleep(50);
   }
   return NULL;
 }
