@@ -20,6 +20,7 @@
  *                 children that each malloc and free one 4139-byte block and _exit(0)
  *                 (a fork child of a threaded program may not dlopen: glibc's loader
  *                 state can be mid-change, ld.so asserts). Prints "children N ok K".
+ *                 In a process group of its own; SIGTERM kills the group.
  *   sealexit M    a thread mallocs and frees 4099-byte blocks until exit; at exit, an
  *                 atexit handler forbids writing to files (seccomp, every thread: write,
  *                 writev, pwrite*, sendfile, splice, copy_file_range to a descriptor that
@@ -189,8 +190,17 @@ static void *loader(void *arg) {
   return NULL;
 }
 
+/* a SIGTERM (a test's timeout, forwarded by run) takes the children along: a hung child
+ * must not outlive the test */
+static void kill_group(int sig) {
+  (void)sig;
+  kill(0, SIGKILL);
+}
+
 static int dlfork(const char *lib, int n) {
   lib_path = lib;
+  setpgid(0, 0);
+  signal(SIGTERM, kill_group);
   pthread_t th;
   if (pthread_create(&th, NULL, loader, NULL) != 0)
     return 3;
