@@ -77,7 +77,9 @@ static void stop_following(void) {
 static void atfork_prepare(void) {
   fork_mark_tls = 0;
   fork_threaded = !__libc_single_threaded;
-  if (atomic_load(&atr__state) != ATR_ON || atr__pid != (int)getpid())
+  /* a fork from a signal handler that interrupted a hook: this thread's ring may be
+   * half-written; the child's frees of the parent's blocks read as unknown instead */
+  if (atr__tls.guard || atomic_load(&atr__state) != ATR_ON || atr__pid != (int)getpid())
     return;
   uint64_t n = atomic_fetch_add(&forks, 1) + 1;
   fork_mark_tls = n;

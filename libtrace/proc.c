@@ -349,9 +349,11 @@ static void vacate(int fd) {
   }
   if (!ours(fd))
     return;
+  int e = errno;
   int moved = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
-  if (moved >= 0)
-    atr__conn_moved(moved);
+  if (moved >= 0 && !atr__conn_moved(fd, moved))
+    atr__real.close(moved); /* a signal handler's dup2 moved the connection meanwhile */
+  errno = e;
 }
 
 ATR_EXPORT int dup2(int oldfd, int newfd) {

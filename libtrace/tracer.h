@@ -300,6 +300,7 @@ typedef struct atr_module {
 ATR_HIDDEN uint32_t atr__modules_scan(void); /* returns the new generation */
 ATR_HIDDEN atr_module_t *atr__modules(uint32_t *count);
 ATR_HIDDEN void atr__modules_after_fork(void);
+ATR_HIDDEN void atr__patch_after_fork(void); /* patch_scan.c: its lock, in a fork child */
 ATR_HIDDEN uint32_t atr__modules_generation(void);
 /* Patches Rust allocator shims and static jemalloc/mimalloc in modules not seen yet
  * (patch_scan.c); called after atr__modules_scan at start-up and after dlopen. */
@@ -321,7 +322,7 @@ ATR_HIDDEN void atr__shm_end(unsigned end_flags);
 ATR_HIDDEN int atr__recorder_ring(void); /* doorbell: 0, or -1 when the recorder is gone */
 ATR_HIDDEN void atr__recorder_kick(void); /* doorbell if the recorder sleeps */
 ATR_HIDDEN int atr__conn_fd(void);
-ATR_HIDDEN void atr__conn_moved(int newfd);
+ATR_HIDDEN int atr__conn_moved(int from, int to);
 ATR_HIDDEN void atr__note(const char *text);
 ATR_HIDDEN void atr__layer(unsigned mask);
 ATR_HIDDEN int atr__fd_move_high(int fd); /* dup to a high number, close the low one */
