@@ -47,10 +47,10 @@ expect_match "sigdup: the handler ran 2000 times" "$(cat "$T/sig.out")" '^handle
 
 # ---- fork children of a process whose other thread dlopens and dlcloses (followed)
 rc=0
-timeout 40 "$ATR" run -q -o "$T/dl.zst" -- "$H" dlfork "$PROGS/libdlt.so" 150 \
+timeout 30 "$ATR" run -q -o "$T/dl.zst" -- "$H" dlfork "$PROGS/libdlt.so" 100 \
   >"$T/dl.out" 2>"$T/dl.err" || rc=$?
 expect_eq "dlfork: run's exit status (124: a child hung)" "$rc" 0
-expect_eq "dlfork: children" "$(cat "$T/dl.out")" "children 150 ok 150"
+expect_eq "dlfork: children" "$(cat "$T/dl.out")" "children 100 ok 100"
 if [ "$rc" = 0 ]; then
   "$ATR" summary --json "$T/dl.zst" >"$T/dl.json"
   "$PY" - "$T/dl.json" >"$T/dl.sum" <<'PYEOF'
@@ -59,7 +59,7 @@ p = json.load(open(sys.argv[1]))['processes']
 kids = p[1:]
 print(len(kids), sum(1 for k in kids if k['allocations'] == 1 and k['peak_bytes'] == 4139))
 PYEOF
-  expect_eq "dlfork: children traced, each with its one 4139-byte block" "$(cat "$T/dl.sum")" "150 150"
+  expect_eq "dlfork: children traced, each with its one 4139-byte block" "$(cat "$T/dl.sum")" "100 100"
 fi
 
 # ---- diagnostics with fd 2 a file: configurations that make the tracer log (a bad

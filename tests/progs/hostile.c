@@ -16,7 +16,8 @@
  *                 over fds 73 and 74 in a loop (and once over the sockets) until the
  *                 handler ran N times, then mallocs and frees 100 blocks of 4133 bytes.
  *                 Prints "handler N main M" (M: main's dup2 calls).
- *   dlfork LIB N  a thread dlopens and dlcloses LIB until main is done; main forks N
+ *   dlfork LIB N  a thread dlopens and dlcloses LIB until main is done (at most 4,000
+ *                 times); once it has done so 20 times, main forks N
  *                 children that each malloc and free one 4139-byte block and _exit(0)
  *                 (a fork child of a threaded program may not dlopen: glibc's loader
  *                 state can be mid-change, ld.so asserts). Prints "children N ok K".
@@ -179,13 +180,16 @@ static int sigdup(int want) {
 }
 
 static const char *lib_path;
+static _Atomic int loads;
 
+/* at most 4,000 cycles: each load is a new module entry (8,192 at most per image) */
 static void *loader(void *arg) {
   (void)arg;
-  while (!atomic_load(&done)) {
+  for (int n = 0; !atomic_load(&done) && n < 4000; n++) {
     void *h = dlopen(lib_path, RTLD_NOW);
     if (h)
       dlclose(h);
+    atomic_fetch_add(&loads, 1);
   }
   return NULL;
 }
@@ -204,6 +208,8 @@ static int dlfork(const char *lib, int n) {
   pthread_t th;
   if (pthread_create(&th, NULL, loader, NULL) != 0)
     return 3;
+  while (atomic_load(&loads) < 20) /* the thread is loading when the forks begin */
+    sched_yield();
   int started = 0;
   for (int i = 0; i < n; i++) {
     pid_t p = fork();
