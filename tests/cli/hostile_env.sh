@@ -47,7 +47,7 @@ expect_match "sigdup: the handler ran 2000 times" "$(cat "$T/sig.out")" '^handle
 
 # ---- fork children of a process whose other thread dlopens and dlcloses (followed)
 rc=0
-timeout 30 "$ATR" run -q -o "$T/dl.zst" -- "$H" dlfork "$PROGS/libdlt.so" 100 \
+timeout 50 "$ATR" run -q -o "$T/dl.zst" -- "$H" dlfork "$PROGS/libdlt.so" 100 \
   >"$T/dl.out" 2>"$T/dl.err" || rc=$?
 expect_eq "dlfork: run's exit status (124: a child hung)" "$rc" 0
 expect_eq "dlfork: children" "$(cat "$T/dl.out")" "children 100 ok 100"

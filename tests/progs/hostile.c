@@ -17,7 +17,7 @@
  *                 handler ran N times, then mallocs and frees 100 blocks of 4133 bytes.
  *                 Prints "handler N main M" (M: main's dup2 calls).
  *   dlfork LIB N  a thread dlopens and dlcloses LIB until main is done (at most 4,000
- *                 times); once it has done so 20 times, main forks N
+ *                 times); once it has done so 1,000 times, main forks N
  *                 children that each malloc and free one 4139-byte block and _exit(0)
  *                 (a fork child of a threaded program may not dlopen: glibc's loader
  *                 state can be mid-change, ld.so asserts). Prints "children N ok K".
@@ -208,7 +208,7 @@ static int dlfork(const char *lib, int n) {
   pthread_t th;
   if (pthread_create(&th, NULL, loader, NULL) != 0)
     return 3;
-  while (atomic_load(&loads) < 20) /* the thread is loading when the forks begin */
+  while (atomic_load(&loads) < 1000) /* the thread is loading when the forks begin */
     sched_yield();
   int started = 0;
   for (int i = 0; i < n; i++) {
