@@ -352,17 +352,31 @@ int cmd_run(int argc, char **argv) {
     atr_usage_error("fork: %s", strerror(errno));
   if (pid == 0) {
     close(pipefd[0]);
-    char pre[PATH_MAX * 2], sockenv[80];
+    char sockenv[80];
+    /* the user's LD_PRELOAD whole, whatever its length (a fixed 8 KiB buffer dropped the
+     * last libraries of a longer one: issue 20) */
     const char *old = getenv("LD_PRELOAD");
+    size_t n = strlen(lib) + 2 + (old ? strlen(old) : 0);
+    char *pre = malloc(n);
+    if (!pre)
+      _exit(127);
     if (old && *old)
-      snprintf(pre, sizeof(pre), "%s:%s", lib, old);
+      snprintf(pre, n, "%s:%s", lib, old);
     else
-      snprintf(pre, sizeof(pre), "%s", lib);
+      snprintf(pre, n, "%s", lib);
     setenv("LD_PRELOAD", pre, 1);
+    free(pre);
     snprintf(sockenv, sizeof(sockenv), "@%s", sock);
     setenv("ALLOCTRACE_SOCK", sockenv, 1);
     setenv("ALLOCTRACE_UNWIND", unwind, 1);
     setenv("ALLOCTRACE_FOLLOW", follow ? "1" : "0", 1);
+    /* the terminal run was started from: the only descriptor of the program's the
+     * tracer may write a diagnostic to (libtrace/rawio.c); 0 when stderr is not one */
+    struct stat tty;
+    char ttyenv[32];
+    snprintf(ttyenv, sizeof(ttyenv), "%lld",
+             isatty(2) && fstat(2, &tty) == 0 ? (long long)tty.st_rdev : 0LL);
+    setenv("ALLOCTRACE_TTY", ttyenv, 1);
     execv(prog, cmd);
     int e = errno;
     ssize_t w = write(pipefd[1], &e, sizeof(e));

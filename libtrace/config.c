@@ -8,7 +8,8 @@
 #include "tracer.h"
 
 struct atr_config atr__cfg = {
-    .unwind = ATR_UNWIND_LIBUNWIND, .follow = 1, .depth = ATR_MAX_DEPTH, .level = 1, .patch = 1};
+    .unwind = ATR_UNWIND_LIBUNWIND, .follow = 1, .depth = ATR_MAX_DEPTH, .level = 1, .patch = 1,
+    .tty = -1};
 
 static void set_unwind(const char *v) {
   atr__cfg.unwind = strcmp(v, "fp") == 0 ? ATR_UNWIND_FP : ATR_UNWIND_LIBUNWIND;
@@ -25,6 +26,7 @@ static void set_level(const char *v) {
 static void set_output(const char *v) {
   strncpy(atr__cfg.output, v, sizeof(atr__cfg.output) - 1);
 }
+static void set_tty(const char *v) { atr__cfg.tty = strtoll(v, NULL, 10); }
 static void set_patch(const char *v) {
   atr__cfg.patch = strcmp(v, "0") == 0 ? 0 : strcmp(v, "abs") == 0 ? 2 : 1;
 }
@@ -46,6 +48,7 @@ static const struct {
     {"ALLOCTRACE_DEPTH", set_depth},   /* frames per stack, 1..64 */
     {"ALLOCTRACE_LEVEL", set_level},   /* zstd level, default 1 */
     {"ALLOCTRACE_OUTPUT", set_output}, /* trace path of the root process */
+    {"ALLOCTRACE_TTY", set_tty},       /* set by run and spawn.c: the user's terminal */
     {"ALLOCTRACE_PATCH", set_patch},   /* 1 (default) | 0 | abs: patch Rust shims and static
                                           allocators; abs: only with 14-byte jumps */
     /* tests only: microseconds added to the stamps of acquisitions / releases, so that

@@ -24,7 +24,7 @@
 
 /* Process and descriptor functions the recorder must see (flush before exec/_exit,
  * keep the trace descriptor alive through daemon-style closing, rescan modules, start
- * before other libraries' constructors allocate). */
+ * before other libraries' constructors allocate, know the starting directory). */
 #define ATR_LIBC_PROC_LIST(X)                                                            \
   X(_exit, void, (int))                                                                  \
   X(_Exit, void, (int))                                                                  \
@@ -43,6 +43,8 @@
   X(dlmopen, void *, (long, const char *, int))                                          \
   X(dlclose, int, (void *))                                                              \
   X(pthread_setname_np, int, (unsigned long, const char *))                             \
+  X(chdir, int, (const char *))                                                          \
+  X(fchdir, int, (int))                                                                  \
   X(__cxa_atexit, int, (void (*)(void *), void *, void *))
 
 /* C++ operators (optional: resolved from libstdc++ when it is loaded).

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 #include "real.h"
@@ -22,6 +23,7 @@ static uint64_t fork_tick;  /* the clock at the last fork, in the child (atfork_
 static _Atomic uint64_t forks;          /* forks announced by this image (atfork_prepare) */
 static __thread uint64_t fork_mark_tls; /* the fork this thread is making, 0 = none */
 static uint64_t fork_mark;              /* in a fork child: the parent's number for its fork */
+static int fork_threaded;               /* the last fork was made by a threaded process */
 
 static void find_self(void) {
   uint32_t n;
@@ -37,18 +39,21 @@ static void stop_following(void) {
   const char *pre = getenv("LD_PRELOAD");
   if (!pre)
     return;
-  char keep[4096] = "";
+  /* as long as the original: a fixed 4 KiB dropped the libraries past it (issue 20);
+   * start-up, under the guard, so the real allocator serves it */
+  char *keep = atr__real.malloc(strlen(pre) + 1);
+  if (!keep)
+    return;
+  keep[0] = 0;
   size_t used = 0;
   const char *p = pre;
   while (*p) {
     size_t len = strcspn(p, ": ");
     if (len && !(len >= 17 && memmem(p, len, "liballoctrace.so", 16))) {
-      if (used && used + 1 < sizeof(keep))
+      if (used)
         keep[used++] = ':';
-      if (used + len < sizeof(keep)) {
-        memcpy(keep + used, p, len);
-        used += len;
-      }
+      memcpy(keep + used, p, len);
+      used += len;
       keep[used] = 0;
     }
     p += len;
@@ -59,6 +64,7 @@ static void stop_following(void) {
     setenv("LD_PRELOAD", keep, 1);
   else
     unsetenv("LD_PRELOAD");
+  atr__real.free(keep);
 }
 
 /* A fork about to happen: an ATR_EV_FORK in this thread's ring, numbered, so that the
@@ -70,7 +76,10 @@ static void stop_following(void) {
  * malloc's locks, so the window is open, but short. */
 static void atfork_prepare(void) {
   fork_mark_tls = 0;
-  if (atomic_load(&atr__state) != ATR_ON || atr__pid != (int)getpid())
+  fork_threaded = !__libc_single_threaded;
+  /* a fork from a signal handler that interrupted a hook: this thread's ring may be
+   * half-written; the child's frees of the parent's blocks read as unknown instead */
+  if (atr__tls.guard || atomic_load(&atr__state) != ATR_ON || atr__pid != (int)getpid())
     return;
   uint64_t n = atomic_fetch_add(&forks, 1) + 1;
   fork_mark_tls = n;
@@ -91,18 +100,37 @@ static void atfork_child(void) {
   atr__shm_drop_parent_conn();
 }
 
+/* A fork child of a threaded process can inherit glibc's dl_load_write_lock held by a
+ * thread it does not have (one inside dlopen, dlclose or dl_iterate_phdr at the fork:
+ * glibc's fork reinitialises dl_load_lock in the child, not this one). libunwind takes
+ * it for every frame it has not cached (dl_iterate_phdr), so a child's first malloc
+ * hung forever in the stack capture (issue 20: 95 of 300 children of `hostile dlfork`;
+ * the same children untraced exit at once). Such a child walks frame pointers instead,
+ * and its trace says so. A raw clone(2) runs no atfork handler: its copy of
+ * __libc_single_threaded is its parent's. */
+static void unwind_safely_after_fork(int raw_clone) {
+  int threaded = raw_clone ? !__libc_single_threaded : fork_threaded;
+  if (!threaded || atr__cfg.unwind != ATR_UNWIND_LIBUNWIND)
+    return;
+  atr__cfg.unwind = ATR_UNWIND_FP;
+  atr__note("stacks by frame pointers: forked from a threaded process, whose loader lock "
+            "libunwind needs may have been held at the fork");
+}
+
 /* The first event of a fork child: the state page was wiped by the fork (shm.c). */
 static void child_start(void) {
   int saved = atr__tls.guard;
   atr__tls.guard = 1;
   atr__pid = (int)getpid();
   atr__tls.thr = NULL; /* the parent's thread state */
+  int raw_clone = !fork_tick;
   uint64_t t0 = fork_tick ? fork_tick : atr__now();
   uint64_t mark = fork_mark;
   fork_tick = fork_mark = 0;
   was_on = 0;
   if (atr__cfg.follow && !atomic_load(&finished)) {
     if (atr__shm_fork_child(t0, mark) == 0) {
+      unwind_safely_after_fork(raw_clone);
       was_on = 1;
       atomic_store(&atr__state, ATR_ON);
     } else {
@@ -140,6 +168,7 @@ void atr__init(void) {
   } else {
     atr__log("cannot initialise; tracing is off");
   }
+  atr__start_dir_done();
   atomic_store(&init_state, 2);
   atr__tls.guard = saved;
 }

@@ -3,13 +3,15 @@
  * Each change bumps a generation that ring events carry, so the writer emits MOD/UNMOD
  * records in event order. Never allocates: the registry is a fixed array in the shared
  * region (shm.h), appended to only: an entry is complete before nmods counts it.
+ * Its lock is taken only in start-up, dlopen and dlclose (none of which a signal handler
+ * may call), is held across no system call of the probe's (dl_iterate_phdr takes the
+ * loader's own lock), and is cleared in a fork child before its first use.
  */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <link.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "shm.h"
@@ -20,7 +22,7 @@ static atr_module_t *mods;
 static uint32_t nmods; /* this side's count; published in the header */
 static uint32_t generation;
 static atomic_flag lock = ATOMIC_FLAG_INIT;
-static unsigned char *seen; /* per scan: module still mapped */
+static unsigned char seen[MAX_MODULES]; /* per scan: module still mapped */
 
 static void lock_acquire(void) {
   while (atomic_flag_test_and_set_explicit(&lock, memory_order_acquire))
@@ -103,14 +105,6 @@ uint32_t atr__modules_scan(void) {
   if (!atr__shm) {
     lock_release();
     return 0;
-  }
-  if (!seen) {
-    seen = mmap(NULL, MAX_MODULES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (seen == MAP_FAILED) {
-      seen = NULL;
-      lock_release();
-      return 0;
-    }
   }
   mods = atr_shm_mods(atr__shm);
   nmods = atomic_load(&atr__shmh->nmods); /* a fork child's copy of its parent's */

@@ -2,7 +2,8 @@
  * allocator shims, statically linked jemalloc/mimalloc entry points and malloc & co.
  * defined by the module itself, by name, in the symbol table of the module's file.
  * Patches them and writes a NOTE for every module where something was found but refused.
- * Never blocks a thread that is not loading.
+ * Never blocks a thread that is not loading: its lock is taken in start-up, dlopen and
+ * dlclose only (never in a signal handler), and a fork child starts with it free.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -215,6 +216,12 @@ static void scan_module(const atr_module_t *m, int *opened) {
   if (nown)
     patch_own(m, &c, own, nown, next);
   atr__elf_close(&elf); /* the candidates' names point into it */
+}
+
+/* Fork child: a thread of the parent may have held the lock (it opens and maps module
+ * files under it) at the fork; that thread is not in the child. */
+void atr__patch_after_fork(void) {
+  pthread_mutex_init(&lock, NULL);
 }
 
 void atr__patch_modules(void) {

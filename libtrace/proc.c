@@ -1,7 +1,9 @@
 /* Process-level hooks: mark the image's end before exec and _exit, follow
  * dlopen/dlclose and thread renames, and keep the recorder connection alive when a
- * daemon closes every descriptor (close, closefrom, close_range, dup2, dup3). Each forwards to the real function with
- * the program's arguments and returns its result unchanged.
+ * daemon closes every descriptor (close, closefrom, close_range, dup2, dup3), note the
+ * starting directory before a chdir that precedes start-up. Each forwards to the real
+ * function with the program's arguments and returns its result unchanged. No hook here
+ * takes a lock (libtrace/README.md): they run in signal handlers and fork children.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -182,6 +184,21 @@ ATR_EXPORT int pthread_setname_np(unsigned long thread, const char *name) {
   return r;
 }
 
+/* A library's constructor may change directory before the tracer has started (ld.so
+ * runs an executable's libraries' initialisers before LD_PRELOAD's): the default trace
+ * name of a program preloaded by hand is in the directory it started in (spawn.c). */
+ATR_EXPORT int chdir(const char *path) {
+  ATR_NEED(chdir);
+  atr__start_dir_keep();
+  return atr__real.chdir(path);
+}
+
+ATR_EXPORT int fchdir(int fd) {
+  ATR_NEED(fchdir);
+  atr__start_dir_keep();
+  return atr__real.fchdir(fd);
+}
+
 /* C++ static constructors register their destructors here. ld.so runs the initialisers
  * of an executable's libraries before LD_PRELOAD's (rustc's libLLVM and
  * librustc_driver before ours, LD_DEBUG=files shows the order), and where the
@@ -332,9 +349,11 @@ static void vacate(int fd) {
   }
   if (!ours(fd))
     return;
+  int e = errno;
   int moved = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
-  if (moved >= 0)
-    atr__conn_moved(moved);
+  if (moved >= 0 && !atr__conn_moved(fd, moved))
+    atr__real.close(moved); /* a signal handler's dup2 moved the connection meanwhile */
+  errno = e;
 }
 
 ATR_EXPORT int dup2(int oldfd, int newfd) {

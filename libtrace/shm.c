@@ -36,7 +36,9 @@ struct atr_clock_share *atr__clkp = &clk_boot;
 static _Atomic int state_boot;
 _Atomic int *atr__statep = &state_boot;
 
-static int conn = -1; /* the socket to the recorder; -1 before connecting */
+/* the socket to the recorder; -1 before connecting. Atomic: dup2 from a signal handler
+ * can move it while the interrupted dup2 is moving it (proc.c vacate) */
+static _Atomic int conn = -1;
 static int start_fd = -1; /* the region's memfd between atr__shm_start and _connect */
 static struct sockaddr_un addr;
 static socklen_t addr_len;
@@ -211,9 +213,11 @@ int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark) {
     mods[i].emitted = 0; /* the recorder's marks for the parent's trace */
   atomic_store(&h->nmods, nmods);
   atomic_store(&h->layers, atomic_load(&old->layers));
-  unsigned nn = atomic_load(&old->nnotes);
-  nn = nn > ATR_MAX_NOTES ? ATR_MAX_NOTES : nn;
-  memcpy(h->notes, old->notes, sizeof(h->notes));
+  unsigned on = atomic_load(&old->nnotes), nn = 0;
+  on = on > ATR_MAX_NOTES ? ATR_MAX_NOTES : on;
+  for (unsigned i = 0; i < on; i++) /* the parent's diagnostics (rawio.c) stay its own */
+    if (strncmp(old->notes[i], ATR_LOG_PREFIX "[", sizeof(ATR_LOG_PREFIX)) != 0)
+      memcpy(h->notes[nn++], old->notes[i], sizeof(h->notes[0]));
   atomic_store(&h->nnotes, nn);
   atomic_store(&h->notes_written, nn);
   /* the new region takes the old one's place: every address into it stays valid */
@@ -225,6 +229,7 @@ int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark) {
   }
   publish(at);
   atr__modules_after_fork();
+  atr__patch_after_fork();
   atr__stacktab_init();
   int rc = hand_over(fd);
   atr__real.close(fd);
@@ -261,8 +266,10 @@ int atr__conn_fd(void) {
   return conn;
 }
 
-void atr__conn_moved(int fd) {
-  conn = fd;
+/* The connection moved from `from` to `to`; 0 when it is no longer at `from` (a signal
+ * handler's dup2 moved it first), and `to` is the caller's to close. */
+int atr__conn_moved(int from, int to) {
+  return atomic_compare_exchange_strong(&conn, &from, to);
 }
 
 /* Keep the descriptor out of the low numbers programs expect to own. */

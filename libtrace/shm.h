@@ -34,6 +34,9 @@
 #define ATR_ST_ARENA_WORDS (256u * 1024u * 1024u)     /* 2 GiB, sparse: only what is used */
 #define ATR_MAX_THREADS 4096u /* thread states live at once (recycled when a thread ends) */
 #define ATR_MAX_NOTES 16u
+/* a note that is a probe's diagnostic (rawio.c) starts with this and "[pid]: "; the
+ * recorder prints those on its stderr as well (writer.c emit_notes) */
+#define ATR_LOG_PREFIX "alloctrace"
 #define ATR_CMDLINE_MAX 65536u
 
 #define ATR_PAGE_UP(x) (((x) + 4095ull) & ~4095ull)

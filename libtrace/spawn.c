@@ -13,7 +13,9 @@
  * program's output ends when the program does.
  *
  * Start-up only, in the first image: may allocate through the real malloc (setenv,
- * under the hook guard). Never runs in a fork child.
+ * under the hook guard). Never runs in a fork child. Before start-up, a chdir or fchdir
+ * (proc.c) keeps the directory the program started in, which the default name uses;
+ * that takes no lock and never allocates.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -30,13 +32,38 @@
 #include "real.h"
 #include "tracer.h"
 
+/* The directory the program started in, kept by the first chdir/fchdir before start-up
+ * (proc.c): a library constructor that changes directory before ours runs sent the
+ * trace there (issue 20). 0 nothing kept, 1 keeping, 2 kept, 3 start-up is over. */
+static char start_dir[PATH_MAX];
+static _Atomic int start_dir_state;
+
+void atr__start_dir_keep(void) {
+  int expected = 0;
+  if (ATR_LIKELY(atomic_load_explicit(&start_dir_state, memory_order_relaxed) != 0) ||
+      !atomic_compare_exchange_strong(&start_dir_state, &expected, 1))
+    return;
+  int e = errno;
+  atomic_store(&start_dir_state, getcwd(start_dir, sizeof(start_dir)) ? 2 : 3);
+  errno = e;
+}
+
+void atr__start_dir_done(void) {
+  int expected = 0;
+  atomic_compare_exchange_strong(&start_dir_state, &expected, 3);
+}
+
 /* ALLOCTRACE_OUTPUT if free, else <stem>.<pid>[.k].zst (stem: ALLOCTRACE_OUTPUT without
- * .zst, or alloctrace.<program>), made absolute: the recorder runs in / . */
+ * .zst, or alloctrace.<program>), made absolute against the starting directory: the
+ * recorder runs in / . */
 static int output_path(char *out, size_t n) {
   char cwd[PATH_MAX], stem[PATH_MAX];
   struct stat st;
   const char *o = atr__cfg.output;
-  if (!getcwd(cwd, sizeof(cwd)))
+  atr__start_dir_done();
+  if (atomic_load(&start_dir_state) == 2)
+    atr__fmt(cwd, sizeof(cwd), "%s", start_dir);
+  else if (!getcwd(cwd, sizeof(cwd)))
     return -1;
   if (o[0]) {
     if (o[0] == '/')
@@ -129,5 +156,11 @@ int atr__spawn_recorder(void) {
   char env[80];
   atr__fmt(env, sizeof(env), "@%s", sock);
   setenv("ALLOCTRACE_SOCK", env, 1);
+  /* the terminal this run started from, for the diagnostics of its later images
+   * (rawio.c); 0: none, they go to the trace only */
+  struct stat st;
+  atr__cfg.tty = isatty(2) && fstat(2, &st) == 0 ? (long long)st.st_rdev : 0;
+  atr__fmt(env, sizeof(env), "%lld", atr__cfg.tty);
+  setenv("ALLOCTRACE_TTY", env, 1);
   return 0;
 }

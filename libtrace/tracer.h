@@ -244,6 +244,8 @@ struct atr_config {
   char output[4096];
   int patch; /* patch Rust shims and static jemalloc/mimalloc (patch_scan.c): 0 no, 1 yes,
               * 2 yes but without trampolines near the code (14-byte jumps; for tests) */
+  long long tty; /* ALLOCTRACE_TTY: st_rdev of the terminal `run` was started from, 0 none,
+                  * -1 not set (preloaded by hand): where atr__log may write (rawio.c) */
 };
 extern struct atr_config atr__cfg;
 ATR_HIDDEN void atr__config_load(void);
@@ -298,6 +300,7 @@ typedef struct atr_module {
 ATR_HIDDEN uint32_t atr__modules_scan(void); /* returns the new generation */
 ATR_HIDDEN atr_module_t *atr__modules(uint32_t *count);
 ATR_HIDDEN void atr__modules_after_fork(void);
+ATR_HIDDEN void atr__patch_after_fork(void); /* patch_scan.c: its lock, in a fork child */
 ATR_HIDDEN uint32_t atr__modules_generation(void);
 /* Patches Rust allocator shims and static jemalloc/mimalloc in modules not seen yet
  * (patch_scan.c); called after atr__modules_scan at start-up and after dlopen. */
@@ -310,6 +313,8 @@ extern struct atr_shm_hdr *atr__shmh;    /* its header */
 ATR_HIDDEN int atr__shm_state_page(void);
 ATR_HIDDEN int atr__shm_start(void);
 ATR_HIDDEN int atr__spawn_recorder(void); /* spawn.c: preloaded by hand */
+ATR_HIDDEN void atr__start_dir_keep(void); /* spawn.c: before a chdir that precedes start-up */
+ATR_HIDDEN void atr__start_dir_done(void); /* spawn.c: start-up is over, chdir is free */
 ATR_HIDDEN int atr__shm_connect(void);
 ATR_HIDDEN int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark);
 ATR_HIDDEN void atr__shm_drop_parent_conn(void);
@@ -317,7 +322,7 @@ ATR_HIDDEN void atr__shm_end(unsigned end_flags);
 ATR_HIDDEN int atr__recorder_ring(void); /* doorbell: 0, or -1 when the recorder is gone */
 ATR_HIDDEN void atr__recorder_kick(void); /* doorbell if the recorder sleeps */
 ATR_HIDDEN int atr__conn_fd(void);
-ATR_HIDDEN void atr__conn_moved(int newfd);
+ATR_HIDDEN int atr__conn_moved(int from, int to);
 ATR_HIDDEN void atr__note(const char *text);
 ATR_HIDDEN void atr__layer(unsigned mask);
 ATR_HIDDEN int atr__fd_move_high(int fd); /* dup to a high number, close the low one */

@@ -317,6 +317,8 @@ static void emit_notes(void) {
     char text[sizeof(h->notes[i]) + 1];
     memcpy(text, h->notes[i], sizeof(h->notes[i]));
     text[sizeof(h->notes[i])] = 0;
+    if (strncmp(text, ATR_LOG_PREFIX "[", sizeof(ATR_LOG_PREFIX)) == 0)
+      fprintf(stderr, "%s\n", text); /* the probe's diagnostic: run's terminal (rawio.c) */
     uint8_t *p = room(1);
     *p++ = ATR_TAG_NOTE;
     commit(p);
