@@ -1,8 +1,10 @@
 /* The probe's side of the shared region and of the recorder connection: makes the
  * region (a memfd, layout in shm.h), hands it to the recorder over its unix socket,
- * rings the recorder's doorbell, and gives a fork child a region of its own.
+ * maps its pieces as threads and stacks need them (atr__shm_piece), rings the
+ * recorder's doorbell, and gives a fork child a region of its own.
  * Only system calls: never allocates, never takes a lock the program can hold, never
- * starts a thread. Everything heavy happens in the recorder process.
+ * starts a thread, never grows a file past RLIMIT_FSIZE (the kernel would kill the
+ * program with SIGXFSZ). Everything heavy happens in the recorder process.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,7 +17,10 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "real.h"
@@ -37,7 +42,6 @@ static _Atomic int state_boot;
 _Atomic int *atr__statep = &state_boot;
 
 static int conn = -1; /* the socket to the recorder; -1 before connecting */
-static int start_fd = -1; /* the region's memfd between atr__shm_start and _connect */
 static struct sockaddr_un addr;
 static socklen_t addr_len;
 
@@ -53,21 +57,92 @@ int atr__shm_state_page(void) {
   return 0;
 }
 
-/* A new region: at `at` (replacing what is mapped there) or anywhere. */
+/* The region's descriptor while this process holds it (from its creation until the
+ * hand-over: the recorder keeps one, and a piece needed later is mapped through it,
+ * piece_fd), the file's size, and the lock of its growth (held for a few system calls,
+ * only by the probe, never while the program's code runs). */
+static int region_fd = -1;
+static uint64_t file_end;
+static _Atomic int piece_lock;
+
+/* May the file grow to `end` bytes? Past RLIMIT_FSIZE ftruncate raises SIGXFSZ, which
+ * kills a program that does not ignore it (`ulimit -f 0`): never try. */
+static int fsize_allows(uint64_t end) {
+  struct rlimit rl;
+  return getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+         end <= (uint64_t)rl.rlim_cur;
+}
+
+static void *map_at(int fd, uint64_t off, uint64_t len) {
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, (off_t)off);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* A new region: the memfd and its fixed part (shm.h), mapped anywhere. */
 static void *map_region(int *fd_out) {
+  if (!fsize_allows(ATR_SHM_FIXED)) {
+    atr__log("the file size limit (ulimit -f) is below the shared region's %llu bytes; "
+             "tracing is off", (unsigned long long)ATR_SHM_FIXED);
+    return NULL;
+  }
   int fd = (int)syscall(SYS_memfd_create, "alloctrace", MFD_CLOEXEC);
   if (fd < 0)
     return NULL;
-  if (ftruncate(fd, (off_t)ATR_SHM_BYTES) != 0) {
-    atr__real.close(fd);
-    return NULL;
-  }
-  void *p = mmap(NULL, ATR_SHM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-  if (p == MAP_FAILED) {
+  void *p = NULL;
+  if (ftruncate(fd, (off_t)ATR_SHM_FIXED) != 0 || !(p = map_at(fd, 0, ATR_SHM_FIXED))) {
     atr__real.close(fd);
     return NULL;
   }
   *fd_out = fd;
+  return p;
+}
+
+/* The region's descriptor for growing it: ours until the hand-over, then the
+ * recorder's, reopened through /proc (it publishes its pid and number in the header as
+ * soon as it has mapped the region: waited for up to 2 s). Holding none between pieces
+ * keeps the tracer at one descriptor, its connection (libtrace/README.md). */
+static int piece_fd(void) {
+  if (region_fd >= 0)
+    return region_fd;
+  atr_shm_hdr_t *h = atr__shmh;
+  for (int i = 0; i < 2000 && atomic_load_explicit(&h->recorder_fd, memory_order_acquire) <= 0; i++) {
+    struct timespec d = {0, 1000000};
+    nanosleep(&d, NULL);
+  }
+  int rfd = atomic_load_explicit(&h->recorder_fd, memory_order_acquire);
+  if (rfd <= 0)
+    return -1;
+  char path[64];
+  atr__fmt(path, sizeof(path), "/proc/%u/fd/%d", atomic_load(&h->recorder_pid), rfd);
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  struct stat st;
+  if (fd >= 0 && (fstat(fd, &st) != 0 || (uint64_t)st.st_size != file_end)) {
+    atr__real.close(fd); /* not our region (the recorder has gone, its number reused) */
+    fd = -1;
+  }
+  return fd;
+}
+
+/* A piece of len bytes (a thread state, an arena segment): the file grown to hold it at
+ * its end, mapped here. Its offset goes to *off; the caller publishes it in the header
+ * once it is ready. NULL when the file cannot grow (RLIMIT_FSIZE, no descriptor left,
+ * the recorder gone) or the mapping fails (RLIMIT_AS). */
+void *atr__shm_piece(uint64_t len, uint64_t *off) {
+  if (!atr__shmh)
+    return NULL;
+  while (atomic_exchange_explicit(&piece_lock, 1, memory_order_acquire))
+    sched_yield();
+  void *p = NULL;
+  uint64_t at = file_end;
+  int fd = fsize_allows(at + len) ? piece_fd() : -1;
+  if (fd >= 0 && ftruncate(fd, (off_t)(at + len)) == 0) {
+    file_end = at + len;
+    p = map_at(fd, at, len);
+  }
+  if (fd >= 0 && fd != region_fd)
+    atr__real.close(fd);
+  atomic_store_explicit(&piece_lock, 0, memory_order_release);
+  *off = at;
   return p;
 }
 
@@ -85,7 +160,7 @@ static ssize_t read_file(const char *path, char *buf, size_t cap) {
 static void identity(atr_shm_hdr_t *h, unsigned origin, uint64_t tick0) {
   h->magic = ATR_SHM_MAGIC;
   h->version = ATR_SHM_VERSION;
-  h->size = ATR_SHM_BYTES;
+  h->size = ATR_SHM_FIXED;
   h->origin = origin;
   h->pid = (uint32_t)getpid();
   h->ppid = (uint32_t)getppid();
@@ -170,15 +245,18 @@ int atr__shm_start(void) {
   h->skew[0] = atr__skew[0];
   h->skew[1] = atr__skew[1];
   publish(base);
-  start_fd = fd;
+  region_fd = fd;
+  file_end = ATR_SHM_FIXED;
   return 0;
 }
 
 /* After the module scan: the recorder's first frame lists the modules. */
 int atr__shm_connect(void) {
-  int rc = hand_over(start_fd);
-  atr__real.close(start_fd);
-  start_fd = -1;
+  int rc = atr__ring_premap();
+  if (rc == 0)
+    rc = hand_over(region_fd);
+  atr__real.close(region_fd);
+  region_fd = -1;
   if (rc != 0) {
     atr__log("cannot reach the recorder (%s); tracing is off", strerror(errno));
     return -1;
@@ -217,17 +295,25 @@ int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark) {
   atomic_store(&h->nnotes, nn);
   atomic_store(&h->notes_written, nn);
   /* the new region takes the old one's place: every address into it stays valid */
-  void *at = mremap(base, ATR_SHM_BYTES, ATR_SHM_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED, atr__shm);
+  void *at = mremap(base, ATR_SHM_FIXED, ATR_SHM_FIXED, MREMAP_MAYMOVE | MREMAP_FIXED, atr__shm);
   if (at == MAP_FAILED) {
-    munmap(base, ATR_SHM_BYTES);
+    munmap(base, ATR_SHM_FIXED);
     atr__real.close(fd);
     return -1;
   }
   publish(at);
+  region_fd = fd;
+  file_end = ATR_SHM_FIXED;
+  atomic_store(&piece_lock, 0); /* the fork may have copied it held by another thread */
+  atr__ring_after_fork(); /* the parent's pieces go; the child maps its own */
   atr__modules_after_fork();
-  atr__stacktab_init();
-  int rc = hand_over(fd);
+  int rc = atr__stacktab_init();
+  if (rc == 0)
+    rc = atr__ring_premap();
+  if (rc == 0)
+    rc = hand_over(fd);
   atr__real.close(fd);
+  region_fd = -1;
   return rc;
 }
 

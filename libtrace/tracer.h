@@ -227,6 +227,8 @@ ATR_HIDDEN void atr__config_load(void);
 /* ---- threads and rings (ring.c) ---- */
 ATR_HIDDEN atr_thread_t *atr__thread_register(void);
 ATR_HIDDEN void atr__ring_check(atr_thread_t *t, uint64_t h, uint64_t ts);
+ATR_HIDDEN int atr__ring_premap(void);      /* the first slot's piece, at start and fork */
+ATR_HIDDEN void atr__ring_after_fork(void); /* a fork child drops its parent's pieces */
 
 /* The futex word a producer blocked on a full ring sleeps on: the tail's low half. */
 static inline uint32_t *atr__tail_word(atr_thread_t *t) {
@@ -287,6 +289,8 @@ ATR_HIDDEN int atr__shm_state_page(void);
 ATR_HIDDEN int atr__shm_start(void);
 ATR_HIDDEN int atr__spawn_recorder(void); /* spawn.c: preloaded by hand */
 ATR_HIDDEN int atr__shm_connect(void);
+/* a piece of the region (shm.h): mapped, its file offset in *off; NULL if it cannot be */
+ATR_HIDDEN void *atr__shm_piece(uint64_t len, uint64_t *off);
 ATR_HIDDEN int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark);
 ATR_HIDDEN void atr__shm_drop_parent_conn(void);
 ATR_HIDDEN void atr__shm_end(unsigned end_flags);
