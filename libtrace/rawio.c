@@ -1,9 +1,13 @@
 /* Diagnostics without malloc or stdio: vsnprintf into a stack buffer, write(2) to
- * stderr. For the recorder's own rare messages only; never on a hot path.
+ * stderr. For the probe's own rare messages only; never on a hot path. Never writes past
+ * RLIMIT_FSIZE when stderr is a file (the kernel would kill the program with SIGXFSZ
+ * for a line of ours).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tracer.h"
@@ -27,6 +31,14 @@ void atr__log(const char *fmt, ...) {
   if (len > sizeof(buf) - 2)
     len = sizeof(buf) - 2;
   buf[len++] = '\n';
+  struct rlimit rl;
+  struct stat st;
+  if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && fstat(2, &st) == 0 &&
+      S_ISREG(st.st_mode)) {
+    off_t at = lseek(2, 0, SEEK_CUR); /* O_APPEND writes at st_size, beyond it anyway */
+    if ((uint64_t)(at > st.st_size ? at : st.st_size) + len > (uint64_t)rl.rlim_cur)
+      return;
+  }
   ssize_t w = write(2, buf, len);
   (void)w;
 }

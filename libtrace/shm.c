@@ -27,6 +27,7 @@
 #include "shm.h"
 
 void *atr__shm;
+int atr__said_why;
 atr_shm_hdr_t *atr__shmh;
 
 /* Before a region exists stamps read a clock share nobody bumps. */
@@ -83,6 +84,7 @@ static void *map_region(int *fd_out) {
   if (!fsize_allows(ATR_SHM_FIXED)) {
     atr__log("the file size limit (ulimit -f) is below the shared region's %llu bytes; "
              "tracing is off", (unsigned long long)ATR_SHM_FIXED);
+    atr__said_why = 1;
     return NULL;
   }
   int fd = (int)syscall(SYS_memfd_create, "alloctrace", MFD_CLOEXEC);

@@ -287,6 +287,7 @@ extern void *atr__shm;                   /* this image's region, NULL before sta
 extern struct atr_shm_hdr *atr__shmh;    /* its header */
 ATR_HIDDEN int atr__shm_state_page(void);
 ATR_HIDDEN int atr__shm_start(void);
+extern int atr__said_why; /* start-up failed with a message of its own (lifecycle.c) */
 ATR_HIDDEN int atr__spawn_recorder(void); /* spawn.c: preloaded by hand */
 ATR_HIDDEN int atr__shm_connect(void);
 /* a piece of the region (shm.h): mapped, its file offset in *off; NULL if it cannot be */

@@ -209,7 +209,8 @@ static void compress_bytes(const uint8_t *data, size_t len, ZSTD_EndDirective mo
   W.frame_open = mode != ZSTD_e_end;
   if (!W.frame_open && W.frame_len) { /* a whole frame: to the sink, after its tag */
     if (!W.failed && atr_rec_sink_frame(W.stream, W.pid, W.frame, W.frame_len) != 0)
-      fail("cannot write the trace file");
+      fail(errno == EFBIG ? "cannot write the trace file: the file size limit (ulimit -f) is reached"
+                          : "cannot write the trace file");
     W.frame_len = 0;
   }
 }
