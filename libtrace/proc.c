@@ -205,7 +205,13 @@ ATR_EXPORT int __cxa_atexit(void (*fn)(void *), void *arg, void *dso) {
  * program got (a traced program's first open() returned 5, not 3), and a program
  * closing the descriptors it did not open pulled it from under libunwind, whose reopen
  * then closed whatever the program had put at those numbers. Opened under the guard,
- * the pipe is moved up next to the trace descriptor and protected like it. */
+ * the pipe is moved up next to the trace descriptor and protected like it.
+ * libunwind writes a byte of an address into it only to validate that address
+ * (write_validate), which a local unwind does only on a frame without unwind info; its
+ * initialisation's pipe2 (during atr__stack_init) is refused, so that a process holds
+ * the two descriptors only once an unwind needed them: write_validate reopens the pipe
+ * when it finds it closed, and that pipe2 is let through (libtrace/README.md, memory
+ * and descriptors). */
 #define ATR_MAX_EXTRA 4
 static _Atomic int extra[ATR_MAX_EXTRA] = {-1, -1, -1, -1}; /* libunwind's pipe */
 /* numbers of ours the program took with dup2/dup3: libunwind's later close of them
@@ -245,8 +251,14 @@ static int owned(int fd) {
   return ours(fd) || slot_of(extra, fd) >= 0;
 }
 
+int atr__pipe_refuse; /* stack.c: set around libunwind's initialisation */
+
 ATR_EXPORT int pipe2(int fds[2], int flags) {
   ATR_NEED(pipe2);
+  if (atr__tls.guard && atr__pipe_refuse) {
+    errno = EMFILE;
+    return -1;
+  }
   int r = atr__real.pipe2(fds, flags);
   if (r == 0 && atr__tls.guard) { /* the tracer's own (libunwind's), never the program's */
     int e = errno;

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,12 +354,30 @@ void atr__conn_moved(int fd) {
   conn = fd;
 }
 
-/* Keep the descriptor out of the low numbers programs expect to own. */
+/* Keep the descriptor out of the numbers the program can have. Where the hard limit of
+ * RLIMIT_NOFILE is above the soft one the descriptor goes just above the soft limit
+ * (raised for the one fcntl and set back at once): the program, which cannot open,
+ * dup2 or close_range a number at or above its soft limit, then opens exactly as many
+ * files as untraced. Otherwise it goes high (500, or half the limit), out of the low
+ * numbers programs expect to own: one descriptor fewer for the program at its limit. */
 int atr__fd_move_high(int fd) {
   struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return fd;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < INT_MAX - 1 &&
+      (uint64_t)fd < rl.rlim_cur) {
+    struct rlimit up = {rl.rlim_max - rl.rlim_cur > 8 ? rl.rlim_cur + 8 : rl.rlim_max, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+      int high = fcntl(fd, F_DUPFD_CLOEXEC, (int)rl.rlim_cur);
+      setrlimit(RLIMIT_NOFILE, &rl);
+      if (high >= 0) {
+        atr__real.close(fd);
+        return high;
+      }
+    }
+  }
   int want = 500;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      (rlim_t)want * 2 > rl.rlim_cur)
+  if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)want * 2 > rl.rlim_cur)
     want = (int)(rl.rlim_cur / 2);
   if (fd >= want)
     return fd;

@@ -304,6 +304,7 @@ ATR_HIDDEN void atr__layer(unsigned mask);
 ATR_HIDDEN int atr__fd_move_high(int fd); /* dup to a high number, close the low one */
 ATR_HIDDEN void atr__fd_own(int fd);    /* proc.c: protect fd from the program's closing */
 ATR_HIDDEN void atr__fd_disown(int fd);
+extern int atr__pipe_refuse; /* proc.c: refuse libunwind's start-up pipe2 while set */
 
 /* ---- lifecycle (lifecycle.c) ---- */
 ATR_HIDDEN void atr__init(void);
