@@ -1,0 +1,88 @@
+# limits: the traced program behaves as untraced under tight resource limits (issue 20),
+# and the tracer costs what libtrace/README.md states ("Memory and descriptors"):
+# - ulimit -f 0: the program exits 0 with its own output (it is not killed by SIGXFSZ
+#   for the tracer's shared region), and run says in one line that the trace could not
+#   be written;
+# - RLIMIT_NOFILE 8 and 16 (soft = hard): a program opening files until EMFILE opens as
+#   many as untraced minus the one descriptor the tracer holds, and its trace holds
+#   exactly its 101 allocations and 60 frees; with the hard limit above the soft one
+#   (8:16) exactly as many as untraced; at 4 it opens as many as untraced;
+# - RLIMIT_AS 300 MiB: a program taking 64 KiB blocks until malloc fails gets at least
+#   as many as untraced minus the stated footprint (82 MiB: 1312 blocks), is not killed,
+#   and its trace has exactly the blocks it counted; under `ulimit -v` around the whole
+#   run the recorder and the CLI work too.
+# Traced and untraced runs are compared in the same test run: no machine's numbers.
+. "$TESTS/lib.sh"
+P=$PROGS/limits
+
+# facts TRACE: the exec'd image's (PID.1) totals: allocations frees failed unknown
+# leaked_blocks complete inconsistencies
+facts() {
+  local pid
+  pid=$("$ATR" summary --json "$1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["processes"][-1]["pid"])')
+  "$ATR" summary --json --pid "$pid.1" "$1" >"$1.json" || return 1
+  "$PY" - "$1.json" <<'PYEOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+t, r = j["totals"], j["recorder"]
+print(t["allocations"], t["frees"], t["failed_allocations"], t["unknown_frees"], t["leaked_blocks"],
+      "complete" if r["complete"] else "incomplete", r["inconsistencies"])
+PYEOF
+}
+
+# ---- ulimit -f 0 ----
+# stdout and stderr go to pipes (cat, outside the limit): a file would hit it natively
+{ (ulimit -f 0; "$P" hello; echo "rc=$?") 2>&1 1>&3 | cat >"$T/fn.err"; } 3>&1 | cat >"$T/fn.out"
+{ (ulimit -f 0; "$ATR" run -q -o "$T/f.zst" -- "$P" hello; echo "rc=$?") 2>&1 1>&3 | cat >"$T/f.err"; } 3>&1 | cat >"$T/f.out"
+expect_eq "ulimit -f 0: untraced output and status" "$(tr '\n' ' ' <"$T/fn.out")" "hello rc=0 "
+expect_eq "ulimit -f 0: traced output and status as untraced" "$(tr '\n' ' ' <"$T/f.out")" "hello rc=0 "
+expect_eq "ulimit -f 0: run's lines" "$(grep -c '^alloctrace: ' "$T/f.err")" 1
+expect_match "ulimit -f 0: run says the trace could not be written, naming the file" \
+  "$(grep '^alloctrace: ' "$T/f.err")" "^alloctrace: $T/f.zst: the trace could not be written: the file size limit \(ulimit -f\) is 0 bytes$"
+expect_no_match "ulimit -f 0: nothing killed" "$(cat "$T/f.err")" "File size limit|SIGXFSZ|signal"
+
+# ---- RLIMIT_NOFILE ----
+opened() { sed -n 's/^opened \([0-9]*\)$/\1/p'; }
+for lim in "4 4" "8 8" "16 16" "8 16"; do
+  set -- $lim
+  n0=$("$P" nofile "$1" "$2" | opened)
+  rm -f "$T/n.zst"
+  n1=$("$ATR" run -q -o "$T/n.zst" -- "$P" nofile "$1" "$2" 2>"$T/n.err" | opened)
+  case $lim in
+  "4 4") want=$n0 ;;    # the tracer cannot start there (libtrace/README.md): as untraced
+  "8 16") want=$n0 ;;   # its descriptor is above the soft limit
+  *) want=$((n0 - 1)) ;; # the one descriptor the README states
+  esac
+  expect_eq "NOFILE $1:$2: files opened traced (untraced: $n0)" "$n1" "$want"
+  [ "$lim" = "4 4" ] && continue
+  expect_eq "NOFILE $1:$2: the trace: allocations frees failed unknown leaked complete inconsistencies" \
+    "$(facts "$T/n.zst")" "101 60 0 0 41 complete 0"
+done
+
+# ---- RLIMIT_AS ----
+# footprint in 64 KiB blocks: 69 MiB fixed + 8 MiB arena segment + 2 MiB ring + 3 MiB of
+# code and data (libtrace/README.md) = 82 MiB
+FOOT=$((82 * 16))
+k0=$("$P" as 300 | sed -n 's/^blocks //p')
+rm -f "$T/a.zst"
+rc=0
+k1=$("$ATR" run -q -o "$T/a.zst" -- "$P" as 300 2>"$T/a.err" | sed -n 's/^blocks //p') || rc=$?
+expect_eq "AS 300 MiB: traced exit status" "$rc" 0
+if [ -n "$k1" ] && [ -n "$k0" ] && [ "$k1" -ge $((k0 - FOOT)) ]; then
+  ok "AS 300 MiB: $k1 blocks traced, untraced $k0, at least $((k0 - FOOT))"
+else
+  not_ok "AS 300 MiB: '$k1' blocks traced, untraced '$k0', want at least $((k0 - FOOT)): $(head -c 300 "$T/a.err")"
+fi
+read -r a f fl u l c i < <(facts "$T/a.zst")
+# the blocks, and stdout's buffer unless its malloc failed too; 2 failures at most (the
+# block that did not fit, stdout's buffer)
+expect_eq "AS 300 MiB: allocations + failed = blocks + 2" "$((a + fl))" "$((k1 + 2))"
+expect_eq "AS 300 MiB: every block freed, none unknown, complete" "$((a - f)) $u $c $i" "$((a - k1)) 0 complete 0"
+
+# the whole run (CLI, recorder and program) under ulimit -v: 100 blocks, all traced
+rm -f "$T/w.zst"
+out=$( (ulimit -v 400000; "$ATR" run -q -o "$T/w.zst" -- "$P" count 100) 2>"$T/w.err") || not_ok "ulimit -v run: $(head -c 300 "$T/w.err")"
+expect_eq "ulimit -v 400000 around run: output" "$out" "blocks 100"
+expect_eq "ulimit -v 400000 around run: allocations frees" \
+  "$("$ATR" summary --json "$T/w.zst" | "$PY" -c 'import json,sys; t=json.load(sys.stdin)["totals"]; print(t["allocations"], t["frees"], t["unknown_frees"])')" "101 100 0"
+finish
