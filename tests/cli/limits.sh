@@ -60,7 +60,7 @@ for lim in "4 4" "8 8" "16 16" "8 16"; do
 done
 
 # ---- RLIMIT_AS ----
-# footprint in 64 KiB blocks: 69 MiB fixed + 8 MiB arena segment + 2 MiB ring + 3 MiB of
+# footprint in 64 KiB blocks: 69 MiB fixed + 8 MiB arena segment + 2.2 MiB ring + 3 MiB of
 # code and data (libtrace/README.md) = 82 MiB
 FOOT=$((82 * 16))
 k0=$("$P" as 300 | sed -n 's/^blocks //p')
