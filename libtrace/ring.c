@@ -53,8 +53,7 @@ static atr_thread_t *slot_map(uint32_t i) {
   return t;
 }
 
-/* At start-up and in a fork child, while the region's descriptor is still ours: the
- * first thread's piece, so that the first event needs nothing from the recorder. */
+/* At start-up and in a fork child: the first thread's piece, the region's first. */
 int atr__ring_premap(void) {
   return slot_map(0) ? 0 : -1;
 }
@@ -108,7 +107,7 @@ atr_thread_t *atr__thread_register(void) {
     if (!atomic_exchange(&told, 1))
       atr__note(atomic_load(&atr__shmh->nthreads) >= ATR_MAX_THREADS
                     ? "more than 4096 threads were live at once: the events of the others were not seen"
-                    : "a thread's ring could not be mapped (address space or file size limit, or no descriptor left): its events were not seen");
+                    : "a thread's ring could not be mapped (the address space or the file size limit): its events were not seen");
     return NULL;
   }
   uint64_t tail = atomic_load(&t->tail);

@@ -59,20 +59,24 @@ int atr__shm_state_page(void) {
   return 0;
 }
 
-/* The region's descriptor while this process holds it (from its creation until the
- * hand-over: the recorder keeps one, and a piece needed later is mapped through it,
- * piece_fd), the file's size, and the lock of its growth (held for a few system calls,
- * only by the probe, never while the program's code runs). */
-static int region_fd = -1;
-static uint64_t file_end;
-static _Atomic int piece_lock;
+/* The region's descriptor, held for the image's whole life like the connection: a
+ * tracer-owned descriptor, close-on-exec, moved out of the program's numbers
+ * (atr__fd_move_high) and protected from its closing (proc.c); a fork child replaces it
+ * with its own region's. Pieces are mapped through it (atr__shm_piece). region_gen is
+ * odd while the program's dup2/dup3 takes its number (proc.c vacate, atr__region_vacate):
+ * a piece mapped across such a change may be of the program's file and is undone. */
+static _Atomic int region_fd = -1;
+static _Atomic uint32_t region_gen;
 
-/* May the file grow to `end` bytes? Past RLIMIT_FSIZE ftruncate raises SIGXFSZ, which
- * kills a program that does not ignore it (`ulimit -f 0`): never try. */
-static int fsize_allows(uint64_t end) {
+/* How big the file may be: the whole layout, or less under RLIMIT_FSIZE, past which
+ * ftruncate raises SIGXFSZ, which kills a program that does not ignore it (`ulimit -f`):
+ * never try. */
+static uint64_t file_size(void) {
   struct rlimit rl;
-  return getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-         end <= (uint64_t)rl.rlim_cur;
+  if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      (uint64_t)rl.rlim_cur >= ATR_SHM_MAX)
+    return ATR_SHM_MAX;
+  return (uint64_t)rl.rlim_cur;
 }
 
 static void *map_at(int fd, uint64_t off, uint64_t len) {
@@ -80,9 +84,29 @@ static void *map_at(int fd, uint64_t off, uint64_t len) {
   return p == MAP_FAILED ? NULL : p;
 }
 
-/* A new region: the memfd and its fixed part (shm.h), mapped anywhere. */
+/* Can the tracer hold its two descriptors (the connection, the region) without taking a
+ * number the program could have had? Above the soft RLIMIT_NOFILE where the hard one
+ * leaves room (atr__fd_move_high); otherwise they take two of the program's numbers,
+ * which is allowed only from ATR_NOFILE_MIN on: below it a program at its limit is
+ * likely (a test of the limit, a sandbox) and tracing is off, the program unchanged. */
+#define ATR_NOFILE_MIN 64u
+static int nofile_room(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      rl.rlim_max == RLIM_INFINITY || rl.rlim_max - rl.rlim_cur >= 2 ||
+      rl.rlim_cur >= ATR_NOFILE_MIN)
+    return 1;
+  atr__log("the descriptor limit (ulimit -n %llu) leaves no room for the tracer's 2 "
+           "descriptors; tracing is off", (unsigned long long)rl.rlim_cur);
+  atr__said_why = 1;
+  return 0;
+}
+
+/* A new region: the memfd, sized once (file_size), its descriptor moved high, and its
+ * fixed part mapped anywhere. */
 static void *map_region(int *fd_out) {
-  if (!fsize_allows(ATR_SHM_FIXED)) {
+  uint64_t size = file_size();
+  if (size < ATR_SHM_FIXED) {
     atr__log("the file size limit (ulimit -f) is below the shared region's %llu bytes; "
              "tracing is off", (unsigned long long)ATR_SHM_FIXED);
     atr__said_why = 1;
@@ -92,61 +116,71 @@ static void *map_region(int *fd_out) {
   if (fd < 0)
     return NULL;
   void *p = NULL;
-  if (ftruncate(fd, (off_t)ATR_SHM_FIXED) != 0 || !(p = map_at(fd, 0, ATR_SHM_FIXED))) {
+  if (ftruncate(fd, (off_t)size) != 0 || !(p = map_at(fd, 0, ATR_SHM_FIXED))) {
     atr__real.close(fd);
     return NULL;
   }
-  *fd_out = fd;
+  atr_shm_hdr_t *h = atr_shm_hdr(p);
+  h->file_bytes = size;
+  atomic_store(&h->piece_next, ATR_SHM_FIXED);
+  *fd_out = atr__fd_move_high(fd);
   return p;
 }
 
-/* The region's descriptor for growing it: ours until the hand-over, then the
- * recorder's, reopened through /proc (it publishes its pid and number in the header as
- * soon as it has mapped the region: waited for up to 2 s). Holding none between pieces
- * keeps the tracer at one descriptor, its connection (libtrace/README.md). */
-static int piece_fd(void) {
-  if (region_fd >= 0)
-    return region_fd;
-  atr_shm_hdr_t *h = atr__shmh;
-  for (int i = 0; i < 2000 && atomic_load_explicit(&h->recorder_fd, memory_order_acquire) <= 0; i++) {
-    struct timespec d = {0, 1000000};
-    nanosleep(&d, NULL);
+/* The mapping of a piece reserved at off, through the region's descriptor; NULL if the
+ * mapping fails (RLIMIT_AS). Never waits. */
+void *atr__shm_map_piece(uint64_t off, uint64_t len) {
+  for (int tries = 0; tries < 4; tries++) {
+    uint32_t g = atomic_load(&region_gen);
+    int fd = atomic_load(&region_fd);
+    if ((g & 1u) || fd < 0)
+      continue; /* the program's dup2 is taking the number: try again, a few times */
+    void *p = map_at(fd, off, len);
+    if (atomic_load(&region_gen) == g)
+      return p;
+    if (p) /* mapped across the number's change: perhaps not ours; never touched */
+      munmap(p, len);
   }
-  int rfd = atomic_load_explicit(&h->recorder_fd, memory_order_acquire);
-  if (rfd <= 0)
-    return -1;
-  char path[64];
-  atr__fmt(path, sizeof(path), "/proc/%u/fd/%d", atomic_load(&h->recorder_pid), rfd);
-  int fd = open(path, O_RDWR | O_CLOEXEC);
-  struct stat st;
-  if (fd >= 0 && (fstat(fd, &st) != 0 || (uint64_t)st.st_size != file_end)) {
-    atr__real.close(fd); /* not our region (the recorder has gone, its number reused) */
-    fd = -1;
-  }
-  return fd;
+  return NULL;
 }
 
-/* A piece of len bytes (a thread state, an arena segment): the file grown to hold it at
- * its end, mapped here. Its offset goes to *off; the caller publishes it in the header
- * once it is ready. NULL when the file cannot grow (RLIMIT_FSIZE, no descriptor left,
- * the recorder gone) or the mapping fails (RLIMIT_AS). */
+/* A piece of len bytes (a thread state, an arena segment): its file offset reserved (one
+ * atomic add: no lock, so a signal handler needing a piece while its own thread is here
+ * goes through), mapped here. Its offset goes to *off; the caller publishes it in the
+ * header once it is ready. NULL when the file has no room left (RLIMIT_FSIZE at the
+ * region's creation) or the mapping fails (RLIMIT_AS): the reservation is not returned.
+ * Never waits. */
 void *atr__shm_piece(uint64_t len, uint64_t *off) {
-  if (!atr__shmh)
+  atr_shm_hdr_t *h = atr__shmh;
+  if (!h || atomic_load_explicit(&h->piece_next, memory_order_relaxed) + len > h->file_bytes)
     return NULL;
-  while (atomic_exchange_explicit(&piece_lock, 1, memory_order_acquire))
-    sched_yield();
-  void *p = NULL;
-  uint64_t at = file_end;
-  int fd = fsize_allows(at + len) ? piece_fd() : -1;
-  if (fd >= 0 && ftruncate(fd, (off_t)(at + len)) == 0) {
-    file_end = at + len;
-    p = map_at(fd, at, len);
-  }
-  if (fd >= 0 && fd != region_fd)
-    atr__real.close(fd);
-  atomic_store_explicit(&piece_lock, 0, memory_order_release);
+  uint64_t at = atomic_fetch_add(&h->piece_next, len);
+  if (at + len > h->file_bytes)
+    return NULL;
   *off = at;
-  return p;
+  return atr__shm_map_piece(at, len);
+}
+
+int atr__region_fd(void) {
+  return atomic_load_explicit(&region_fd, memory_order_relaxed);
+}
+
+/* proc.c: the program's dup2/dup3 is about to take the region's number (begin = 1): the
+ * region moves to another number first; after the call (begin = 0) the change is
+ * over. */
+void atr__region_vacate(int begin) {
+  if (!begin) {
+    atomic_fetch_add(&region_gen, 1);
+    return;
+  }
+  atomic_fetch_add(&region_gen, 1);
+  int fd = atomic_load(&region_fd);
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+  /* no number left above it: the number is the program's, no piece is mapped any more */
+  atomic_store(&region_fd, moved >= 0 ? moved : -1);
+  if (moved < 0)
+    atr__note("the program took every descriptor number above the tracer's: no thread or "
+              "stack segment was mapped after that");
 }
 
 static ssize_t read_file(const char *path, char *buf, size_t cap) {
@@ -233,6 +267,8 @@ int atr__shm_start(void) {
     atr__log("%s is not a recorder's address (@NAME): tracing is off", ATR_SOCK_ENV);
     return -1;
   }
+  if (!nofile_room())
+    return -1;
   int fd;
   void *base = map_region(&fd);
   if (!base)
@@ -248,19 +284,16 @@ int atr__shm_start(void) {
   h->skew[0] = atr__skew[0];
   h->skew[1] = atr__skew[1];
   publish(base);
-  region_fd = fd;
-  file_end = ATR_SHM_FIXED;
+  atomic_store(&region_fd, fd);
   return 0;
 }
 
 /* After the module scan: the recorder's first frame lists the modules. */
 int atr__shm_connect(void) {
-  int rc = atr__ring_premap();
-  if (rc == 0)
-    rc = hand_over(region_fd);
-  atr__real.close(region_fd);
-  region_fd = -1;
+  atr__ring_premap(); /* if there is no room for it, the thread goes untraced (ring.c) */
+  int rc = hand_over(atomic_load(&region_fd));
   if (rc != 0) {
+    atr__real.close(atomic_exchange(&region_fd, -1));
     atr__log("cannot reach the recorder (%s); tracing is off", strerror(errno));
     return -1;
   }
@@ -305,29 +338,32 @@ int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark) {
     return -1;
   }
   publish(at);
-  region_fd = fd;
-  file_end = ATR_SHM_FIXED;
-  atomic_store(&piece_lock, 0); /* the fork may have copied it held by another thread */
+  atomic_store(&region_fd, fd);
+  atomic_store(&region_gen, 0);
   atr__ring_after_fork(); /* the parent's pieces go; the child maps its own */
   atr__modules_after_fork();
   int rc = atr__stacktab_init();
-  if (rc == 0)
-    rc = atr__ring_premap();
+  atr__ring_premap();
   if (rc == 0)
     rc = hand_over(fd);
-  atr__real.close(fd);
-  region_fd = -1;
+  if (rc != 0)
+    atr__real.close(atomic_exchange(&region_fd, -1));
   return rc;
 }
 
 /* A fork child holding its parent's connection would keep the parent's trace open: it
- * goes at the fork (atfork handler) or, after a raw clone(2), at the child's start. */
+ * goes at the fork (atfork handler) or, after a raw clone(2), at the child's start, and
+ * the parent's region descriptor with it (the child keeps the mapping until its own
+ * region replaces it). */
 void atr__shm_drop_parent_conn(void) {
   if (conn >= 0) {
     atr__fd_disown(conn);
     atr__real.close(conn);
     conn = -1;
   }
+  int fd = atomic_exchange(&region_fd, -1);
+  if (fd >= 0)
+    atr__real.close(fd);
 }
 
 /* The doorbell: one byte on the connection. 0, or -1 when the recorder is gone. */

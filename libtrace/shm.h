@@ -16,12 +16,17 @@
  *                       ATR_ST_SEG_WORDS * 8               a stack arena segment
  *                                                          (stacktab.c), at hdr.seg_off[k]
  *
- * Only the fixed part is mapped from the start; a piece is mapped (and the file grown to
- * hold it, shm.c atr__shm_piece) when a thread first claims its slot or a stack first
- * needs its segment, and its offset published in the header after that: a process's
- * address space (RLIMIT_AS) pays for what it uses, not for 4096 rings (8 GiB) and a 2 GiB
- * arena. The recorder maps a piece when it finds its offset published. The file is
- * sparse: only pages written take memory (a thread's ring as it fills).
+ * The file is sized once, when it is made, to the whole layout (ATR_SHM_MAX: the fixed
+ * part and room for every piece), or to what RLIMIT_FSIZE allows if that is less; it
+ * never grows after (shm.c). It is sparse: only pages written take memory (a thread's
+ * ring as it fills), and only what is mapped takes address space (RLIMIT_AS counts
+ * mappings, not file sizes). Only the fixed part is mapped from the start; a piece's
+ * file offset is reserved with one atomic add on piece_next, checked against file_bytes,
+ * when a thread first claims its slot or a stack first needs its segment, then mapped
+ * from the probe's descriptor of the region, then published in the header: a process's
+ * address space pays for what it uses, not for 4096 rings (8 GiB) and a 2 GiB arena.
+ * No lock: a signal handler may need a piece while its thread is reserving one. The
+ * recorder maps a piece when it finds its offset published.
  */
 #ifndef ATR_SHM_H
 #define ATR_SHM_H
@@ -33,7 +38,7 @@
 #include "tracer.h"
 
 #define ATR_SHM_MAGIC 0x31306d6873727461ull /* "atrshm01" */
-#define ATR_SHM_VERSION 3u
+#define ATR_SHM_VERSION 4u
 
 #define ATR_MAX_MODULES 8192u
 #define ATR_ST_SLOT_BITS 23u /* 4 Mi stacks: a large C++ program makes millions */
@@ -55,6 +60,10 @@
 #define ATR_SHM_FIXED ATR_PAGE_UP(ATR_SHM_OFFSETS + ((uint64_t)ATR_ST_MAX + 1u) * 8u)
 #define ATR_THREAD_BYTES ATR_PAGE_UP(sizeof(atr_thread_t))
 #define ATR_ST_SEG_BYTES ((uint64_t)ATR_ST_SEG_WORDS * 8u)
+/* the whole layout: the file's size unless RLIMIT_FSIZE is below it (11 GiB, sparse) */
+#define ATR_SHM_MAX                                                                      \
+  (ATR_SHM_FIXED + (uint64_t)ATR_MAX_THREADS * ATR_THREAD_BYTES +                         \
+   (uint64_t)ATR_ST_SEGS * ATR_ST_SEG_BYTES)
 
 /* How the image came to be traced (atr_shm_hdr_t.origin). */
 enum atr_origin {
@@ -95,6 +104,10 @@ typedef struct atr_shm_hdr {
   _Atomic uint32_t nstacks;
   _Atomic uint64_t stack_drops;
   char notes[ATR_MAX_NOTES][160];
+  uint64_t file_bytes;                    /* the file's size, set once at its creation */
+  _Atomic uint64_t piece_next;            /* the next piece's offset: reserved by one
+                                           * atomic add (shm.c atr__shm_piece); may pass
+                                           * file_bytes (failed reservations stay) */
   /* the pieces' file offsets (0: not mapped yet), stored with release once the file
    * holds the piece: the recorder maps a piece only after reading its offset here */
   _Atomic uint64_t thread_off[ATR_MAX_THREADS];
@@ -102,9 +115,6 @@ typedef struct atr_shm_hdr {
 
   /* written by the recorder */
   _Alignas(64) _Atomic uint32_t recorder_sleeping; /* 1: a doorbell wakes it (shm.c) */
-  _Atomic uint32_t recorder_pid; /* the recorder's pid and its descriptor of this region, */
-  _Atomic int32_t recorder_fd;   /* stored once it has mapped it: the probe opens
-                                  * /proc/PID/fd/FD to grow the region (shm.c) */
   struct atr_clock_share clk;                      /* epoch: bumped every recorder pass */
 } atr_shm_hdr_t;
 

@@ -30,18 +30,28 @@ static inline const uint64_t *entry(uint64_t off) {
          (off & (ATR_ST_SEG_WORDS - 1));
 }
 
-/* Segment k: mapped, its offset published for the recorder. Two threads may race for it:
- * the loser's mapping goes (its piece of the file stays unused). */
+/* Segment k: mapped, its offset published for the recorder. Two threads (or a thread and
+ * its signal handler) may race for it, neither waiting for the other: the loser's
+ * mapping goes and its reservation is kept as the spare, which the next segment takes
+ * before reserving more of the file (so that races do not eat the room RLIMIT_FSIZE
+ * left). */
+static _Atomic uint64_t spare; /* a reserved segment's file offset, 0: none */
+
 static uint64_t *seg_map(uint32_t k) {
   uint64_t *s = atomic_load_explicit(&seg[k], memory_order_acquire);
   if (s)
     return s;
-  uint64_t off;
-  uint64_t *p = atr__shm_piece(ATR_ST_SEG_BYTES, &off);
-  if (!p)
+  uint64_t off = atomic_exchange(&spare, 0), z = 0;
+  uint64_t *p = off ? atr__shm_map_piece(off, ATR_ST_SEG_BYTES)
+                    : atr__shm_piece(ATR_ST_SEG_BYTES, &off);
+  if (!p) {
+    if (off)
+      atomic_compare_exchange_strong(&spare, &z, off);
     return NULL;
+  }
   if (!atomic_compare_exchange_strong(&seg[k], &s, p)) {
     munmap(p, ATR_ST_SEG_BYTES);
+    atomic_compare_exchange_strong(&spare, &z, off);
     return s;
   }
   atomic_store_explicit(&atr__shmh->seg_off[k], off, memory_order_release);
@@ -58,8 +68,10 @@ int atr__stacktab_init(void) {
     if (p)
       munmap(p, ATR_ST_SEG_BYTES);
   }
+  atomic_store(&spare, 0);
   atomic_store(&atr__shmh->stacks_used, 1);
-  return seg_map(0) ? 0 : -1; /* while the region's descriptor is ours (shm.c) */
+  seg_map(0); /* if there is no room for it, stacks in it are dropped (insert) */
+  return 0;
 }
 
 static inline uint64_t hash_ips(const uintptr_t *ips, int n) {

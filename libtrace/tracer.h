@@ -292,6 +292,9 @@ ATR_HIDDEN int atr__spawn_recorder(void); /* spawn.c: preloaded by hand */
 ATR_HIDDEN int atr__shm_connect(void);
 /* a piece of the region (shm.h): mapped, its file offset in *off; NULL if it cannot be */
 ATR_HIDDEN void *atr__shm_piece(uint64_t len, uint64_t *off);
+ATR_HIDDEN void *atr__shm_map_piece(uint64_t off, uint64_t len); /* one reserved before */
+ATR_HIDDEN int atr__region_fd(void);          /* the region's descriptor, -1: none */
+ATR_HIDDEN void atr__region_vacate(int begin); /* proc.c: dup2/dup3 takes its number */
 ATR_HIDDEN int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark);
 ATR_HIDDEN void atr__shm_drop_parent_conn(void);
 ATR_HIDDEN void atr__shm_end(unsigned end_flags);

@@ -38,8 +38,7 @@
 
 typedef struct conn {
   int fd;
-  int memfd;        /* the region's descriptor: the writer maps pieces through it, the
-                     * probe reopens it to grow the region (shm.c piece_fd) */
+  int memfd;        /* the region's descriptor: the writer maps pieces through it */
   uint32_t pid;
   void *base;       /* the image's region, NULL until its hello */
   atr_wproc_t *w;
@@ -162,8 +161,6 @@ static int take_hello(conn_t *c) {
   c->base = base;
   c->memfd = memfd;
   c->pid = h->pid;
-  atomic_store(&h->recorder_pid, (uint32_t)getpid());
-  atomic_store_explicit(&h->recorder_fd, memfd, memory_order_release);
   c->w = atr_wproc_open(base, memfd, next_stream++);
   if (!c->w) {
     atr_rec_log("process %u: out of memory; not traced", c->pid);

@@ -3,10 +3,12 @@
 # - ulimit -f 0: the program exits 0 with its own output (it is not killed by SIGXFSZ
 #   for the tracer's shared region), and run says in one line that the trace could not
 #   be written;
-# - RLIMIT_NOFILE 8 and 16 (soft = hard): a program opening files until EMFILE opens as
-#   many as untraced minus the one descriptor the tracer holds, and its trace holds
-#   exactly its 101 allocations and 60 frees; with the hard limit above the soft one
-#   (8:16) exactly as many as untraced; at 4 it opens as many as untraced;
+# - RLIMIT_NOFILE 4, 8 and 16 (soft = hard): the tracer's two descriptors (connection,
+#   region) would take numbers the program could have had: tracing is off with one line,
+#   and the program opens as many files as untraced; at 64:64 they take two of its
+#   numbers (it opens 2 fewer) and the trace holds exactly its 101 allocations and 60
+#   frees; with the hard limit above the soft one (8:16) the program opens exactly as
+#   many as untraced, traced;
 # - RLIMIT_AS 300 MiB: a program taking 64 KiB blocks until malloc fails gets at least
 #   as many as untraced minus the stated footprint (82 MiB: 1312 blocks), is not killed,
 #   and its trace has exactly the blocks it counted; under `ulimit -v` around the whole
@@ -43,20 +45,65 @@ expect_no_match "ulimit -f 0: nothing killed" "$(cat "$T/f.err")" "File size lim
 
 # ---- RLIMIT_NOFILE ----
 opened() { sed -n 's/^opened \([0-9]*\)$/\1/p'; }
-for lim in "4 4" "8 8" "16 16" "8 16"; do
+for lim in "4 4" "8 8" "16 16" "8 16" "64 64"; do
   set -- $lim
   n0=$("$P" nofile "$1" "$2" | opened)
   rm -f "$T/n.zst"
   n1=$("$ATR" run -q -o "$T/n.zst" -- "$P" nofile "$1" "$2" 2>"$T/n.err" | opened)
   case $lim in
-  "4 4") want=$n0 ;;    # the tracer cannot start there (libtrace/README.md): as untraced
-  "8 16") want=$n0 ;;   # its descriptor is above the soft limit
-  *) want=$((n0 - 1)) ;; # the one descriptor the README states
+  "64 64") want=$((n0 - 2)) ;; # the two descriptors the README states
+  *) want=$n0 ;;               # off below 64, or above the soft limit
   esac
   expect_eq "NOFILE $1:$2: files opened traced (untraced: $n0)" "$n1" "$want"
-  [ "$lim" = "4 4" ] && continue
+  case $lim in
+  "4 4" | "8 8" | "16 16")
+    expect_eq "NOFILE $1:$2: one line: tracing is off" "$(wc -l <"$T/n.err" | tr -d ' ') $(cat "$T/n.err")" \
+      "1 alloctrace[$(sed -n 's/^alloctrace\[\([0-9]*\)\].*/\1/p' "$T/n.err")]: the descriptor limit (ulimit -n $1) leaves no room for the tracer's 2 descriptors; tracing is off"
+    continue ;;
+  esac
   expect_eq "NOFILE $1:$2: the trace: allocations frees failed unknown leaked complete inconsistencies" \
     "$(facts "$T/n.zst")" "101 60 0 0 41 complete 0"
+done
+
+# ---- no lock, no wait: pieces mapped inside signal handlers and after closefrom ----
+# totals TRACE: allocations frees stack_drops complete inconsistencies notes
+totals() {
+  "$ATR" summary --json "$1" | "$PY" -c 'import json,sys
+j = json.load(sys.stdin); t, r = j["totals"], j["recorder"]
+print(t["allocations"], t["frees"], r["stack_drops"], "complete" if r["complete"] else "incomplete", r["inconsistencies"], len(r["notes"]))'
+}
+# A thread's SIGALRM handler (every 300 us) makes 4 blocks with new stacks while the main
+# thread makes 100000 with new stacks: about 9 arena segments, some mapped inside the
+# handler. The baseline (no timer, no main blocks) gives what the program allocates
+# besides: allocations = base + M + 4 H, frees likewise.
+rm -f "$T/s0.zst" "$T/s.zst"
+h0=$(timeout 60 "$ATR" run -q -o "$T/s0.zst" -- "$P" sigstacks 0 0 | sed -n 's/^main 0 handler //p')
+read -r a0 f0 _ < <(totals "$T/s0.zst")
+rc=0
+out=$(timeout 150 "$ATR" run -q -o "$T/s.zst" -- "$P" sigstacks 100000 300 2>"$T/s.err") || rc=$?
+expect_eq "sigstacks: finishes under timeout, exit status" "$rc" 0
+h=$(echo "$out" | sed -n 's/^main 100000 handler //p')
+if [ -n "$h" ] && [ -n "$h0" ] && [ "$h" -gt 100 ]; then
+  expect_eq "sigstacks ($h handler runs): allocations frees drops complete inconsistencies notes" \
+    "$(totals "$T/s.zst")" "$((a0 - 4 * h0 + 100000 + 4 * h)) $((f0 - 4 * h0 + 100000 + 4 * h)) 0 complete 0 0"
+else
+  not_ok "sigstacks: handler runs '$h' (baseline '$h0'): $(head -c 300 "$T/s.err")"
+fi
+
+# The program dup2s onto the numbers where the tracer's descriptors are (they move),
+# close_range(3, ~0) and closefrom(3), then 4 threads make 20000 blocks each with new
+# stacks: traced, exact counts; at soft = hard 256 (descriptors at 128, 129) and 256:512
+# (above the soft limit).
+for lim in "256 256" "256 512"; do
+  set -- $lim
+  rm -f "$T/c0.zst" "$T/c.zst"
+  u=$( (ulimit -Hn "$2"; ulimit -Sn "$1"; "$P" closeall 4 20000) )
+  t0=$( (ulimit -Hn "$2"; ulimit -Sn "$1"; timeout 60 "$ATR" run -q -o "$T/c0.zst" -- "$P" closeall 4 0) )
+  t=$( (ulimit -Hn "$2"; ulimit -Sn "$1"; timeout 60 "$ATR" run -q -o "$T/c.zst" -- "$P" closeall 4 20000) 2>"$T/c.err")
+  expect_eq "closeall NOFILE $1:$2: the program's descriptors as untraced" "$t" "$u"
+  read -r a0 f0 _ < <(totals "$T/c0.zst")
+  expect_eq "closeall NOFILE $1:$2: allocations frees drops complete inconsistencies notes" \
+    "$(totals "$T/c.zst")" "$((a0 + 80000)) $((f0 + 80000)) 0 complete 0 0"
 done
 
 # ---- RLIMIT_AS ----
