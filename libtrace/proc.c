@@ -349,6 +349,19 @@ static int vacate(int fd) {
   }
   if (ATR_LIKELY(!ours(fd)))
     return 0;
+  if (ATR_UNLIKELY(atr__pid != (int)getpid())) {
+    /* A child that has not started tracing yet holds copies of its parent's numbers.
+     * Made by fork or a raw clone(2), its state page was wiped: its memory is its own,
+     * it forgets the number (never closes it: it is the program's now). A vfork child
+     * shares its parent's memory: it touches nothing (its copy goes with the dup2). */
+    if (atomic_load(&atr__state) != ATR_ON) {
+      if (fd == atr__region_fd())
+        atr__region_vacate(-1);
+      else
+        atr__conn_moved(-1);
+    }
+    return 0;
+  }
   if (fd == atr__region_fd()) {
     atr__region_vacate(1);
     return 2;

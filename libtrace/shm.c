@@ -167,8 +167,12 @@ int atr__region_fd(void) {
 
 /* proc.c: the program's dup2/dup3 is about to take the region's number (begin = 1): the
  * region moves to another number first; after the call (begin = 0) the change is
- * over. */
+ * over. begin = -1: forget the number (a fork child's copy of its parent's). */
 void atr__region_vacate(int begin) {
+  if (begin < 0) { /* a child's copy of its parent's: the number is the child's */
+    atomic_store(&region_fd, -1);
+    return;
+  }
   if (!begin) {
     atomic_fetch_add(&region_gen, 1);
     return;
@@ -395,7 +399,8 @@ void atr__conn_moved(int fd) {
  * (raised for the one fcntl and set back at once): the program, which cannot open,
  * dup2 or close_range a number at or above its soft limit, then opens exactly as many
  * files as untraced. Otherwise it goes high (500, or half the limit), out of the low
- * numbers programs expect to own: one descriptor fewer for the program at its limit. */
+ * numbers programs expect to own: one number fewer for the program at its limit per
+ * descriptor (nofile_room above decides whether tracing may cost that). */
 int atr__fd_move_high(int fd) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
