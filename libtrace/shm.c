@@ -62,11 +62,12 @@ int atr__shm_state_page(void) {
 /* The region's descriptor, held for the image's whole life like the connection: a
  * tracer-owned descriptor, close-on-exec, moved out of the program's numbers
  * (atr__fd_move_high) and protected from its closing (proc.c); a fork child replaces it
- * with its own region's. Pieces are mapped through it (atr__shm_piece). region_gen is
- * odd while the program's dup2/dup3 takes its number (proc.c vacate, atr__region_vacate):
- * a piece mapped across such a change may be of the program's file and is undone. */
+ * with its own region's. Pieces are mapped through it (atr__shm_piece). While the
+ * program's dup2/dup3 takes its number (proc.c vacate, atr__region_vacate) region_busy
+ * is not 0, and each such change bumps region_gen: a piece mapped across one may be of
+ * the program's file and is undone (never touched). */
 static _Atomic int region_fd = -1;
-static _Atomic uint32_t region_gen;
+static _Atomic uint32_t region_gen, region_busy;
 
 /* How big the file may be: the whole layout, or less under RLIMIT_FSIZE, past which
  * ftruncate raises SIGXFSZ, which kills a program that does not ignore it (`ulimit -f`):
@@ -133,10 +134,10 @@ void *atr__shm_map_piece(uint64_t off, uint64_t len) {
   for (int tries = 0; tries < 4; tries++) {
     uint32_t g = atomic_load(&region_gen);
     int fd = atomic_load(&region_fd);
-    if ((g & 1u) || fd < 0)
+    if (atomic_load(&region_busy) || fd < 0)
       continue; /* the program's dup2 is taking the number: try again, a few times */
     void *p = map_at(fd, off, len);
-    if (atomic_load(&region_gen) == g)
+    if (atomic_load(&region_gen) == g && !atomic_load(&region_busy))
       return p;
     if (p) /* mapped across the number's change: perhaps not ours; never touched */
       munmap(p, len);
@@ -145,8 +146,8 @@ void *atr__shm_map_piece(uint64_t off, uint64_t len) {
 }
 
 /* A piece of len bytes (a thread state, an arena segment): its file offset reserved (one
- * atomic add: no lock, so a signal handler needing a piece while its own thread is here
- * goes through), mapped here. Its offset goes to *off; the caller publishes it in the
+ * atomic add: no lock, so no thread waits for one that a signal handler interrupted
+ * here, nor a fork child for a thread the fork left behind), mapped here. Its offset goes to *off; the caller publishes it in the
  * header once it is ready. NULL when the file has no room left (RLIMIT_FSIZE at the
  * region's creation) or the mapping fails (RLIMIT_AS): the reservation is not returned.
  * Never waits. */
@@ -174,9 +175,10 @@ void atr__region_vacate(int begin) {
     return;
   }
   if (!begin) {
-    atomic_fetch_add(&region_gen, 1);
+    atomic_fetch_sub(&region_busy, 1);
     return;
   }
+  atomic_fetch_add(&region_busy, 1);
   atomic_fetch_add(&region_gen, 1);
   int fd = atomic_load(&region_fd);
   int moved = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
@@ -343,7 +345,7 @@ int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark) {
   }
   publish(at);
   atomic_store(&region_fd, fd);
-  atomic_store(&region_gen, 0);
+  atomic_store(&region_busy, 0); /* a dup2 in another thread of the parent at the fork */
   atr__ring_after_fork(); /* the parent's pieces go; the child maps its own */
   atr__modules_after_fork();
   int rc = atr__stacktab_init();

@@ -25,8 +25,9 @@
  * when a thread first claims its slot or a stack first needs its segment, then mapped
  * from the probe's descriptor of the region, then published in the header: a process's
  * address space pays for what it uses, not for 4096 rings (8 GiB) and a 2 GiB arena.
- * No lock: a signal handler may need a piece while its thread is reserving one. The
- * recorder maps a piece when it finds its offset published.
+ * No lock and no wait: no thread waits for another to finish reserving or mapping (one
+ * interrupted by its signal handler, or one a fork left behind). The recorder maps a
+ * piece when it finds its offset published.
  */
 #ifndef ATR_SHM_H
 #define ATR_SHM_H
