@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -402,6 +403,8 @@ int cmd_run(int argc, char **argv) {
   }
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
+  /* here, not before the fork: an ignored SIGXFSZ would be inherited by the program */
+  signal(SIGXFSZ, SIG_IGN);
   signal(SIGTERM, forward);
   signal(SIGHUP, forward);
   int status;
@@ -417,6 +420,15 @@ int cmd_run(int argc, char **argv) {
   else if (!quiet)
     follow_trace(out);
   atr_reader_follow = NULL;
+  struct rlimit fsize;
+  if (!loaded && getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY) {
+    /* the probe does not grow its shared region past the limit (SIGXFSZ would kill the
+     * program): the program ran untraced, its status is run's */
+    fprintf(stderr, "alloctrace: %s: the trace could not be written: the file size limit "
+                    "(ulimit -f) is %llu bytes\n", out, (unsigned long long)fsize.rlim_cur);
+    unlink(out);
+    return code;
+  }
   if (!loaded) {
     fprintf(stderr, "alloctrace: no trace was written for %s: it did not load liballoctrace.so "
                     "(it may reset LD_PRELOAD)\n", prog);

@@ -165,7 +165,7 @@ void atr__init(void) {
     was_on = 1;
     atomic_store(&atr__state, ATR_ON);
     atr__patch_modules();
-  } else {
+  } else if (!atr__said_why) {
     atr__log("cannot initialise; tracing is off");
   }
   atr__start_dir_done();

@@ -1,9 +1,10 @@
 /* Process-level hooks: mark the image's end before exec and _exit, follow
- * dlopen/dlclose and thread renames, and keep the recorder connection alive when a
- * daemon closes every descriptor (close, closefrom, close_range, dup2, dup3), note the
- * starting directory before a chdir that precedes start-up. Each forwards to the real
- * function with the program's arguments and returns its result unchanged. No hook here
- * takes a lock (libtrace/README.md): they run in signal handlers and fork children.
+ * dlopen/dlclose and thread renames, keep the tracer's descriptors (the recorder
+ * connection, the region) alive when a daemon closes every descriptor (close, closefrom,
+ * close_range, dup2, dup3), note the starting directory before a chdir that precedes
+ * start-up. Each forwards to the real function with the program's arguments and returns
+ * its result unchanged. No hook here takes a lock (libtrace/README.md): they run in
+ * signal handlers and fork children.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -221,15 +222,22 @@ ATR_EXPORT int __cxa_atexit(void (*fn)(void *), void *arg, void *dso) {
  * program got (a traced program's first open() returned 5, not 3), and a program
  * closing the descriptors it did not open pulled it from under libunwind, whose reopen
  * then closed whatever the program had put at those numbers. Opened under the guard,
- * the pipe is moved up next to the trace descriptor and protected like it. */
+ * the pipe is moved up next to the trace descriptor and protected like it.
+ * libunwind writes a byte of an address into it only to validate that address
+ * (write_validate), which a local unwind does only on a frame without unwind info; its
+ * initialisation's pipe2 (during atr__stack_init) is refused, so that a process holds
+ * the two descriptors only once an unwind needed them: write_validate reopens the pipe
+ * when it finds it closed, and that pipe2 is let through (libtrace/README.md, memory
+ * and descriptors). */
 #define ATR_MAX_EXTRA 4
 static _Atomic int extra[ATR_MAX_EXTRA] = {-1, -1, -1, -1}; /* libunwind's pipe */
 /* numbers of ours the program took with dup2/dup3: libunwind's later close of them
  * must not close the program's file */
 static _Atomic int taken[ATR_MAX_EXTRA] = {-1, -1, -1, -1};
 
+/* the connection and the region (shm.c): held for the image's whole life */
 static int ours(int fd) {
-  return fd >= 0 && fd == atr__conn_fd();
+  return fd >= 0 && (fd == atr__conn_fd() || fd == atr__region_fd());
 }
 
 static int slot_of(_Atomic int *set, int fd) {
@@ -261,8 +269,14 @@ static int owned(int fd) {
   return ours(fd) || slot_of(extra, fd) >= 0;
 }
 
+int atr__pipe_refuse; /* stack.c: set around libunwind's initialisation */
+
 ATR_EXPORT int pipe2(int fds[2], int flags) {
   ATR_NEED(pipe2);
+  if (atr__tls.guard && atr__pipe_refuse) {
+    errno = EMFILE;
+    return -1;
+  }
   int r = atr__real.pipe2(fds, flags);
   if (r == 0 && atr__tls.guard) { /* the tracer's own (libunwind's), never the program's */
     int e = errno;
@@ -299,17 +313,18 @@ ATR_EXPORT int close(int fd) {
 static int close_around(unsigned first, unsigned last, int flags) {
   if (flags & 4 /* CLOSE_RANGE_CLOEXEC: ours are close-on-exec already */)
     return atr__real.close_range(first, last, flags);
-  unsigned keep[1 + ATR_MAX_EXTRA];
+  unsigned keep[2 + ATR_MAX_EXTRA];
   int n = 0;
-  int own = atr__conn_fd();
-  if (own >= 0 && (unsigned)own >= first && (unsigned)own <= last)
-    keep[n++] = (unsigned)own;
+  int own[2] = {atr__conn_fd(), atr__region_fd()};
+  for (int i = 0; i < 2; i++)
+    if (own[i] >= 0 && (unsigned)own[i] >= first && (unsigned)own[i] <= last)
+      keep[n++] = (unsigned)own[i];
   for (int i = 0; i < ATR_MAX_EXTRA; i++) {
     int fd = atomic_load(&extra[i]);
     if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last)
       keep[n++] = (unsigned)fd;
   }
-  for (int i = 1; i < n; i++) /* insertion sort: at most five */
+  for (int i = 1; i < n; i++) /* insertion sort: at most six */
     for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
       unsigned t = keep[j];
       keep[j] = keep[j - 1];
@@ -337,33 +352,71 @@ ATR_EXPORT void closefrom(int low) {
   close_around(low < 0 ? 0u : (unsigned)low, ~0u, 0);
 }
 
-/* The program wants one of our numbers. The connection moves elsewhere; libunwind's
- * pipe cannot (libunwind keeps the numbers), so the number is the program's from now on
- * and libunwind's eventual close of it is skipped. */
-static void vacate(int fd) {
+/* The program wants one of our numbers. The connection and the region move elsewhere
+ * (the region's mappings through the old number are told to check, shm.c
+ * atr__region_vacate); libunwind's pipe cannot (libunwind keeps the numbers), so the
+ * number is the program's from now on and libunwind's eventual close of it is skipped.
+ * Returns 1 for the connection, 2 for the region: after the call vacated() ends it. */
+static int vacate(int fd) {
   int i = slot_of(extra, fd);
   if (ATR_UNLIKELY(i >= 0)) {
     atomic_store(&extra[i], -1);
     set_add(taken, fd);
-    return;
+    return 0;
   }
-  if (!ours(fd))
-    return;
+  if (ATR_LIKELY(!ours(fd)))
+    return 0;
+  if (ATR_UNLIKELY(atr__pid != (int)getpid())) {
+    /* A child that has not started tracing yet holds copies of its parent's numbers.
+     * Made by fork or a raw clone(2), its state page was wiped: its memory is its own,
+     * it forgets the number (never closes it: it is the program's now). A vfork child
+     * shares its parent's memory: it touches nothing (its copy goes with the dup2). */
+    if (atomic_load(&atr__state) != ATR_ON) {
+      if (fd == atr__region_fd())
+        atr__region_vacate(-1);
+      else
+        atr__conn_moved(fd, -1);
+    }
+    return 0;
+  }
+  if (fd == atr__region_fd()) {
+    atr__region_vacate(1);
+    return 2;
+  }
   int e = errno;
   int moved = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
-  if (moved >= 0 && !atr__conn_moved(fd, moved))
+  if (moved < 0)
+    atr__note("the program took every descriptor number above the tracer's: the recorder "
+              "connection was given up");
+  /* -1: the number is the program's, never written to again */
+  if (!atr__conn_moved(fd, moved) && moved >= 0)
     atr__real.close(moved); /* a signal handler's dup2 moved the connection meanwhile */
   errno = e;
+  return 1;
+}
+
+/* After the program's dup2/dup3 onto a number vacate() moved us from: had the call
+ * failed, the number would not be open untraced, so our old copy there goes. */
+static int vacated(int how, int fd, int r) {
+  if (ATR_LIKELY(!how))
+    return r;
+  int e = errno;
+  if (r < 0 && fd != atr__conn_fd() && fd != atr__region_fd())
+    atr__real.close(fd);
+  if (how == 2)
+    atr__region_vacate(0);
+  errno = e;
+  return r;
 }
 
 ATR_EXPORT int dup2(int oldfd, int newfd) {
   ATR_NEED(dup2);
-  vacate(newfd);
-  return atr__real.dup2(oldfd, newfd);
+  int how = vacate(newfd);
+  return vacated(how, newfd, atr__real.dup2(oldfd, newfd));
 }
 
 ATR_EXPORT int dup3(int oldfd, int newfd, int flags) {
   ATR_NEED(dup3);
-  vacate(newfd);
-  return atr__real.dup3(oldfd, newfd, flags);
+  int how = vacate(newfd);
+  return vacated(how, newfd, atr__real.dup3(oldfd, newfd, flags));
 }

@@ -4,11 +4,14 @@
  * can hear it and descriptor 2 is the terminal the user started the run from: a
  * daemon's descriptor 2 may be its data file (issue 20). Never on a hot path; never
  * writes to a descriptor the program owns otherwise.
+ * Never writes past RLIMIT_FSIZE when stderr is a file (the kernel would kill the
+ * program with SIGXFSZ for a line of ours).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +52,14 @@ void atr__log(const char *fmt, ...) {
   if (!stderr_is_users_terminal())
     return;
   buf[len++] = '\n';
+  struct rlimit rl;
+  struct stat st;
+  if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && fstat(2, &st) == 0 &&
+      S_ISREG(st.st_mode)) {
+    off_t at = lseek(2, 0, SEEK_CUR); /* O_APPEND writes at st_size, beyond it anyway */
+    if ((uint64_t)(at > st.st_size ? at : st.st_size) + len > (uint64_t)rl.rlim_cur)
+      return;
+  }
   ssize_t w = write(2, buf, len);
   (void)w;
 }

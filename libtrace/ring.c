@@ -1,11 +1,12 @@
 /* Per-thread rings: registration of a thread's state (a slot of the shared region,
- * recycled by the recorder once the thread is gone) and the back-pressure wait when a
- * ring is full. The fast path (atr__push) is in tracer.h. Never allocates from the heap
- * and never drops an event while the recorder lives.
+ * mapped when first claimed, recycled by the recorder once the thread is gone) and the
+ * back-pressure wait when a ring is full. The fast path (atr__push) is in tracer.h.
+ * Never allocates from the heap and never drops an event while the recorder lives.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -35,27 +36,62 @@ static void stack_bounds(atr_thread_t *t) {
   t->stack_hi = (uintptr_t)pthread_self();
 }
 
+/* This image's mapping of each slot's piece (shm.h), NULL until it is mapped. */
+static atr_thread_t *_Atomic slot[ATR_MAX_THREADS];
+
+/* Slot i's piece: mapped and its offset published for the recorder. */
+static atr_thread_t *slot_map(uint32_t i) {
+  atr_thread_t *t = atomic_load_explicit(&slot[i], memory_order_acquire);
+  if (t)
+    return t;
+  uint64_t off;
+  t = atr__shm_piece(ATR_THREAD_BYTES, &off);
+  if (!t)
+    return NULL;
+  atomic_store_explicit(&slot[i], t, memory_order_release);
+  atomic_store_explicit(&atr__shmh->thread_off[i], off, memory_order_release);
+  return t;
+}
+
+/* At start-up and in a fork child: the first thread's piece, the region's first. */
+int atr__ring_premap(void) {
+  return slot_map(0) ? 0 : -1;
+}
+
+/* A fork child: its parent's pieces are not its own (the region replaced them). */
+void atr__ring_after_fork(void) {
+  for (uint32_t i = 0; i < ATR_MAX_THREADS; i++) {
+    atr_thread_t *t = atomic_exchange(&slot[i], NULL);
+    if (t)
+      munmap(t, ATR_THREAD_BYTES);
+  }
+}
+
 /* A free slot (one the recorder recycled), else a new one. */
 static atr_thread_t *claim(void) {
-  atr_thread_t *ts = atr_shm_threads(atr__shm);
   uint32_t n = atomic_load_explicit(&atr__shmh->nthreads, memory_order_acquire);
   for (uint32_t i = 0; i < n; i++) {
     int expected = ATR_THR_FREE;
-    if (atomic_load_explicit(&ts[i].status, memory_order_relaxed) == ATR_THR_FREE &&
-        atomic_compare_exchange_strong(&ts[i].status, &expected, ATR_THR_CLAIMED))
-      return &ts[i];
+    atr_thread_t *t = atomic_load_explicit(&slot[i], memory_order_acquire);
+    if (t && atomic_load_explicit(&t->status, memory_order_relaxed) == ATR_THR_FREE &&
+        atomic_compare_exchange_strong(&t->status, &expected, ATR_THR_CLAIMED))
+      return t;
   }
   /* A new slot: counted first, then owned by whoever wins its status (a thread scanning
-   * above may find it free as soon as it is counted). Storing CLAIMED before counting
-   * let a thread that lost the count overwrite a winner's LIVE with CLAIMED: that ring
-   * was never merged (tests/cli/replay.sh lost a quarter of replay_mt's events). */
+   * above may find it free as soon as it is counted and mapped). Storing CLAIMED before
+   * counting let a thread that lost the count overwrite a winner's LIVE with CLAIMED:
+   * that ring was never merged (tests/cli/replay.sh lost a quarter of replay_mt's
+   * events). A slot whose piece cannot be mapped stays counted and empty. */
   for (;;) {
     if (n >= ATR_MAX_THREADS)
       return NULL;
     if (atomic_compare_exchange_weak(&atr__shmh->nthreads, &n, n + 1)) {
+      atr_thread_t *t = slot_map(n);
+      if (!t)
+        return NULL;
       int expected = ATR_THR_FREE;
-      if (atomic_compare_exchange_strong(&ts[n].status, &expected, ATR_THR_CLAIMED))
-        return &ts[n];
+      if (atomic_compare_exchange_strong(&t->status, &expected, ATR_THR_CLAIMED))
+        return t;
       n = atomic_load(&atr__shmh->nthreads);
     }
   }
@@ -69,7 +105,9 @@ atr_thread_t *atr__thread_register(void) {
   if (!t) {
     static _Atomic int told;
     if (!atomic_exchange(&told, 1))
-      atr__note("more than 4096 threads were live at once: the events of the others were not seen");
+      atr__note(atomic_load(&atr__shmh->nthreads) >= ATR_MAX_THREADS
+                    ? "more than 4096 threads were live at once: the events of the others were not seen"
+                    : "a thread's ring could not be mapped (the address space or the file size limit): its events were not seen");
     return NULL;
   }
   uint64_t tail = atomic_load(&t->tail);

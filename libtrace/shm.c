@@ -1,12 +1,15 @@
 /* The probe's side of the shared region and of the recorder connection: makes the
  * region (a memfd, layout in shm.h), hands it to the recorder over its unix socket,
- * rings the recorder's doorbell, and gives a fork child a region of its own.
+ * maps its pieces as threads and stacks need them (atr__shm_piece), rings the
+ * recorder's doorbell, and gives a fork child a region of its own.
  * Only system calls: never allocates, never takes a lock the program can hold, never
- * starts a thread. Everything heavy happens in the recorder process.
+ * starts a thread, never grows a file past RLIMIT_FSIZE (the kernel would kill the
+ * program with SIGXFSZ). Everything heavy happens in the recorder process.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +18,17 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "real.h"
 #include "shm.h"
 
 void *atr__shm;
+int atr__said_why;
 atr_shm_hdr_t *atr__shmh;
 
 /* Before a region exists stamps read a clock share nobody bumps. */
@@ -39,7 +46,6 @@ _Atomic int *atr__statep = &state_boot;
 /* the socket to the recorder; -1 before connecting. Atomic: dup2 from a signal handler
  * can move it while the interrupted dup2 is moving it (proc.c vacate) */
 static _Atomic int conn = -1;
-static int start_fd = -1; /* the region's memfd between atr__shm_start and _connect */
 static struct sockaddr_un addr;
 static socklen_t addr_len;
 
@@ -55,22 +61,134 @@ int atr__shm_state_page(void) {
   return 0;
 }
 
-/* A new region: at `at` (replacing what is mapped there) or anywhere. */
+/* The region's descriptor, held for the image's whole life like the connection: a
+ * tracer-owned descriptor, close-on-exec, moved out of the program's numbers
+ * (atr__fd_move_high) and protected from its closing (proc.c); a fork child replaces it
+ * with its own region's. Pieces are mapped through it (atr__shm_piece). While the
+ * program's dup2/dup3 takes its number (proc.c vacate, atr__region_vacate) region_busy
+ * is not 0, and each such change bumps region_gen: a piece mapped across one may be of
+ * the program's file and is undone (never touched). */
+static _Atomic int region_fd = -1;
+static _Atomic uint32_t region_gen, region_busy;
+
+/* How big the file may be: the whole layout, or less under RLIMIT_FSIZE, past which
+ * ftruncate raises SIGXFSZ, which kills a program that does not ignore it (`ulimit -f`):
+ * never try. */
+static uint64_t file_size(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      (uint64_t)rl.rlim_cur >= ATR_SHM_MAX)
+    return ATR_SHM_MAX;
+  return (uint64_t)rl.rlim_cur;
+}
+
+static void *map_at(int fd, uint64_t off, uint64_t len) {
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, (off_t)off);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* Can the tracer hold its two descriptors (the connection, the region) without taking a
+ * number the program could have had? Above the soft RLIMIT_NOFILE where the hard one
+ * leaves room (atr__fd_move_high); otherwise they take two of the program's numbers,
+ * which is allowed only from ATR_NOFILE_MIN on: below it a program at its limit is
+ * likely (a test of the limit, a sandbox) and tracing is off, the program unchanged. */
+#define ATR_NOFILE_MIN 64u
+static int nofile_room(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      rl.rlim_max == RLIM_INFINITY || rl.rlim_max - rl.rlim_cur >= 2 ||
+      rl.rlim_cur >= ATR_NOFILE_MIN)
+    return 1;
+  atr__log("the descriptor limit (ulimit -n %llu) leaves no room for the tracer's 2 "
+           "descriptors; tracing is off", (unsigned long long)rl.rlim_cur);
+  atr__said_why = 1;
+  return 0;
+}
+
+/* A new region: the memfd, sized once (file_size), its descriptor moved high, and its
+ * fixed part mapped anywhere. */
 static void *map_region(int *fd_out) {
+  uint64_t size = file_size();
+  if (size < ATR_SHM_FIXED) {
+    atr__log("the file size limit (ulimit -f) is below the shared region's %llu bytes; "
+             "tracing is off", (unsigned long long)ATR_SHM_FIXED);
+    atr__said_why = 1;
+    return NULL;
+  }
   int fd = (int)syscall(SYS_memfd_create, "alloctrace", MFD_CLOEXEC);
   if (fd < 0)
     return NULL;
-  if (ftruncate(fd, (off_t)ATR_SHM_BYTES) != 0) {
+  void *p = NULL;
+  if (ftruncate(fd, (off_t)size) != 0 || !(p = map_at(fd, 0, ATR_SHM_FIXED))) {
     atr__real.close(fd);
     return NULL;
   }
-  void *p = mmap(NULL, ATR_SHM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-  if (p == MAP_FAILED) {
-    atr__real.close(fd);
-    return NULL;
-  }
-  *fd_out = fd;
+  atr_shm_hdr_t *h = atr_shm_hdr(p);
+  h->file_bytes = size;
+  atomic_store(&h->piece_next, ATR_SHM_FIXED);
+  *fd_out = atr__fd_move_high(fd);
   return p;
+}
+
+/* The mapping of a piece reserved at off, through the region's descriptor; NULL if the
+ * mapping fails (RLIMIT_AS). Never waits. */
+void *atr__shm_map_piece(uint64_t off, uint64_t len) {
+  for (int tries = 0; tries < 4; tries++) {
+    uint32_t g = atomic_load(&region_gen);
+    int fd = atomic_load(&region_fd);
+    if (atomic_load(&region_busy) || fd < 0)
+      continue; /* the program's dup2 is taking the number: try again, a few times */
+    void *p = map_at(fd, off, len);
+    if (atomic_load(&region_gen) == g && !atomic_load(&region_busy))
+      return p;
+    if (p) /* mapped across the number's change: perhaps not ours; never touched */
+      munmap(p, len);
+  }
+  return NULL;
+}
+
+/* A piece of len bytes (a thread state, an arena segment): its file offset reserved (one
+ * atomic add: no lock, so no thread waits for one that a signal handler interrupted
+ * here, nor a fork child for a thread the fork left behind), mapped here. Its offset goes to *off; the caller publishes it in the
+ * header once it is ready. NULL when the file has no room left (RLIMIT_FSIZE at the
+ * region's creation) or the mapping fails (RLIMIT_AS): the reservation is not returned.
+ * Never waits. */
+void *atr__shm_piece(uint64_t len, uint64_t *off) {
+  atr_shm_hdr_t *h = atr__shmh;
+  if (!h || atomic_load_explicit(&h->piece_next, memory_order_relaxed) + len > h->file_bytes)
+    return NULL;
+  uint64_t at = atomic_fetch_add(&h->piece_next, len);
+  if (at + len > h->file_bytes)
+    return NULL;
+  *off = at;
+  return atr__shm_map_piece(at, len);
+}
+
+int atr__region_fd(void) {
+  return atomic_load_explicit(&region_fd, memory_order_relaxed);
+}
+
+/* proc.c: the program's dup2/dup3 is about to take the region's number (begin = 1): the
+ * region moves to another number first; after the call (begin = 0) the change is
+ * over. begin = -1: forget the number (a fork child's copy of its parent's). */
+void atr__region_vacate(int begin) {
+  if (begin < 0) { /* a child's copy of its parent's: the number is the child's */
+    atomic_store(&region_fd, -1);
+    return;
+  }
+  if (!begin) {
+    atomic_fetch_sub(&region_busy, 1);
+    return;
+  }
+  atomic_fetch_add(&region_busy, 1);
+  atomic_fetch_add(&region_gen, 1);
+  int fd = atomic_load(&region_fd);
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+  /* no number left above it: the number is the program's, no piece is mapped any more */
+  atomic_store(&region_fd, moved >= 0 ? moved : -1);
+  if (moved < 0)
+    atr__note("the program took every descriptor number above the tracer's: no thread or "
+              "stack segment was mapped after that");
 }
 
 static ssize_t read_file(const char *path, char *buf, size_t cap) {
@@ -87,7 +205,7 @@ static ssize_t read_file(const char *path, char *buf, size_t cap) {
 static void identity(atr_shm_hdr_t *h, unsigned origin, uint64_t tick0) {
   h->magic = ATR_SHM_MAGIC;
   h->version = ATR_SHM_VERSION;
-  h->size = ATR_SHM_BYTES;
+  h->size = ATR_SHM_FIXED;
   h->origin = origin;
   h->pid = (uint32_t)getpid();
   h->ppid = (uint32_t)getppid();
@@ -157,6 +275,8 @@ int atr__shm_start(void) {
     atr__log("%s is not a recorder's address (@NAME): tracing is off", ATR_SOCK_ENV);
     return -1;
   }
+  if (!nofile_room())
+    return -1;
   int fd;
   void *base = map_region(&fd);
   if (!base)
@@ -172,16 +292,16 @@ int atr__shm_start(void) {
   h->skew[0] = ATR_SKEW(0);
   h->skew[1] = ATR_SKEW(1);
   publish(base);
-  start_fd = fd;
+  atomic_store(&region_fd, fd);
   return 0;
 }
 
 /* After the module scan: the recorder's first frame lists the modules. */
 int atr__shm_connect(void) {
-  int rc = hand_over(start_fd);
-  atr__real.close(start_fd);
-  start_fd = -1;
+  atr__ring_premap(); /* if there is no room for it, the thread goes untraced (ring.c) */
+  int rc = hand_over(atomic_load(&region_fd));
   if (rc != 0) {
+    atr__real.close(atomic_exchange(&region_fd, -1));
     atr__log("cannot reach the recorder (%s); tracing is off", strerror(errno));
     return -1;
   }
@@ -221,29 +341,40 @@ int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark) {
   atomic_store(&h->nnotes, nn);
   atomic_store(&h->notes_written, nn);
   /* the new region takes the old one's place: every address into it stays valid */
-  void *at = mremap(base, ATR_SHM_BYTES, ATR_SHM_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED, atr__shm);
+  void *at = mremap(base, ATR_SHM_FIXED, ATR_SHM_FIXED, MREMAP_MAYMOVE | MREMAP_FIXED, atr__shm);
   if (at == MAP_FAILED) {
-    munmap(base, ATR_SHM_BYTES);
+    munmap(base, ATR_SHM_FIXED);
     atr__real.close(fd);
     return -1;
   }
   publish(at);
+  atomic_store(&region_fd, fd);
+  atomic_store(&region_busy, 0); /* a dup2 in another thread of the parent at the fork */
+  atr__ring_after_fork(); /* the parent's pieces go; the child maps its own */
   atr__modules_after_fork();
   atr__patch_after_fork();
-  atr__stacktab_init();
-  int rc = hand_over(fd);
-  atr__real.close(fd);
+  int rc = atr__stacktab_init();
+  atr__ring_premap();
+  if (rc == 0)
+    rc = hand_over(fd);
+  if (rc != 0)
+    atr__real.close(atomic_exchange(&region_fd, -1));
   return rc;
 }
 
 /* A fork child holding its parent's connection would keep the parent's trace open: it
- * goes at the fork (atfork handler) or, after a raw clone(2), at the child's start. */
+ * goes at the fork (atfork handler) or, after a raw clone(2), at the child's start, and
+ * the parent's region descriptor with it (the child keeps the mapping until its own
+ * region replaces it). */
 void atr__shm_drop_parent_conn(void) {
   if (conn >= 0) {
     atr__fd_disown(conn);
     atr__real.close(conn);
     conn = -1;
   }
+  int fd = atomic_exchange(&region_fd, -1);
+  if (fd >= 0)
+    atr__real.close(fd);
 }
 
 /* The doorbell: one byte on the connection. 0, or -1 when the recorder is gone. */
@@ -272,12 +403,31 @@ int atr__conn_moved(int from, int to) {
   return atomic_compare_exchange_strong(&conn, &from, to);
 }
 
-/* Keep the descriptor out of the low numbers programs expect to own. */
+/* Keep the descriptor out of the numbers the program can have. Where the hard limit of
+ * RLIMIT_NOFILE is above the soft one the descriptor goes just above the soft limit
+ * (raised for the one fcntl and set back at once): the program, which cannot open,
+ * dup2 or close_range a number at or above its soft limit, then opens exactly as many
+ * files as untraced. Otherwise it goes high (500, or half the limit), out of the low
+ * numbers programs expect to own: one number fewer for the program at its limit per
+ * descriptor (nofile_room above decides whether tracing may cost that). */
 int atr__fd_move_high(int fd) {
   struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return fd;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < INT_MAX - 1 &&
+      (uint64_t)fd < rl.rlim_cur) {
+    struct rlimit up = {rl.rlim_max - rl.rlim_cur > 8 ? rl.rlim_cur + 8 : rl.rlim_max, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+      int high = fcntl(fd, F_DUPFD_CLOEXEC, (int)rl.rlim_cur);
+      setrlimit(RLIMIT_NOFILE, &rl);
+      if (high >= 0) {
+        atr__real.close(fd);
+        return high;
+      }
+    }
+  }
   int want = 500;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      (rlim_t)want * 2 > rl.rlim_cur)
+  if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)want * 2 > rl.rlim_cur)
     want = (int)(rl.rlim_cur / 2);
   if (fd >= want)
     return fd;

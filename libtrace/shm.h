@@ -1,8 +1,8 @@
 /* The shared region: what a traced process and the recorder process both map. One
  * memfd per process image, made by the probe (shm.c) and handed to the recorder over
  * its socket, holds everything the recorder reads: the header, the module table, the
- * stack table and every thread's state and ring. Its layout is fixed (offsets below), so
- * neither side stores a pointer into it: each side adds the offsets to its own mapping.
+ * stack table and every thread's state and ring. Offsets below are file offsets, so
+ * neither side stores a pointer into it: each side maps the pieces itself.
  * Nothing here may be written by the recorder except where a field says so.
  *
  *   offset              size                               what
@@ -10,10 +10,24 @@
  *   ATR_SHM_MODS        ATR_MAX_MODULES * atr_module_t     module table (modules.c)
  *   ATR_SHM_SLOTS       ATR_ST_SLOTS * 4                   stack hash slots (stacktab.c)
  *   ATR_SHM_OFFSETS     (ATR_ST_MAX + 1) * 8               stack id -> arena word offset
- *   ATR_SHM_ARENA       ATR_ST_ARENA_WORDS * 8             interned stacks
- *   ATR_SHM_THREADS     ATR_MAX_THREADS * atr_thread_t     thread states and rings (ring.c)
+ *   ATR_SHM_FIXED       pieces, in the order they were needed:
+ *                       ATR_THREAD_BYTES                   a thread state and ring (ring.c),
+ *                                                          at hdr.thread_off[slot]
+ *                       ATR_ST_SEG_WORDS * 8               a stack arena segment
+ *                                                          (stacktab.c), at hdr.seg_off[k]
  *
- * The file is sparse: only pages written take memory (a thread's ring as it fills).
+ * The file is sized once, when it is made, to the whole layout (ATR_SHM_MAX: the fixed
+ * part and room for every piece), or to what RLIMIT_FSIZE allows if that is less; it
+ * never grows after (shm.c). It is sparse: only pages written take memory (a thread's
+ * ring as it fills), and only what is mapped takes address space (RLIMIT_AS counts
+ * mappings, not file sizes). Only the fixed part is mapped from the start; a piece's
+ * file offset is reserved with one atomic add on piece_next, checked against file_bytes,
+ * when a thread first claims its slot or a stack first needs its segment, then mapped
+ * from the probe's descriptor of the region, then published in the header: a process's
+ * address space pays for what it uses, not for 4096 rings (8 GiB) and a 2 GiB arena.
+ * No lock and no wait: no thread waits for another to finish reserving or mapping (one
+ * interrupted by its signal handler, or one a fork left behind). The recorder maps a
+ * piece when it finds its offset published.
  */
 #ifndef ATR_SHM_H
 #define ATR_SHM_H
@@ -25,13 +39,16 @@
 #include "tracer.h"
 
 #define ATR_SHM_MAGIC 0x31306d6873727461ull /* "atrshm01" */
-#define ATR_SHM_VERSION 2u
+#define ATR_SHM_VERSION 4u
 
 #define ATR_MAX_MODULES 8192u
 #define ATR_ST_SLOT_BITS 23u /* 4 Mi stacks: a large C++ program makes millions */
 #define ATR_ST_SLOTS (1u << ATR_ST_SLOT_BITS)
 #define ATR_ST_MAX (ATR_ST_SLOTS / 2)                 /* load factor stays <= 0.5 */
-#define ATR_ST_ARENA_WORDS (256u * 1024u * 1024u)     /* 2 GiB, sparse: only what is used */
+#define ATR_ST_ARENA_WORDS (256u * 1024u * 1024u)     /* 2 GiB at most, in segments */
+#define ATR_ST_SEG_SHIFT 20u                          /* a segment: 1 Mi words, 8 MiB */
+#define ATR_ST_SEG_WORDS (1u << ATR_ST_SEG_SHIFT)
+#define ATR_ST_SEGS (ATR_ST_ARENA_WORDS / ATR_ST_SEG_WORDS)
 #define ATR_MAX_THREADS 4096u /* thread states live at once (recycled when a thread ends) */
 #define ATR_MAX_NOTES 16u
 /* a note that is a probe's diagnostic (rawio.c) starts with this and "[pid]: "; the
@@ -44,9 +61,13 @@
 #define ATR_SHM_MODS ATR_SHM_HDR_BYTES
 #define ATR_SHM_SLOTS ATR_PAGE_UP(ATR_SHM_MODS + (uint64_t)ATR_MAX_MODULES * sizeof(atr_module_t))
 #define ATR_SHM_OFFSETS ATR_PAGE_UP(ATR_SHM_SLOTS + (uint64_t)ATR_ST_SLOTS * 4u)
-#define ATR_SHM_ARENA ATR_PAGE_UP(ATR_SHM_OFFSETS + ((uint64_t)ATR_ST_MAX + 1u) * 8u)
-#define ATR_SHM_THREADS ATR_PAGE_UP(ATR_SHM_ARENA + (uint64_t)ATR_ST_ARENA_WORDS * 8u)
-#define ATR_SHM_BYTES ATR_PAGE_UP(ATR_SHM_THREADS + (uint64_t)ATR_MAX_THREADS * sizeof(atr_thread_t))
+#define ATR_SHM_FIXED ATR_PAGE_UP(ATR_SHM_OFFSETS + ((uint64_t)ATR_ST_MAX + 1u) * 8u)
+#define ATR_THREAD_BYTES ATR_PAGE_UP(sizeof(atr_thread_t))
+#define ATR_ST_SEG_BYTES ((uint64_t)ATR_ST_SEG_WORDS * 8u)
+/* the whole layout: the file's size unless RLIMIT_FSIZE is below it (11 GiB, sparse) */
+#define ATR_SHM_MAX                                                                      \
+  (ATR_SHM_FIXED + (uint64_t)ATR_MAX_THREADS * ATR_THREAD_BYTES +                         \
+   (uint64_t)ATR_ST_SEGS * ATR_ST_SEG_BYTES)
 
 /* How the image came to be traced (atr_shm_hdr_t.origin). */
 enum atr_origin {
@@ -59,7 +80,7 @@ typedef struct atr_shm_hdr {
   uint64_t magic;
   uint32_t version;
   uint32_t origin;           /* enum atr_origin */
-  uint64_t size;             /* ATR_SHM_BYTES */
+  uint64_t size;             /* ATR_SHM_FIXED */
   uint32_t pid, ppid;
   uint64_t tick0;            /* clock reading the image's times count from */
   uint64_t start_unix_us;    /* wall clock at tick0 */
@@ -87,6 +108,14 @@ typedef struct atr_shm_hdr {
   _Atomic uint32_t nstacks;
   _Atomic uint64_t stack_drops;
   char notes[ATR_MAX_NOTES][160];
+  uint64_t file_bytes;                    /* the file's size, set once at its creation */
+  _Atomic uint64_t piece_next;            /* the next piece's offset: reserved by one
+                                           * atomic add (shm.c atr__shm_piece); may pass
+                                           * file_bytes (failed reservations stay) */
+  /* the pieces' file offsets (0: not mapped yet), stored with release once the file
+   * holds the piece: the recorder maps a piece only after reading its offset here */
+  _Atomic uint64_t thread_off[ATR_MAX_THREADS];
+  _Atomic uint64_t seg_off[ATR_ST_SEGS];
 
   /* written by the recorder */
   _Alignas(64) _Atomic uint32_t recorder_sleeping; /* 1: a doorbell wakes it (shm.c) */
@@ -104,13 +133,6 @@ static inline _Atomic uint32_t *atr_shm_slots(void *base) {
 static inline uint64_t *atr_shm_offsets(void *base) {
   return (uint64_t *)((char *)base + ATR_SHM_OFFSETS);
 }
-static inline uint64_t *atr_shm_arena(void *base) {
-  return (uint64_t *)((char *)base + ATR_SHM_ARENA);
-}
-static inline atr_thread_t *atr_shm_threads(void *base) {
-  return (atr_thread_t *)((char *)base + ATR_SHM_THREADS);
-}
-
 /* The hello a process sends on connecting (with the memfd as SCM_RIGHTS), and the
  * doorbell: any one byte after it means "look at my rings now". */
 typedef struct atr_hello {

@@ -25,8 +25,14 @@ void atr__self_range(uintptr_t lo, uintptr_t hi) {
 int atr__stack_init(void) {
   if (atr__stacktab_init() != 0)
     return -1;
+  atr__pipe_refuse = 1; /* its mem-validate pipe waits for a need (proc.c) */
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   unw_set_cache_size(unw_local_addr_space, 1024, 0);
+  unw_context_t uc; /* the initialisation is lazy in some versions: done here */
+  unw_cursor_t cur;
+  if (unw_getcontext(&uc) == 0)
+    unw_init_local(&cur, &uc);
+  atr__pipe_refuse = 0;
 #if defined(__x86_64__)
   __builtin_cpu_init();
   have_avx2 = __builtin_cpu_supports("avx2");

@@ -253,6 +253,8 @@ ATR_HIDDEN void atr__config_load(void);
 /* ---- threads and rings (ring.c) ---- */
 ATR_HIDDEN atr_thread_t *atr__thread_register(void);
 ATR_HIDDEN void atr__ring_check(atr_thread_t *t, uint64_t h, uint64_t ts);
+ATR_HIDDEN int atr__ring_premap(void);      /* the first slot's piece, at start and fork */
+ATR_HIDDEN void atr__ring_after_fork(void); /* a fork child drops its parent's pieces */
 
 /* The futex word a producer blocked on a full ring sleeps on: the tail's low half. */
 static inline uint32_t *atr__tail_word(atr_thread_t *t) {
@@ -312,10 +314,16 @@ extern void *atr__shm;                   /* this image's region, NULL before sta
 extern struct atr_shm_hdr *atr__shmh;    /* its header */
 ATR_HIDDEN int atr__shm_state_page(void);
 ATR_HIDDEN int atr__shm_start(void);
+extern int atr__said_why; /* start-up failed with a message of its own (lifecycle.c) */
 ATR_HIDDEN int atr__spawn_recorder(void); /* spawn.c: preloaded by hand */
 ATR_HIDDEN void atr__start_dir_keep(void); /* spawn.c: before a chdir that precedes start-up */
 ATR_HIDDEN void atr__start_dir_done(void); /* spawn.c: start-up is over, chdir is free */
 ATR_HIDDEN int atr__shm_connect(void);
+/* a piece of the region (shm.h): mapped, its file offset in *off; NULL if it cannot be */
+ATR_HIDDEN void *atr__shm_piece(uint64_t len, uint64_t *off);
+ATR_HIDDEN void *atr__shm_map_piece(uint64_t off, uint64_t len); /* one reserved before */
+ATR_HIDDEN int atr__region_fd(void);          /* the region's descriptor, -1: none */
+ATR_HIDDEN void atr__region_vacate(int begin); /* proc.c: dup2/dup3 takes its number */
 ATR_HIDDEN int atr__shm_fork_child(uint64_t fork_tick, uint64_t fork_mark);
 ATR_HIDDEN void atr__shm_drop_parent_conn(void);
 ATR_HIDDEN void atr__shm_end(unsigned end_flags);
@@ -328,6 +336,7 @@ ATR_HIDDEN void atr__layer(unsigned mask);
 ATR_HIDDEN int atr__fd_move_high(int fd); /* dup to a high number, close the low one */
 ATR_HIDDEN void atr__fd_own(int fd);    /* proc.c: protect fd from the program's closing */
 ATR_HIDDEN void atr__fd_disown(int fd);
+extern int atr__pipe_refuse; /* proc.c: refuse libunwind's start-up pipe2 while set */
 
 /* ---- lifecycle (lifecycle.c) ---- */
 ATR_HIDDEN void atr__init(void);

@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
@@ -37,6 +38,7 @@
 
 typedef struct conn {
   int fd;
+  int memfd;        /* the region's descriptor: the writer maps pieces through it */
   uint32_t pid;
   void *base;       /* the image's region, NULL until its hello */
   atr_wproc_t *w;
@@ -141,19 +143,25 @@ static int take_hello(conn_t *c) {
       close(memfd);
     return -1;
   }
-  void *base = mmap(NULL, ATR_SHM_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+  void *base = mmap(NULL, ATR_SHM_FIXED, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
                     memfd, 0);
-  close(memfd);
-  if (base == MAP_FAILED)
+  struct stat st;
+  if (base == MAP_FAILED || fstat(memfd, &st) != 0 || (uint64_t)st.st_size < ATR_SHM_FIXED) {
+    if (base != MAP_FAILED)
+      munmap(base, ATR_SHM_FIXED);
+    close(memfd);
     return -1;
+  }
   atr_shm_hdr_t *h = atr_shm_hdr(base);
-  if (h->magic != ATR_SHM_MAGIC || h->size != ATR_SHM_BYTES) {
-    munmap(base, ATR_SHM_BYTES);
+  if (h->magic != ATR_SHM_MAGIC || h->size != ATR_SHM_FIXED) {
+    munmap(base, ATR_SHM_FIXED);
+    close(memfd);
     return -1;
   }
   c->base = base;
+  c->memfd = memfd;
   c->pid = h->pid;
-  c->w = atr_wproc_open(base, next_stream++);
+  c->w = atr_wproc_open(base, memfd, next_stream++);
   if (!c->w) {
     atr_rec_log("process %u: out of memory; not traced", c->pid);
     return -1;
@@ -176,7 +184,9 @@ static void drop(int ep, conn_t *c) {
     atr_wproc_close(c->w);
   }
   if (c->base)
-    munmap(c->base, ATR_SHM_BYTES);
+    munmap(c->base, ATR_SHM_FIXED);
+  if (c->memfd >= 0)
+    close(c->memfd);
   for (conn_t **p = &conns; *p; p = &(*p)->next)
     if (*p == c) {
       *p = c->next;
@@ -204,6 +214,7 @@ static void accept_all(int ep) {
         continue;
       }
       nc->fd = fd;
+      nc->memfd = -1;
       nc->next = conns;
       conns = nc;
       struct epoll_event e2 = {.events = EPOLLIN, .data.ptr = nc};
@@ -318,7 +329,16 @@ int main(int argc, char **argv) {
   signal(SIGQUIT, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   signal(SIGPIPE, SIG_IGN);
+  /* past RLIMIT_FSIZE (`ulimit -f`, inherited from the user's shell) a write fails with
+   * EFBIG instead of killing the recorder: the trace is cut, `run` says so, the program
+   * goes on as it would untraced */
+  signal(SIGXFSZ, SIG_IGN);
   signal(SIGTERM, on_term);
+  struct rlimit nofile; /* a descriptor per image for its region: as many as allowed */
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   atr_rec_clock_init();
   out_fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out_fd < 0) {

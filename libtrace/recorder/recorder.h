@@ -12,8 +12,9 @@
 
 typedef struct atr_wproc atr_wproc_t;
 
-/* writer.c: one traced process image, on its region mapped at base. */
-atr_wproc_t *atr_wproc_open(void *base, uint32_t stream);
+/* writer.c: one traced process image, on its region's fixed part mapped at base; memfd
+ * (the caller's, open while the writer lives) maps the pieces (shm.h) as they appear. */
+atr_wproc_t *atr_wproc_open(void *base, int memfd, uint32_t stream);
 uint64_t atr_wproc_step(atr_wproc_t *w);  /* one pass; the events taken */
 void atr_wproc_finish(atr_wproc_t *w);    /* the image is gone: the rest, then END */
 void atr_wproc_close(atr_wproc_t *w);

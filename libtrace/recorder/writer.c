@@ -12,13 +12,14 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -58,7 +59,10 @@ struct site_cache {
 struct atr_wproc {
   void *base;               /* the image's shared region, mapped here */
   atr_shm_hdr_t *hdr;
-  atr_thread_t *threads;
+  int memfd;                /* the region's descriptor (recorder.c's) */
+  uint32_t thr_lo;          /* slots below it are all mapped (thr) */
+  atr_thread_t *thr[ATR_MAX_THREADS]; /* the slots' pieces mapped here, NULL: not yet */
+  uint64_t *seg[ATR_ST_SEGS];         /* the stack arena's segments mapped here */
   uint32_t pid, stream;
   int statm_fd;             /* /proc/<pid>/statm: RSS samples */
   int status_fd;            /* /proc/<pid>/status: VmHWM */
@@ -104,11 +108,43 @@ struct atr_wproc {
 static atr_wproc_t *Wp; /* the image being written: every function below works on it */
 #define W (*Wp)
 
+/* A piece of the region once the probe has published its offset (shm.h), mapped here;
+ * NULL while it is not, or not inside the file (a damaged header). */
+static void *piece(uint64_t off, uint64_t len) {
+  struct stat st;
+  if (off < ATR_SHM_FIXED || (off & 4095u) || fstat(W.memfd, &st) != 0 ||
+      off + len > (uint64_t)st.st_size)
+    return NULL;
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, W.memfd,
+                 (off_t)off);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* The slots handed out so far, each mapped once its piece is published: the count to
+ * walk in W.thr (entries may be NULL). */
+static uint32_t threads_seen(void) {
+  uint32_t n = atomic_load_explicit(&W.hdr->nthreads, memory_order_acquire);
+  if (n > ATR_MAX_THREADS)
+    n = ATR_MAX_THREADS;
+  int all = 1;
+  for (uint32_t i = W.thr_lo; i < n; i++) {
+    if (!W.thr[i]) {
+      uint64_t off = atomic_load_explicit(&W.hdr->thread_off[i], memory_order_acquire);
+      W.thr[i] = off ? piece(off, ATR_THREAD_BYTES) : NULL;
+    }
+    if (all && W.thr[i])
+      W.thr_lo = i + 1;
+    else
+      all = 0;
+  }
+  return n;
+}
+
 #define FOR_THREADS(t)                                                                   \
-  for (atr_thread_t *t = W.threads,                                                      \
-                    *t##_end = W.threads + atomic_load_explicit(&W.hdr->nthreads,         \
-                                                                memory_order_acquire);   \
-       t < t##_end; t++)
+  for (atr_thread_t **t##_p = W.thr, **t##_end = W.thr + threads_seen(), *t = NULL;       \
+       t##_p < t##_end; t##_p++)                                                          \
+    if (!(t = *t##_p)) {                                                                  \
+    } else
 
 static uint64_t ticks_to_us(uint64_t ticks) {
   return atr_rec_ticks_to_us(W.hdr, ticks);
@@ -118,8 +154,18 @@ static uint64_t us_to_ticks(uint64_t us) {
 }
 
 static const uintptr_t *stack_get(uint32_t id, int *n) {
-  const uint64_t *e = atr_shm_arena(W.base) + atr_shm_offsets(W.base)[id];
-  *n = (int)e[1];
+  uint64_t off = id <= ATR_ST_MAX ? atr_shm_offsets(W.base)[id] : 0;
+  uint32_t k = (uint32_t)(off >> ATR_ST_SEG_SHIFT);
+  if (k < ATR_ST_SEGS && !W.seg[k]) {
+    uint64_t at = atomic_load_explicit(&W.hdr->seg_off[k], memory_order_acquire);
+    W.seg[k] = at ? piece(at, ATR_ST_SEG_BYTES) : NULL;
+  }
+  if (k >= ATR_ST_SEGS || !W.seg[k]) {
+    *n = 0; /* not readable: recorded as an empty stack */
+    return NULL;
+  }
+  const uint64_t *e = W.seg[k] + (off & (ATR_ST_SEG_WORDS - 1));
+  *n = e[1] > ATR_MAX_DEPTH ? ATR_MAX_DEPTH : (int)e[1];
   return (const uintptr_t *)(e + 2);
 }
 
@@ -168,7 +214,8 @@ static void compress_bytes(const uint8_t *data, size_t len, ZSTD_EndDirective mo
   W.frame_open = mode != ZSTD_e_end;
   if (!W.frame_open && W.frame_len) { /* a whole frame: to the sink, after its tag */
     if (!W.failed && atr_rec_sink_frame(W.stream, W.pid, W.frame, W.frame_len) != 0)
-      fail("cannot write the trace file");
+      fail(errno == EFBIG ? "cannot write the trace file: the file size limit (ulimit -f) is reached"
+                          : "cannot write the trace file");
     W.frame_len = 0;
   }
 }
@@ -1249,14 +1296,14 @@ static void claim_inherited(atr_wproc_t *w) {
 /* A new image: its writer state and the trace's first frame (header, process, modules),
  * written at once: a process killed before its first allocation still leaves a trace
  * that decodes, and `run` can tell it from a program that never loaded the tracer. */
-atr_wproc_t *atr_wproc_open(void *base, uint32_t stream) {
+atr_wproc_t *atr_wproc_open(void *base, int memfd, uint32_t stream) {
   atr_wproc_t *w = calloc(1, sizeof(*w));
   if (!w)
     return NULL;
   Wp = w;
   W.base = base;
   W.hdr = atr_shm_hdr(base);
-  W.threads = atr_shm_threads(base);
+  W.memfd = memfd;
   W.pid = W.hdr->pid;
   W.stream = stream;
   W.statm_fd = W.status_fd = -1;
@@ -1299,6 +1346,12 @@ void atr_wproc_close(atr_wproc_t *w) {
     close(W.statm_fd);
   if (W.status_fd >= 0)
     close(W.status_fd);
+  for (uint32_t i = 0; i < ATR_MAX_THREADS; i++)
+    if (W.thr[i])
+      munmap(W.thr[i], ATR_THREAD_BYTES);
+  for (uint32_t k = 0; k < ATR_ST_SEGS; k++)
+    if (W.seg[k])
+      munmap(W.seg[k], ATR_ST_SEG_BYTES);
   ZSTD_freeCCtx(W.cctx);
   free(W.buf);
   free(W.zbuf);
