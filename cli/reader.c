@@ -36,6 +36,7 @@ struct atr_reader_priv {
   const atr_visitor_t *v;
   void (*ev_fn)(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev); /* v->event, v->ctx */
   void *ev_ctx;
+  uint64_t piece_off; /* where in its frame the piece being parsed starts */
 };
 
 const char *atr_kind_name(unsigned kind) {
@@ -335,7 +336,7 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
   struct atr_reader_priv *P = tr->priv;
   cursor_t c = {buf, buf + len, 0};
   while (c.p < c.end) {
-    size_t off = (size_t)(c.p - buf);
+    size_t off = (size_t)(P->piece_off + (uint64_t)(c.p - buf));
     unsigned tag = *c.p++;
     if (!P->have_hdr && tag != ATR_TAG_HDR)
       return fail(tr, "not an alloctrace trace (no header record)");
@@ -546,8 +547,13 @@ typedef struct {
   int eof;          /* read() said end of file */
   int tagged;       /* a stream tag was seen: every frame must have one */
   int out_full;     /* the last call filled the output: zstd may still hold data */
+  int truncated;    /* the file ends inside the frame after the last one read */
   uint64_t frames;  /* frames completed so far */
+  uint64_t frame_off; /* content bytes of the current frame handed over so far */
   uint64_t compressed_bytes;
+  uint8_t walk[4096]; /* frame_whole's window on the file */
+  off_t walk_off;
+  size_t walk_len;
   _Atomic int *follow; /* atr_reader_follow when the read began */
 } src_t;
 
@@ -575,7 +581,11 @@ static ssize_t src_read(src_t *s, void *buf, size_t n) {
 typedef struct {
   uint8_t *buf;
   size_t len, cap;
-  int status; /* 1: a whole frame in buf[0, len); 0: end of file; -1: error in msg */
+  size_t carry;    /* bytes after len: the start of a record the next piece completes */
+  uint64_t frame;  /* the frame this piece is of, from 1 */
+  uint64_t off;    /* where in that frame's content the piece starts */
+  int frame_end;   /* the piece ends its frame */
+  int status; /* 1: whole records of a frame in buf[0, len); 0: end of file; -1: error in msg */
   char msg[400];
 } slot_t;
 
@@ -722,18 +732,209 @@ static int src_tags(src_t *s, slot_t *sl) {
   }
 }
 
-/* Decompresses the next whole frame into sl (its buffer grows by doubling). */
-static void src_next(src_t *s, slot_t *sl) {
+/* The bytes [off, off + n) of the file into out, through a 4 KiB window: 1, or 0 when
+ * the file ends first (followed: once its writer is done), -1 on a read error. */
+static int walk_get(src_t *s, off_t off, uint8_t *out, size_t n) {
+  if (off < s->walk_off || off + (off_t)n > s->walk_off + (off_t)s->walk_len) {
+    for (;;) {
+      int over = follow_over(s);
+      ssize_t got = pread(s->fd, s->walk, sizeof(s->walk), off);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0)
+        return -1;
+      s->walk_off = off;
+      s->walk_len = (size_t)got;
+      if ((size_t)got >= n || over)
+        break;
+      nanosleep(&(struct timespec){0, 2000000}, NULL);
+    }
+    if (s->walk_len < n)
+      return 0;
+  }
+  memcpy(out, s->walk + (off - s->walk_off), n);
+  return 1;
+}
+
+/* Is the frame that starts at the next unread byte wholly in the file? Walks its block
+ * headers (RFC 8878, 3.1.1) without decompressing, so that a frame cut off by the end of
+ * the file is skipped whole, exactly as when frames were inflated before being parsed,
+ * while a whole frame is decompressed piece by piece. 1: whole (or not a frame zstd
+ * reads: zstd reports it), 0: cut off, -1: read error. Costs O(its compressed bytes). */
+static int frame_whole(src_t *s) {
+  off_t at = lseek(s->fd, 0, SEEK_CUR);
+  if (at < 0)
+    return -1;
+  at -= (off_t)(s->zin.size - s->zin.pos);
+  uint8_t h[8];
+  int r = walk_get(s, at, h, 5);
+  if (r <= 0)
+    return r;
+  uint32_t magic = get32(h);
+  if ((magic & 0xFFFFFFF0u) == 0x184D2A50u) { /* a skippable frame: magic, size, bytes */
+    if ((r = walk_get(s, at, h, 8)) <= 0)
+      return r;
+    at += 8 + (off_t)get32(h + 4);
+    return walk_get(s, at - 1, h, 1);
+  }
+  if (magic != 0xFD2FB528u)
+    return 1;
+  /* the frame header: magic, descriptor, window byte unless single-segment, dictionary
+   * id and content size as the descriptor says */
+  unsigned fhd = h[4], single = (fhd >> 5) & 1, fcs = fhd >> 6;
+  static const unsigned did_bytes[4] = {0, 1, 2, 4}, fcs_bytes[4] = {0, 2, 4, 8};
+  size_t hsize = 5 + !single + did_bytes[fhd & 3] + (fcs ? fcs_bytes[fcs] : single);
+  int checksum = (h[4] >> 2) & 1;
+  off_t p = at + (off_t)hsize;
+  for (;;) {
+    uint8_t b[3];
+    if ((r = walk_get(s, p, b, 3)) <= 0)
+      return r;
+    uint32_t bh = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16;
+    unsigned type = (bh >> 1) & 3;
+    if (type == 3)
+      return 1; /* reserved: corrupt, zstd says so */
+    p += 3 + (off_t)(type == 1 ? 1 : bh >> 3);
+    if (bh & 1)
+      break;
+  }
+  p += checksum ? 4 : 0;
+  return walk_get(s, p - 1, h, 1);
+}
+
+/* The length of the record at p if it ends before end, else 0: it needs more bytes.
+ * Reads only its lengths (format.h); a record that is not one (unknown tag, overlong
+ * varint) counts as whole, for parse_frame to report. Fields are read in their order,
+ * so one past end means "more to come". */
+static size_t record_len(const uint8_t *p, const uint8_t *end) {
+  const uint8_t *q = p + 1;
+  uint64_t v[4];
+#define SKIP_U(dst)                                                                      \
+  do {                                                                                   \
+    const uint8_t *n_ = atr_get_u(q, end, &(dst));                                       \
+    if (!n_)                                                                             \
+      return end - q >= 10 ? 1 : 0;                                                      \
+    q = n_;                                                                              \
+  } while (0)
+#define SKIP_BYTES(n)                                                                    \
+  do {                                                                                   \
+    if ((n) > (uint64_t)(end - q))                                                       \
+      return 0;                                                                          \
+    q += (n);                                                                            \
+  } while (0)
+#define SKIP_STR()                                                                       \
+  do {                                                                                   \
+    SKIP_U(v[0]);                                                                        \
+    SKIP_BYTES(v[0]);                                                                    \
+  } while (0)
+  switch (*p) {
+  case ATR_TAG_HDR:
+    SKIP_BYTES(8);
+    SKIP_U(v[0]);
+    break;
+  case ATR_TAG_PROC:
+    for (int i = 0; i < 3; i++)
+      SKIP_U(v[0]);
+    SKIP_STR();
+    SKIP_U(v[1]);
+    for (uint64_t i = 0; i < v[1]; i++)
+      SKIP_STR();
+    break;
+  case ATR_TAG_MOD:
+    for (int i = 0; i < 4; i++)
+      SKIP_U(v[0]);
+    SKIP_STR();
+    SKIP_STR();
+    break;
+  case ATR_TAG_THR:
+    SKIP_U(v[0]);
+    SKIP_U(v[0]);
+    SKIP_STR();
+    break;
+  case ATR_TAG_NODE:
+  case ATR_TAG_UNMOD:
+  case ATR_TAG_RSS:
+  case ATR_TAG_LAYER:
+    for (int i = *p == ATR_TAG_NODE ? 2 : 1; i > 0; i--)
+      SKIP_U(v[0]);
+    break;
+  case ATR_TAG_SITE:
+  case ATR_TAG_END:
+    for (int i = *p == ATR_TAG_SITE ? 4 : 8; i > 0; i--)
+      SKIP_U(v[0]);
+    break;
+  case ATR_TAG_NOTE:
+    SKIP_STR();
+    break;
+  case ATR_TAG_CHUNK:
+    for (int i = 0; i < 4; i++)
+      SKIP_U(v[i]);
+    if ((v[0] | v[1] | v[2] | v[3]) >= ATR_MAX_RECORD)
+      return 1;
+    SKIP_BYTES(v[0] + 2 * v[1] + 2 * v[2] + v[3]);
+    break;
+  default:
+    return 1;
+  }
+#undef SKIP_U
+#undef SKIP_BYTES
+#undef SKIP_STR
+  return (size_t)(q - p);
+}
+
+/* Where the whole records of buf[0, len) end: the last record is cut by the piece's end
+ * (it is completed by the next piece). */
+static size_t whole_records(const uint8_t *buf, size_t len) {
+  size_t at = 0;
+  while (at < len) {
+    size_t n = record_len(buf + at, buf + len);
+    if (!n)
+      break;
+    at += n;
+  }
+  return at;
+}
+
+/* The next piece of a frame into sl: whole records only, at most ATR_PIECE_BYTES plus
+ * one record, the start of a record the piece cuts carried to the next piece (its slot
+ * is free by then: slots are reused in order). A frame is decompressed in pieces only
+ * once frame_whole saw it all in the file; the decoder's window is capped
+ * (ATR_ZSTD_WINDOW_LOG_MAX), so memory stays bounded whatever a frame inflates to. */
+static void src_next(src_t *s, slot_t *sl, slot_t *prev) {
   sl->len = 0;
+  sl->frame_end = 0;
+  sl->msg[0] = 0;
+  if (prev->carry) { /* the record prev cut, to be completed here */
+    if (sl->cap < prev->carry) {
+      uint8_t *f = realloc(sl->buf, ATR_PIECE_BYTES + ATR_MAX_RECORD);
+      if (!f) {
+        snprintf(sl->msg, sizeof(sl->msg), "out of memory");
+        sl->status = -1;
+        return;
+      }
+      sl->buf = f;
+      sl->cap = ATR_PIECE_BYTES + ATR_MAX_RECORD;
+    }
+    memcpy(sl->buf, prev->buf + prev->len, prev->carry);
+    sl->len = prev->carry;
+    prev->carry = 0;
+  }
   for (;;) {
     if (s->boundary && !s->out_full) {
       int r = src_tags(s, sl);
+      if (r > 0 && (r = frame_whole(s)) == 0)
+        s->truncated = 1; /* skipped whole: tr->truncated */
+      if (r < 0 && !sl->msg[0])
+        snprintf(sl->msg, sizeof(sl->msg), "read error: %s", strerror(errno));
       if (r <= 0) {
         sl->status = r;
         return;
       }
       s->boundary = 0;
+      s->frame_off = 0;
     }
+    sl->frame = s->frames + 1;
+    sl->off = s->frame_off;
     if (s->zin.pos == s->zin.size && !s->out_full) {
       ssize_t got = s->eof ? 0 : src_read(s, s->in, s->in_cap);
       if (got < 0) {
@@ -743,8 +944,10 @@ static void src_next(src_t *s, slot_t *sl) {
         sl->status = -1;
         return;
       }
-      if (got == 0) {
-        sl->status = 0;
+      if (got == 0) { /* frame_whole saw it whole: the file shrank */
+        snprintf(sl->msg, sizeof(sl->msg), "corrupt trace: zstd frame %llu ends early",
+                 (unsigned long long)s->frames + 1);
+        sl->status = -1;
         return;
       }
       s->compressed_bytes += (uint64_t)got;
@@ -752,12 +955,25 @@ static void src_next(src_t *s, slot_t *sl) {
       continue;
     }
     if (sl->len == sl->cap) {
-      if (sl->cap >= ((size_t)1 << 32)) {
-        snprintf(sl->msg, sizeof(sl->msg), "corrupt trace: frame larger than 4 GiB");
-        sl->status = -1;
+      if (sl->cap >= ATR_PIECE_BYTES + ATR_MAX_RECORD) { /* a piece: hand over its records */
+        size_t whole = whole_records(sl->buf, sl->len), cut = sl->len - whole;
+        if (cut >= ATR_MAX_RECORD) {
+          snprintf(sl->msg, sizeof(sl->msg),
+                   "corrupt trace: a record longer than %u MiB at byte %llu of frame %llu",
+                   ATR_MAX_RECORD >> 20, (unsigned long long)(s->frame_off + whole),
+                   (unsigned long long)s->frames + 1);
+          sl->status = -1;
+          return;
+        }
+        sl->len = whole;
+        sl->carry = cut;
+        s->frame_off += whole;
+        sl->status = 1;
         return;
       }
       size_t cap = sl->cap ? sl->cap * 2 : 64u << 10;
+      if (cap > ATR_PIECE_BYTES + ATR_MAX_RECORD)
+        cap = ATR_PIECE_BYTES + ATR_MAX_RECORD;
       uint8_t *f = realloc(sl->buf, cap);
       if (!f) {
         snprintf(sl->msg, sizeof(sl->msg), "out of memory");
@@ -778,10 +994,13 @@ static void src_next(src_t *s, slot_t *sl) {
       return;
     }
     s->last_ret = ret;
-    if (ret == 0) { /* a whole frame */
+    if (ret == 0) { /* the end of the frame */
       s->out_full = 0;
       s->boundary = 1;
       s->frames++;
+      s->frame_off += sl->len;
+      sl->carry = 0;
+      sl->frame_end = 1;
       sl->status = 1;
       return;
     }
@@ -812,7 +1031,7 @@ static void *producer(void *arg) {
     pthread_mutex_unlock(&P->mu);
     if (stop)
       return NULL;
-    src_next(&P->src, sl);
+    src_next(&P->src, sl, &P->slot[(P->produced + NSLOTS - 1) % NSLOTS]);
     pthread_mutex_lock(&P->mu);
     P->produced++;
     pthread_cond_broadcast(&P->cv);
@@ -895,6 +1114,8 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
   P->src.in_cap = st.st_size < (1 << 20) && !follow ? (size_t)st.st_size : 1u << 20;
   P->src.in = malloc(P->src.in_cap);
   P->src.dctx = ZSTD_createDCtx();
+  if (P->src.dctx)
+    ZSTD_DCtx_setParameter(P->src.dctx, ZSTD_d_windowLogMax, ATR_ZSTD_WINDOW_LOG_MAX);
   pthread_mutex_init(&P->mu, NULL);
   pthread_cond_init(&P->cv, NULL);
   int rc = 0, threaded = 0;
@@ -913,7 +1134,7 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
         pthread_cond_wait(&P->cv, &P->mu);
       pthread_mutex_unlock(&P->mu);
     } else {
-      src_next(&P->src, sl);
+      src_next(&P->src, sl, &P->slot[(P->consumed + NSLOTS - 1) % NSLOTS]);
     }
     if (sl->status < 0) {
       rc = fail(tr, "%s", sl->msg);
@@ -921,8 +1142,9 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
     }
     if (sl->status == 0)
       break;
-    tr->frames++;
+    tr->frames = sl->frame;
     tr->raw_bytes += sl->len;
+    tr->priv->piece_off = sl->off;
     if (parse_frame(tr, sl->buf, sl->len) != 0) {
       rc = -1;
       goto out;
@@ -940,7 +1162,7 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
     rc = fail(tr, "empty file");
     goto out;
   }
-  if (P->src.last_ret != 0 || P->slot[P->consumed % NSLOTS].len != 0)
+  if (P->src.last_ret != 0 || P->src.truncated)
     tr->truncated = 1;
   if (tr->frames == 0 && atr_reader_pid) {
     rc = fail(tr, "no process %u%s in this trace", atr_reader_pid, atr_reader_image ? " (image)" : "");

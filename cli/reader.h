@@ -14,6 +14,12 @@
 
 #include "alloctrace/format.h"
 
+/* What a valid recorder (libtrace/recorder/writer.c) never exceeds; past these a trace
+ * is refused as corrupt (docs/format.md, "What reading costs"). */
+#define ATR_MAX_RECORD (2u << 20)     /* bytes: the largest record, a CHUNK, is < 800 KiB */
+#define ATR_PIECE_BYTES (2u << 20)    /* decompressed bytes parsed at a time */
+#define ATR_ZSTD_WINDOW_LOG_MAX 24    /* zstd level 19 (the recorder's highest) uses 2^23 */
+
 typedef struct {
   uint64_t id, bias, lo, hi;
   char *path;
