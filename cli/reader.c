@@ -177,15 +177,24 @@ static ATR_INLINE int take_block(atr_trace_t *tr, uint64_t ordinal, uint32_t *si
   *site = atr_liveset_take(&P->live, ordinal);
   if (!*site)
     return -1;
+  tr->live_bytes -= tr->sites[*site].size; /* <= live_bytes: it was added */
   if (atr_lw_inside(ordinal, tr->last_ordinal))
     atr_lw_clear(&P->lw, ordinal);
   P->last_free = ordinal;
   return 0;
 }
 
+/* A new live block: its size and the live total stay within the address space
+ * (ATR_MAX_LIVE_BYTES), so no sum of live sizes wraps; so does the allocated total. */
 static ATR_INLINE int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
   if (site == 0 || site >= tr->nsites)
     return -1;
+  uint64_t size = tr->sites[site].size;
+  if (__builtin_expect(size > ATR_MAX_LIVE_BYTES - tr->live_bytes ||
+                       size > UINT64_MAX - tr->allocated_bytes, 0))
+    return -2;
+  tr->live_bytes += size;
+  tr->allocated_bytes += size;
   ev->site = (uint32_t)site;
   ev->ordinal = ++tr->last_ordinal;
   atr_lw_push(&tr->priv->lw, ev->ordinal);
@@ -213,6 +222,8 @@ static ATR_INLINE uint64_t ranked(atr_trace_t *tr, uint64_t r) {
   return atr_lw_select(&tr->priv->lw, r, tr->last_ordinal);
 }
 
+#define BIG_BLOCK "allocation (the block, or the live total, over the 2^47-byte address space)"
+
 /* Decodes the events of one CHUNK; c is past its tag. Returns 0 or -1 (error set). */
 static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
   struct atr_reader_priv *P = tr->priv;
@@ -238,13 +249,19 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
     if (kind) {
       unsigned ti = tag & 15;
       ev.thread = ti == ATR_THREAD_INLINE_MAX ? (uint32_t)P->ext_thread : ti;
+      if (__builtin_expect(ev.thread >= tr->nthreads, 0)) /* THR names each index first */
+        return fail(tr, "corrupt trace: event %zu of the chunk at byte %zu of frame %llu is of "
+                        "thread %u, which no thread record named", (size_t)(t - tags), off,
+                    (unsigned long long)tr->frames, ev.thread);
       uint64_t r = P->last_rank;
       switch (kind) {
-      case ATR_CK_ALLOC:
+      case ATR_CK_ALLOC: {
         ev.kind = ATR_E_ALLOC;
-        if (new_block(tr, get_plane(&k.slo, &k.shi, k.send, &k.misc), &ev) != 0)
-          what = "allocation";
+        int nb = new_block(tr, get_plane(&k.slo, &k.shi, k.send, &k.misc), &ev);
+        if (nb != 0)
+          what = nb == -2 ? BIG_BLOCK : "allocation";
         break;
+      }
       case ATR_CK_REALLOC: {
         uint64_t site = get_plane(&k.slo, &k.shi, k.send, &k.misc); /* 0: no new block */
         uint64_t fv = get_plane(&k.flo, &k.fhi, k.fend, &k.misc);   /* (r+1)<<1 | moved */
@@ -254,9 +271,10 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
           ev.old_ordinal = ranked(tr, P->last_rank = (fv >> 1) - 1);
         else
           ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
+        int nb = 0;
         if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0 ||
-            (site && new_block(tr, site, &ev) != 0))
-          what = "realloc";
+            (site && (nb = new_block(tr, site, &ev)) != 0))
+          what = nb == -2 ? BIG_BLOCK : "realloc";
         break;
       }
       case ATR_CK_FREED:
@@ -284,17 +302,24 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
       }
     } else {
       switch (tag) {
-      case ATR_TAG_TIME:
-        tr->time_us += get_u(&k.misc);
+      case ATR_TAG_TIME: {
+        uint64_t d = get_u(&k.misc);
+        if (d > ATR_MAX_TIME_US - tr->time_us) /* a run of 8.9 years: no duration wraps */
+          what = "time (past 2^48 us)";
+        else
+          tr->time_us += d;
         break;
+      }
       case ATR_TAG_TEXT:
         P->ext_thread = get_u(&k.misc);
+        if (P->ext_thread >= tr->nthreads)
+          what = "thread";
         break;
       case ATR_TAG_AFAIL:
         ev.kind = ATR_E_AFAIL;
         ev.thread = (uint32_t)get_u(&k.misc);
         ev.site = (uint32_t)get_u(&k.misc);
-        if (ev.site == 0 || ev.site >= tr->nsites)
+        if (ev.site == 0 || ev.site >= tr->nsites || ev.thread >= tr->nthreads)
           what = "failed allocation";
         break;
       case ATR_TAG_RFAIL: {
@@ -302,7 +327,8 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
         ev.thread = (uint32_t)get_u(&k.misc);
         uint64_t d = get_u(&k.misc);
         ev.site = (uint32_t)get_u(&k.misc);
-        if (ev.site == 0 || ev.site >= tr->nsites || d >= tr->last_ordinal)
+        if (ev.site == 0 || ev.site >= tr->nsites || d >= tr->last_ordinal ||
+            ev.thread >= tr->nthreads)
           what = "failed realloc";
         else if (!(ev.old_site = atr_liveset_get(&P->live, ev.old_ordinal = tr->last_ordinal - d)))
           what = "failed realloc";
@@ -311,6 +337,8 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
       case ATR_TAG_UFREE:
         ev.thread = (uint32_t)get_u(&k.misc);
         ev.kind = get_u(&k.misc) == ATR_UFREE_INHERITED ? ATR_E_IFREE : ATR_E_UFREE;
+        if (ev.thread >= tr->nthreads)
+          what = "unknown free";
         break;
       default:
         return fail(tr, "corrupt trace: unknown event tag 0x%02x in the chunk at byte %zu of "
@@ -380,6 +408,9 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       break;
     }
     case ATR_TAG_MOD: {
+      if (tr->nmodules >= ATR_READ_MAX_MODULES)
+        return fail(tr, "corrupt trace: more than %u modules at byte %zu of frame %llu",
+                    ATR_READ_MAX_MODULES, off, (unsigned long long)tr->frames);
       if (RESERVE(tr, modules, cap_modules, tr->nmodules))
         return fail(tr, "out of memory");
       atr_rmodule_t *m = &tr->modules[tr->nmodules];
@@ -389,7 +420,8 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       m->hi = get_u(&c);
       m->path = get_str(&c);
       uint64_t n = get_u(&c);
-      if (c.bad || n > sizeof(m->build_id) || n > (uint64_t)(c.end - c.p) || m->lo > m->hi) {
+      if (c.bad || n > sizeof(m->build_id) || n > (uint64_t)(c.end - c.p) || m->lo > m->hi ||
+          m->id >= ATR_READ_MAX_MODULES) {
         free(m->path);
         m->path = NULL;
         BAD("module");
@@ -416,7 +448,8 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     case ATR_TAG_THR: {
       uint64_t idx = get_u(&c), tid = get_u(&c);
       char *name = get_str(&c);
-      if (c.bad || idx > (1u << 24) || RESERVE(tr, threads, cap_threads, idx)) {
+      /* indexes are handed out 0, 1, 2, ... each named once (writer.c): a new one is the next */
+      if (c.bad || idx > tr->nthreads || RESERVE(tr, threads, cap_threads, idx)) {
         free(name);
         BAD("thread");
       }
@@ -430,8 +463,14 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     case ATR_TAG_NODE: {
       uint64_t parent = get_u(&c);
       int64_t d = get_s(&c);
-      if (c.bad || parent >= tr->nnodes || APPEND_RESERVE(tr, nodes, cap_nodes, tr->nnodes))
+      if (c.bad || parent >= tr->nnodes)
         BAD("stack node");
+      if (tr->nnodes >= ATR_READ_MAX_NODES)
+        return fail(tr, "corrupt trace: more than %u stack nodes at byte %zu of frame %llu",
+                    ATR_READ_MAX_NODES, off, (unsigned long long)tr->frames);
+      if (APPEND_RESERVE(tr, nodes, cap_nodes, tr->nnodes))
+        return fail(tr, "out of memory for %zu stack nodes at byte %zu of frame %llu",
+                    tr->nnodes, off, (unsigned long long)tr->frames);
       atr_rnode_t *n = &tr->nodes[tr->nnodes++];
       n->parent = (uint32_t)parent;
       n->ip = P->prev_ip + (uint64_t)d;
@@ -441,9 +480,11 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     }
     case ATR_TAG_SITE: {
       uint64_t node = get_u(&c), size = get_u(&c), kind = get_u(&c), align = get_u(&c);
-      if (c.bad || node >= tr->nnodes || kind == 0 || kind >= ATR_KIND_COUNT ||
-          APPEND_RESERVE(tr, sites, cap_sites, tr->nsites))
+      if (c.bad || node >= tr->nnodes || kind == 0 || kind >= ATR_KIND_COUNT || tr->nsites > UINT32_MAX - 1)
         BAD("site");
+      if (APPEND_RESERVE(tr, sites, cap_sites, tr->nsites))
+        return fail(tr, "out of memory for %zu sites at byte %zu of frame %llu", tr->nsites, off,
+                    (unsigned long long)tr->frames);
       tr->sites[tr->nsites++] = (atr_rsite_t){(uint32_t)node, (uint32_t)kind, size, align};
       break;
     }
@@ -474,7 +515,7 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       break;
     case ATR_TAG_NOTE: {
       char *s = get_str(&c);
-      if (c.bad || RESERVE(tr, notes, cap_notes, tr->nnotes)) {
+      if (c.bad || tr->nnotes >= ATR_READ_MAX_NOTES || RESERVE(tr, notes, cap_notes, tr->nnotes)) {
         free(s);
         BAD("note");
       }
@@ -502,9 +543,44 @@ static int module_contains(const atr_rmodule_t *m, uint64_t ip) {
   return ip >= m->lo && ip < m->hi;
 }
 
+/* Modules by start address for resolve_modules: ties in record order. */
+static const atr_rmodule_t *sort_mods;
+static int by_lo(const void *a, const void *b) {
+  const atr_rmodule_t *x = &sort_mods[*(const uint32_t *)a], *y = &sort_mods[*(const uint32_t *)b];
+  if (x->lo != y->lo)
+    return x->lo < y->lo ? -1 : 1;
+  return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+/* Modules resolve_modules weighs for one address, newest first: more modules over one
+ * address than this (a library reloaded at the same place more often) are not looked
+ * at for it: the nodes of its oldest copies may be left without a module. */
+#define RESOLVE_SCAN 64
+
 /* A node belongs to the module mapped at its address when it was recorded; code that
- * ran inside dlopen (constructors) is recorded before its module: take the next one. */
+ * ran inside dlopen (constructors) is recorded before its module: take the next one.
+ * The modules are sorted by start address with the running maximum of their ends, so a
+ * node costs a binary search and at most RESOLVE_SCAN of the modules over its address:
+ * O(nodes * log(modules)), not nodes * modules (issue 20: 300 k empty modules and 300 k
+ * nodes took hours). Empty modules contain nothing and are left out. */
 static void resolve_modules(atr_trace_t *tr) {
+  size_t nm = 0;
+  uint32_t *ord = malloc((tr->nmodules + 1) * sizeof(uint32_t));
+  uint64_t *maxhi = malloc((tr->nmodules + 1) * sizeof(uint64_t));
+  if (!ord || !maxhi) {
+    free(ord);
+    free(maxhi);
+    return; /* every node stays without a module: symbols are lost, nothing else */
+  }
+  for (size_t m = 0; m < tr->nmodules; m++)
+    if (tr->modules[m].lo < tr->modules[m].hi)
+      ord[nm++] = (uint32_t)m;
+  sort_mods = tr->modules;
+  qsort(ord, nm, sizeof(*ord), by_lo);
+  for (size_t j = 0; j < nm; j++) {
+    uint64_t hi = tr->modules[ord[j]].hi;
+    maxhi[j] = j && maxhi[j - 1] > hi ? maxhi[j - 1] : hi;
+  }
   int32_t last = -1;
   for (size_t i = 1; i < tr->nnodes; i++) {
     atr_rnode_t *n = &tr->nodes[i];
@@ -515,22 +591,33 @@ static void resolve_modules(atr_trace_t *tr) {
       n->module = last;
       continue;
     }
-    int32_t later = -1;
-    for (size_t m = 0; m < tr->nmodules; m++) {
-      const atr_rmodule_t *mod = &tr->modules[m];
+    size_t lo = 0, hi = nm; /* first sorted module starting above ip */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (tr->modules[ord[mid]].lo <= ip)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    int32_t active = -1, later = -1;
+    for (size_t j = lo, seen = 0; j-- > 0 && maxhi[j] > ip && seen < RESOLVE_SCAN;) {
+      const atr_rmodule_t *mod = &tr->modules[ord[j]];
+      int32_t m = (int32_t)ord[j];
       if (!module_contains(mod, ip))
         continue;
+      seen++;
       if (mod->load_node <= i && (!mod->unload_node || i < mod->unload_node)) {
-        n->module = (int32_t)m;
-        break;
+        if (active < 0 || m < active)
+          active = m;
+      } else if (mod->load_node > i && (later < 0 || m < later)) {
+        later = m;
       }
-      if (mod->load_node > i && later < 0)
-        later = (int32_t)m;
     }
-    if (n->module < 0)
-      n->module = later;
+    n->module = active >= 0 ? active : later;
     last = n->module;
   }
+  free(ord);
+  free(maxhi);
 }
 
 /* ---- frame source: the file's zstd frames, decompressed whole, one at a time ---- */

@@ -19,6 +19,13 @@
 #define ATR_MAX_RECORD (2u << 20)     /* bytes: the largest record, a CHUNK, is < 800 KiB */
 #define ATR_PIECE_BYTES (2u << 20)    /* decompressed bytes parsed at a time */
 #define ATR_ZSTD_WINDOW_LOG_MAX 24    /* zstd level 19 (the recorder's highest) uses 2^23 */
+#define ATR_READ_MAX_MODULES 8192u    /* MOD ids index libtrace/shm.h's module table */
+#define ATR_READ_MAX_NOTES 16u        /* shm.h's ATR_MAX_NOTES: the only notes written */
+#define ATR_READ_MAX_NODES (1u << 28) /* a node is a frame of a stack kept in shm.h's arena
+                                         of 2^28 words (ATR_ST_ARENA_WORDS) */
+#define ATR_MAX_TIME_US (1ull << 48)  /* 8.9 years: duration * 2^16 still fits in 64 bits */
+#define ATR_MAX_LIVE_BYTES (1ull << 47) /* x86-64's user address space (4-level paging):
+                                           no block, and no set of live blocks, is larger */
 
 typedef struct {
   uint64_t id, bias, lo, hi;
@@ -43,7 +50,7 @@ typedef struct {
   uint64_t align;
 } atr_rsite_t;
 
-typedef struct {
+typedef struct { /* threads[i] is thread index i: THR records come in index order */
   uint32_t tid;
   char *name;
 } atr_rthread_t;
@@ -96,6 +103,7 @@ struct atr_trace {
   size_t nnotes;
   unsigned layers;
   uint64_t time_us, peak_rss, events;
+  uint64_t live_bytes, allocated_bytes; /* checked: <= ATR_MAX_LIVE_BYTES, no wrap */
   uint64_t last_ordinal;
   int has_end;
   struct {

@@ -249,7 +249,7 @@ RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*
     'free-back-past-live': BASE + ALLOC(1) + FREEK('back'),
     'free-1-alone': BASE + ALLOC(1) + FREEK('1'),
     # 6 blocks freed by every FREE kind: blocks 4, 5, 3, 1, 2, 6 (tests/cli/format.sh)
-    'free-kinds': BASE + ALLOC(1) + ALLOC(1) + ALLOC(1) + ALLOC(2) + ALLOC(2) + ALLOC(2) + FREE(2) + FREEK('next') + FREEK('same') +
+    'free-kinds': BASE + b''.join(THR(i, 100 + i) for i in range(1, 15)) + ALLOC(1) + ALLOC(1) + ALLOC(1) + ALLOC(2) + ALLOC(2) + ALLOC(2) + FREE(2) + FREEK('next') + FREEK('same') +
                  FREEK('back') + FREEK('1', 15) + FREEK('0', 14) + END(events=12),
     'chunk-empty': BASE + CHUNK([]),
     'rank-past-live': BASE + ALLOC(1) + ALLOC(2) + FREE(2),
