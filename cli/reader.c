@@ -37,6 +37,7 @@ struct atr_reader_priv {
   void (*ev_fn)(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev); /* v->event, v->ctx */
   void *ev_ctx;
   uint64_t piece_off; /* where in its frame the piece being parsed starts */
+  unsigned node_run;  /* NODE records since the last SITE */
 };
 
 const char *atr_kind_name(unsigned kind) {
@@ -465,6 +466,10 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       int64_t d = get_s(&c);
       if (c.bad || parent >= tr->nnodes)
         BAD("stack node");
+      if (++P->node_run > ATR_READ_MAX_RUN)
+        return fail(tr, "corrupt trace: more than %u stack nodes in a row without a site at "
+                        "byte %zu of frame %llu", ATR_READ_MAX_RUN, off,
+                    (unsigned long long)tr->frames);
       if (tr->nnodes >= ATR_READ_MAX_NODES)
         return fail(tr, "corrupt trace: more than %u stack nodes at byte %zu of frame %llu",
                     ATR_READ_MAX_NODES, off, (unsigned long long)tr->frames);
@@ -486,6 +491,7 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
         return fail(tr, "out of memory for %zu sites at byte %zu of frame %llu", tr->nsites, off,
                     (unsigned long long)tr->frames);
       tr->sites[tr->nsites++] = (atr_rsite_t){(uint32_t)node, (uint32_t)kind, size, align};
+      P->node_run = 0;
       break;
     }
     case ATR_TAG_RSS: {

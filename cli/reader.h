@@ -23,6 +23,8 @@
 #define ATR_READ_MAX_NOTES 16u        /* shm.h's ATR_MAX_NOTES: the only notes written */
 #define ATR_READ_MAX_NODES (1u << 28) /* a node is a frame of a stack kept in shm.h's arena
                                          of 2^28 words (ATR_ST_ARENA_WORDS) */
+#define ATR_READ_MAX_RUN 256u /* NODE records in a row: the recorder writes a new stack's
+                                 nodes (at most 64 frames, libtrace/tracer.h) then its SITE */
 #define ATR_MAX_TIME_US (1ull << 48)  /* 8.9 years: duration * 2^16 still fits in 64 bits */
 #define ATR_MAX_LIVE_BYTES (1ull << 47) /* x86-64's user address space (4-level paging):
                                            no block, and no set of live blocks, is larger */

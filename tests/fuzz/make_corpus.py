@@ -268,8 +268,8 @@ RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*
     'version-1': HDR(version=1) + BASE[len(HDR()):] + ALLOC(1) + FREE(0),
     'no-header': ALLOC(1),
     'second-header': BASE + HDR() + ALLOC(1),
-    'deep-stack': HDR() + b''.join(NODE(i, 1) for i in range(2000)) + SITE(2000, 1) + ALLOC(1) +
-                 FREE(0),
+    'deep-stack': HDR() + THR(0, 1) + b''.join(NODE(i, 1) + (SITE(i + 1, 1) if i % 200 == 199 else b'')
+                                           for i in range(2000)) + SITE(2000, 1) + ALLOC(10) + FREE(0),
     'huge-sizes': BASE + SITE(1, 2**63) + SITE(1, 2**64 - 1) + ALLOC(3) + ALLOC(4) + FREE(1) +
                  ALLOC(3) + ALLOC(4),
     'odd-aligns': BASE + SITE(1, 8, 5, 2**63) + SITE(1, 8, 5, 3) + SITE(1, 8, 5, 1) + ALLOC(3) +
