@@ -54,8 +54,7 @@ def rle_frame(head, byte, total, window_log=20):
 BASE = HDR() + PROC() + MOD() + THR(0, 100) + NODE(0, 0x401000) + SITE(1, 100)
 
 
-def main():
-    out = sys.argv[1]
+def write(out):
     os.makedirs(out, exist_ok=True)
     files = {
         # time deltas summing to 2^64-1 us: every duration + 1 or duration * k wraps
@@ -86,4 +85,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    write(sys.argv[1])

@@ -3,7 +3,8 @@
 
   make_corpus.py CORPUS_DIR [ALLOCTRACE PROGS_DIR]
 
-hand-*: record streams built here byte by byte (format.h; events gathered into CHUNKs) and compressed with the zstd
+bomb-*: tests/cli/bombs.py's traces that cost a careless reader a hang, a crash or
+gigabytes. hand-*: record streams built here byte by byte (format.h; events gathered into CHUNKs) and compressed with the zstd
 command, each aimed at one check of cli/reader.c: bad indexes, bad sizes, cut records,
 odd frame layouts. raw-*: record streams for the fuzz target's raw mode (it compresses
 them itself, so mutations reach the record parser instead of zstd's checksum). real-*: traces recorded by ALLOCTRACE from the test programs, whole,
@@ -302,6 +303,10 @@ def main():
     for name, data in seeds.items():
         with open(os.path.join(out, name), 'wb') as f:
             f.write(data)
+    # bomb-*: the crafted traces of tests/cli/bombs.sh (issue 20), 100 B to 120 KB each
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'cli'))
+    import bombs
+    bombs.write(out)
     if len(sys.argv) < 4:
         return
     atr, progs = sys.argv[2], sys.argv[3]
