@@ -1,6 +1,9 @@
 /* Trace reader (see reader.h): zstd frames in, validated records, semantic events out.
- * A frame is decoded whole before its records are parsed, so a truncated final frame
- * is skipped exactly. Never crashes on any input: all reads are bounds-checked.
+ * A frame is decompressed and parsed in pieces of whole records (at most ATR_PIECE_BYTES
+ * and one record), and only once its block headers show it wholly in the file, so a
+ * truncated final frame is skipped exactly and no frame is ever held whole. Never crashes
+ * on any input: all reads are bounds-checked; never costs more time or memory than
+ * docs/format.md ("What reading costs") states: every count a trace gives is capped.
  */
 #define _GNU_SOURCE
 #include "reader.h"

@@ -2,8 +2,11 @@
  * the stream into semantic events (allocation, free, realloc with the freed block's
  * site resolved) for the analyses. Keeps only live blocks and the interned tables, so
  * memory is bounded by live blocks and distinct stacks, not by trace length.
- * Never trusts the input: every index is range-checked; a truncated final frame is
- * reported and skipped, any other damage is an error.
+ * Never trusts the input: every index is range-checked, every count capped (below), no
+ * sum can wrap; a truncated final frame is reported and skipped, any other damage is an
+ * error. Costs O(file + decompressed bytes + events + nodes log modules) time and
+ * O(live blocks + nodes + sites + threads + modules) memory plus 40 MiB at most
+ * (docs/format.md, "What reading costs").
  */
 #ifndef ATR_READER_H
 #define ATR_READER_H
