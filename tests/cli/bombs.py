@@ -4,7 +4,7 @@ corpus) into a directory: small files that cost a careless reader a hang, a cras
 gigabytes (issue 20). Each must be refused in one line (exit 2) or read in bounded time
 and memory (docs/format.md, "What reading costs"). Never writes anything but DIR/bomb-*.
 
-  bombs.py DIR
+  bombs.py DIR    (also DIR/pieces-big-frame, a valid trace of one 39 MB frame)
 """
 import os
 import subprocess
@@ -54,8 +54,23 @@ def rle_frame(head, byte, total, window_log=20):
 BASE = HDR() + PROC() + MOD() + THR(0, 100) + NODE(0, 0x401000) + SITE(1, 100)
 
 
-def write(out):
+def big_frame():
+    """Not a bomb: one frame of 39 MB of records (150 CHUNKs of 65,000 malloc(100) and free
+    pairs, each 260 KB) after a PROC with a 60 KB argument, 200,000 NODE and SITE records
+    in the middle, so that records large and small straddle the
+    reader's 2 MiB pieces: 9,750,000 allocations of 100 bytes, all freed."""
+    n = 65000
+    chunk = (b'\x11' + u(2 * n) + u(n) + u(0) + u(0) + b'\x10\x30' * n + b'\x01' * n + b'\x00' * n)
+    head = HDR() + PROC(argv=('true', 'x' * 60000)) + MOD() + THR(0, 100) + NODE(0, 0x401000) + SITE(1, 100)
+    small = render(NODE(1, 0) + SITE(1, 8)) * 200000  # 1.4 MB of 3- and 5-byte records
+    return zstd(render(head) + chunk * 75 + small + chunk * 75 + render(END()))
+
+
+def write(out, pieces=False):
     os.makedirs(out, exist_ok=True)
+    if pieces:
+        with open(os.path.join(out, 'pieces-big-frame'), 'wb') as f:
+            f.write(big_frame())
     files = {
         # time deltas summing to 2^64-1 us: every duration + 1 or duration * k wraps
         'bomb-time-sum': zstd(BASE + TIME(2**63) + ALLOC(1) + TIME(2**63 - 1) + FREE(0) + END()),
@@ -85,4 +100,4 @@ def write(out):
 
 
 if __name__ == '__main__':
-    write(sys.argv[1])
+    write(sys.argv[1], pieces=True)

@@ -67,4 +67,19 @@ run_bomb bomb-module-reloads 0 ''
 "$ATR" summary --json "$B/bomb-module-reloads" >"$T/reloads.json" 2>"$T/err"
 expect_eq "module-reloads: allocations" "$(jget "$T/reloads.json" totals.allocations 2>/dev/null)" 1
 expect_eq "module-reloads: allocated bytes" "$(jget "$T/reloads.json" totals.allocated_bytes 2>/dev/null)" 8
+
+# one frame of 39 MB: its records straddle the reader's pieces (carried whole to the next)
+F=$B/pieces-big-frame
+expect_exit "39 MB frame: summary" 0 "$ATR" summary --json "$F"
+printf '%s' "$OUT" >"$T/big.json"
+expect_eq "39 MB frame: allocations" "$(jget "$T/big.json" totals.allocations 2>/dev/null)" 9750000
+expect_eq "39 MB frame: frees" "$(jget "$T/big.json" totals.frees 2>/dev/null)" 9750000
+expect_eq "39 MB frame: allocated bytes" "$(jget "$T/big.json" totals.allocated_bytes 2>/dev/null)" 975000000
+expect_eq "39 MB frame: peak bytes" "$(jget "$T/big.json" totals.peak_bytes 2>/dev/null)" 100
+expect_eq "39 MB frame: leaked blocks" "$(jget "$T/big.json" totals.leaked_blocks 2>/dev/null)" 0
+expect_eq "39 MB frame: the 60 KB argument" "$(jget "$T/big.json" argv.1 2>/dev/null | wc -c)" 60001
+# cut inside the frame: skipped whole (a warning, exit 2: it was the only frame)
+head -c $(($(stat -c %s "$F") - 100)) "$F" >"$T/cut.zst"
+expect_exit "39 MB frame cut: refused" 2 "$ATR" summary "$T/cut.zst"
+expect_match "39 MB frame cut: no whole frame" "$OUT" "truncated trace: not even one complete frame"
 finish
