@@ -77,10 +77,10 @@ def write(out, pieces=False):
         # 300 k modules with empty ranges and 300 k nodes: each node against each module
         'bomb-modules': zstd(HDR() + MOD(mid=1, lo=0x1000, hi=0x1000) * 300000 +
                              NODE(0, 0x401000) + NODE(1, 0) * 299999 + SITE(2, 8) + ALLOC(1)),
-        # 8191 reloads of one library at one address (valid), then 2 M nodes in and out of it
+        # 8191 reloads of one library at one address (valid), then 4 M nodes in and out of it
         'bomb-module-reloads': zstd(HDR() + PROC() + THR(0, 100) + b''.join(MOD(mid=i) + UNMOD(i) for i in range(8191)) +
                                     MOD(mid=8191) + NODE(0, 0x401000) +
-                                    ((NODE(1, 0x200000) + NODE(1, -0x200000)) * 64 + SITE(1, 8)) * 15625 +
+                                    ((NODE(1, 0x200000) + NODE(1, -0x200000)) * 64 + SITE(1, 8)) * 31250 +
                                     SITE(2, 8) + ALLOC(1) + FREE(0) + END()),
         # a frame that inflates to 3.9 GB (zeros after the records): held whole, 4 GB
         'bomb-zstd-inflate': rle_frame(BASE, 0x00, 3900 * 10**6),
