@@ -553,7 +553,7 @@ static int module_contains(const atr_rmodule_t *m, uint64_t ip) {
 }
 
 /* Modules by start address for resolve_modules: ties in record order. */
-static const atr_rmodule_t *sort_mods;
+static _Thread_local const atr_rmodule_t *sort_mods; /* by_lo's table (qsort has no context) */
 static int by_lo(const void *a, const void *b) {
   const atr_rmodule_t *x = &sort_mods[*(const uint32_t *)a], *y = &sort_mods[*(const uint32_t *)b];
   if (x->lo != y->lo)
