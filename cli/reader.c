@@ -1,6 +1,9 @@
 /* Trace reader (see reader.h): zstd frames in, validated records, semantic events out.
- * A frame is decoded whole before its records are parsed, so a truncated final frame
- * is skipped exactly. Never crashes on any input: all reads are bounds-checked.
+ * A frame is decompressed and parsed in pieces of whole records (at most ATR_PIECE_BYTES
+ * and one record), and only once its block headers show it wholly in the file, so a
+ * truncated final frame is skipped exactly and no frame is ever held whole. Never crashes
+ * on any input: all reads are bounds-checked; never costs more time or memory than
+ * docs/format.md ("What reading costs") states: every count a trace gives is capped.
  */
 #define _GNU_SOURCE
 #include "reader.h"
@@ -36,6 +39,8 @@ struct atr_reader_priv {
   const atr_visitor_t *v;
   void (*ev_fn)(void *ctx, const atr_trace_t *tr, const atr_ev_t *ev); /* v->event, v->ctx */
   void *ev_ctx;
+  uint64_t piece_off; /* where in its frame the piece being parsed starts */
+  unsigned node_run;  /* NODE records since the last SITE */
 };
 
 const char *atr_kind_name(unsigned kind) {
@@ -176,15 +181,24 @@ static ATR_INLINE int take_block(atr_trace_t *tr, uint64_t ordinal, uint32_t *si
   *site = atr_liveset_take(&P->live, ordinal);
   if (!*site)
     return -1;
+  tr->live_bytes -= tr->sites[*site].size; /* <= live_bytes: it was added */
   if (atr_lw_inside(ordinal, tr->last_ordinal))
     atr_lw_clear(&P->lw, ordinal);
   P->last_free = ordinal;
   return 0;
 }
 
+/* A new live block: its size and the live total stay within the address space
+ * (ATR_MAX_LIVE_BYTES), so no sum of live sizes wraps; so does the allocated total. */
 static ATR_INLINE int new_block(atr_trace_t *tr, uint64_t site, atr_ev_t *ev) {
   if (site == 0 || site >= tr->nsites)
     return -1;
+  uint64_t size = tr->sites[site].size;
+  if (__builtin_expect(size > ATR_MAX_LIVE_BYTES - tr->live_bytes ||
+                       size > UINT64_MAX - tr->allocated_bytes, 0))
+    return -2;
+  tr->live_bytes += size;
+  tr->allocated_bytes += size;
   ev->site = (uint32_t)site;
   ev->ordinal = ++tr->last_ordinal;
   atr_lw_push(&tr->priv->lw, ev->ordinal);
@@ -212,6 +226,8 @@ static ATR_INLINE uint64_t ranked(atr_trace_t *tr, uint64_t r) {
   return atr_lw_select(&tr->priv->lw, r, tr->last_ordinal);
 }
 
+#define BIG_BLOCK "allocation (the block, or the live total, over the 2^47-byte address space)"
+
 /* Decodes the events of one CHUNK; c is past its tag. Returns 0 or -1 (error set). */
 static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
   struct atr_reader_priv *P = tr->priv;
@@ -237,13 +253,19 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
     if (kind) {
       unsigned ti = tag & 15;
       ev.thread = ti == ATR_THREAD_INLINE_MAX ? (uint32_t)P->ext_thread : ti;
+      if (__builtin_expect(ev.thread >= tr->nthreads, 0)) /* THR names each index first */
+        return fail(tr, "corrupt trace: event %zu of the chunk at byte %zu of frame %llu is of "
+                        "thread %u, which no thread record named", (size_t)(t - tags), off,
+                    (unsigned long long)tr->frames, ev.thread);
       uint64_t r = P->last_rank;
       switch (kind) {
-      case ATR_CK_ALLOC:
+      case ATR_CK_ALLOC: {
         ev.kind = ATR_E_ALLOC;
-        if (new_block(tr, get_plane(&k.slo, &k.shi, k.send, &k.misc), &ev) != 0)
-          what = "allocation";
+        int nb = new_block(tr, get_plane(&k.slo, &k.shi, k.send, &k.misc), &ev);
+        if (nb != 0)
+          what = nb == -2 ? BIG_BLOCK : "allocation";
         break;
+      }
       case ATR_CK_REALLOC: {
         uint64_t site = get_plane(&k.slo, &k.shi, k.send, &k.misc); /* 0: no new block */
         uint64_t fv = get_plane(&k.flo, &k.fhi, k.fend, &k.misc);   /* (r+1)<<1 | moved */
@@ -253,9 +275,10 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
           ev.old_ordinal = ranked(tr, P->last_rank = (fv >> 1) - 1);
         else
           ev.old_ordinal = P->last_free + (uint64_t)get_s(&k.misc);
+        int nb = 0;
         if (take_block(tr, ev.old_ordinal, &ev.old_site) != 0 ||
-            (site && new_block(tr, site, &ev) != 0))
-          what = "realloc";
+            (site && (nb = new_block(tr, site, &ev)) != 0))
+          what = nb == -2 ? BIG_BLOCK : "realloc";
         break;
       }
       case ATR_CK_FREED:
@@ -283,17 +306,24 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
       }
     } else {
       switch (tag) {
-      case ATR_TAG_TIME:
-        tr->time_us += get_u(&k.misc);
+      case ATR_TAG_TIME: {
+        uint64_t d = get_u(&k.misc);
+        if (d > ATR_MAX_TIME_US - tr->time_us) /* a run of 8.9 years: no duration wraps */
+          what = "time (past 2^48 us)";
+        else
+          tr->time_us += d;
         break;
+      }
       case ATR_TAG_TEXT:
         P->ext_thread = get_u(&k.misc);
+        if (P->ext_thread >= tr->nthreads)
+          what = "thread";
         break;
       case ATR_TAG_AFAIL:
         ev.kind = ATR_E_AFAIL;
         ev.thread = (uint32_t)get_u(&k.misc);
         ev.site = (uint32_t)get_u(&k.misc);
-        if (ev.site == 0 || ev.site >= tr->nsites)
+        if (ev.site == 0 || ev.site >= tr->nsites || ev.thread >= tr->nthreads)
           what = "failed allocation";
         break;
       case ATR_TAG_RFAIL: {
@@ -301,7 +331,8 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
         ev.thread = (uint32_t)get_u(&k.misc);
         uint64_t d = get_u(&k.misc);
         ev.site = (uint32_t)get_u(&k.misc);
-        if (ev.site == 0 || ev.site >= tr->nsites || d >= tr->last_ordinal)
+        if (ev.site == 0 || ev.site >= tr->nsites || d >= tr->last_ordinal ||
+            ev.thread >= tr->nthreads)
           what = "failed realloc";
         else if (!(ev.old_site = atr_liveset_get(&P->live, ev.old_ordinal = tr->last_ordinal - d)))
           what = "failed realloc";
@@ -310,6 +341,8 @@ static int parse_chunk(atr_trace_t *tr, cursor_t *c, size_t off) {
       case ATR_TAG_UFREE:
         ev.thread = (uint32_t)get_u(&k.misc);
         ev.kind = get_u(&k.misc) == ATR_UFREE_INHERITED ? ATR_E_IFREE : ATR_E_UFREE;
+        if (ev.thread >= tr->nthreads)
+          what = "unknown free";
         break;
       default:
         return fail(tr, "corrupt trace: unknown event tag 0x%02x in the chunk at byte %zu of "
@@ -335,7 +368,7 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
   struct atr_reader_priv *P = tr->priv;
   cursor_t c = {buf, buf + len, 0};
   while (c.p < c.end) {
-    size_t off = (size_t)(c.p - buf);
+    size_t off = (size_t)(P->piece_off + (uint64_t)(c.p - buf));
     unsigned tag = *c.p++;
     if (!P->have_hdr && tag != ATR_TAG_HDR)
       return fail(tr, "not an alloctrace trace (no header record)");
@@ -379,6 +412,9 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       break;
     }
     case ATR_TAG_MOD: {
+      if (tr->nmodules >= ATR_READ_MAX_MODULES)
+        return fail(tr, "corrupt trace: more than %u modules at byte %zu of frame %llu",
+                    ATR_READ_MAX_MODULES, off, (unsigned long long)tr->frames);
       if (RESERVE(tr, modules, cap_modules, tr->nmodules))
         return fail(tr, "out of memory");
       atr_rmodule_t *m = &tr->modules[tr->nmodules];
@@ -388,7 +424,8 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       m->hi = get_u(&c);
       m->path = get_str(&c);
       uint64_t n = get_u(&c);
-      if (c.bad || n > sizeof(m->build_id) || n > (uint64_t)(c.end - c.p) || m->lo > m->hi) {
+      if (c.bad || n > sizeof(m->build_id) || n > (uint64_t)(c.end - c.p) || m->lo > m->hi ||
+          m->id >= ATR_READ_MAX_MODULES) {
         free(m->path);
         m->path = NULL;
         BAD("module");
@@ -415,7 +452,8 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     case ATR_TAG_THR: {
       uint64_t idx = get_u(&c), tid = get_u(&c);
       char *name = get_str(&c);
-      if (c.bad || idx > (1u << 24) || RESERVE(tr, threads, cap_threads, idx)) {
+      /* indexes are handed out 0, 1, 2, ... each named once (writer.c): a new one is the next */
+      if (c.bad || idx > tr->nthreads || RESERVE(tr, threads, cap_threads, idx)) {
         free(name);
         BAD("thread");
       }
@@ -429,8 +467,18 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     case ATR_TAG_NODE: {
       uint64_t parent = get_u(&c);
       int64_t d = get_s(&c);
-      if (c.bad || parent >= tr->nnodes || APPEND_RESERVE(tr, nodes, cap_nodes, tr->nnodes))
+      if (c.bad || parent >= tr->nnodes)
         BAD("stack node");
+      if (++P->node_run > ATR_READ_MAX_RUN)
+        return fail(tr, "corrupt trace: more than %u stack nodes in a row without a site at "
+                        "byte %zu of frame %llu", ATR_READ_MAX_RUN, off,
+                    (unsigned long long)tr->frames);
+      if (tr->nnodes >= ATR_READ_MAX_NODES)
+        return fail(tr, "corrupt trace: more than %u stack nodes at byte %zu of frame %llu",
+                    ATR_READ_MAX_NODES, off, (unsigned long long)tr->frames);
+      if (APPEND_RESERVE(tr, nodes, cap_nodes, tr->nnodes))
+        return fail(tr, "out of memory for %zu stack nodes at byte %zu of frame %llu",
+                    tr->nnodes, off, (unsigned long long)tr->frames);
       atr_rnode_t *n = &tr->nodes[tr->nnodes++];
       n->parent = (uint32_t)parent;
       n->ip = P->prev_ip + (uint64_t)d;
@@ -440,10 +488,13 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
     }
     case ATR_TAG_SITE: {
       uint64_t node = get_u(&c), size = get_u(&c), kind = get_u(&c), align = get_u(&c);
-      if (c.bad || node >= tr->nnodes || kind == 0 || kind >= ATR_KIND_COUNT ||
-          APPEND_RESERVE(tr, sites, cap_sites, tr->nsites))
+      if (c.bad || node >= tr->nnodes || kind == 0 || kind >= ATR_KIND_COUNT || tr->nsites > UINT32_MAX - 1)
         BAD("site");
+      if (APPEND_RESERVE(tr, sites, cap_sites, tr->nsites))
+        return fail(tr, "out of memory for %zu sites at byte %zu of frame %llu", tr->nsites, off,
+                    (unsigned long long)tr->frames);
       tr->sites[tr->nsites++] = (atr_rsite_t){(uint32_t)node, (uint32_t)kind, size, align};
+      P->node_run = 0;
       break;
     }
     case ATR_TAG_RSS: {
@@ -473,7 +524,7 @@ static int parse_frame(atr_trace_t *tr, const uint8_t *buf, size_t len) {
       break;
     case ATR_TAG_NOTE: {
       char *s = get_str(&c);
-      if (c.bad || RESERVE(tr, notes, cap_notes, tr->nnotes)) {
+      if (c.bad || tr->nnotes >= ATR_READ_MAX_NOTES || RESERVE(tr, notes, cap_notes, tr->nnotes)) {
         free(s);
         BAD("note");
       }
@@ -501,9 +552,44 @@ static int module_contains(const atr_rmodule_t *m, uint64_t ip) {
   return ip >= m->lo && ip < m->hi;
 }
 
+/* Modules by start address for resolve_modules: ties in record order. */
+static _Thread_local const atr_rmodule_t *sort_mods; /* by_lo's table (qsort has no context) */
+static int by_lo(const void *a, const void *b) {
+  const atr_rmodule_t *x = &sort_mods[*(const uint32_t *)a], *y = &sort_mods[*(const uint32_t *)b];
+  if (x->lo != y->lo)
+    return x->lo < y->lo ? -1 : 1;
+  return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+/* Modules resolve_modules weighs for one address, newest first: more modules over one
+ * address than this (a library reloaded at the same place more often) are not looked
+ * at for it: the nodes of its oldest copies may be left without a module. */
+#define RESOLVE_SCAN 64
+
 /* A node belongs to the module mapped at its address when it was recorded; code that
- * ran inside dlopen (constructors) is recorded before its module: take the next one. */
+ * ran inside dlopen (constructors) is recorded before its module: take the next one.
+ * The modules are sorted by start address with the running maximum of their ends, so a
+ * node costs a binary search and at most RESOLVE_SCAN of the modules over its address:
+ * O(nodes * log(modules)), not nodes * modules (issue 20: 300 k empty modules and 300 k
+ * nodes took hours). Empty modules contain nothing and are left out. */
 static void resolve_modules(atr_trace_t *tr) {
+  size_t nm = 0;
+  uint32_t *ord = malloc((tr->nmodules + 1) * sizeof(uint32_t));
+  uint64_t *maxhi = malloc((tr->nmodules + 1) * sizeof(uint64_t));
+  if (!ord || !maxhi) {
+    free(ord);
+    free(maxhi);
+    return; /* every node stays without a module: symbols are lost, nothing else */
+  }
+  for (size_t m = 0; m < tr->nmodules; m++)
+    if (tr->modules[m].lo < tr->modules[m].hi)
+      ord[nm++] = (uint32_t)m;
+  sort_mods = tr->modules;
+  qsort(ord, nm, sizeof(*ord), by_lo);
+  for (size_t j = 0; j < nm; j++) {
+    uint64_t hi = tr->modules[ord[j]].hi;
+    maxhi[j] = j && maxhi[j - 1] > hi ? maxhi[j - 1] : hi;
+  }
   int32_t last = -1;
   for (size_t i = 1; i < tr->nnodes; i++) {
     atr_rnode_t *n = &tr->nodes[i];
@@ -514,22 +600,33 @@ static void resolve_modules(atr_trace_t *tr) {
       n->module = last;
       continue;
     }
-    int32_t later = -1;
-    for (size_t m = 0; m < tr->nmodules; m++) {
-      const atr_rmodule_t *mod = &tr->modules[m];
+    size_t lo = 0, hi = nm; /* first sorted module starting above ip */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (tr->modules[ord[mid]].lo <= ip)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    int32_t active = -1, later = -1;
+    for (size_t j = lo, seen = 0; j-- > 0 && maxhi[j] > ip && seen < RESOLVE_SCAN;) {
+      const atr_rmodule_t *mod = &tr->modules[ord[j]];
+      int32_t m = (int32_t)ord[j];
       if (!module_contains(mod, ip))
         continue;
+      seen++;
       if (mod->load_node <= i && (!mod->unload_node || i < mod->unload_node)) {
-        n->module = (int32_t)m;
-        break;
+        if (active < 0 || m < active)
+          active = m;
+      } else if (mod->load_node > i && (later < 0 || m < later)) {
+        later = m;
       }
-      if (mod->load_node > i && later < 0)
-        later = (int32_t)m;
     }
-    if (n->module < 0)
-      n->module = later;
+    n->module = active >= 0 ? active : later;
     last = n->module;
   }
+  free(ord);
+  free(maxhi);
 }
 
 /* ---- frame source: the file's zstd frames, decompressed whole, one at a time ---- */
@@ -546,8 +643,13 @@ typedef struct {
   int eof;          /* read() said end of file */
   int tagged;       /* a stream tag was seen: every frame must have one */
   int out_full;     /* the last call filled the output: zstd may still hold data */
+  int truncated;    /* the file ends inside the frame after the last one read */
   uint64_t frames;  /* frames completed so far */
+  uint64_t frame_off; /* content bytes of the current frame handed over so far */
   uint64_t compressed_bytes;
+  uint8_t walk[4096]; /* frame_whole's window on the file */
+  off_t walk_off;
+  size_t walk_len;
   _Atomic int *follow; /* atr_reader_follow when the read began */
 } src_t;
 
@@ -575,7 +677,11 @@ static ssize_t src_read(src_t *s, void *buf, size_t n) {
 typedef struct {
   uint8_t *buf;
   size_t len, cap;
-  int status; /* 1: a whole frame in buf[0, len); 0: end of file; -1: error in msg */
+  size_t carry;    /* bytes after len: the start of a record the next piece completes */
+  uint64_t frame;  /* the frame this piece is of, from 1 */
+  uint64_t off;    /* where in that frame's content the piece starts */
+  int frame_end;   /* the piece ends its frame */
+  int status; /* 1: whole records of a frame in buf[0, len); 0: end of file; -1: error in msg */
   char msg[400];
 } slot_t;
 
@@ -722,18 +828,209 @@ static int src_tags(src_t *s, slot_t *sl) {
   }
 }
 
-/* Decompresses the next whole frame into sl (its buffer grows by doubling). */
-static void src_next(src_t *s, slot_t *sl) {
+/* The bytes [off, off + n) of the file into out, through a 4 KiB window: 1, or 0 when
+ * the file ends first (followed: once its writer is done), -1 on a read error. */
+static int walk_get(src_t *s, off_t off, uint8_t *out, size_t n) {
+  if (off < s->walk_off || off + (off_t)n > s->walk_off + (off_t)s->walk_len) {
+    for (;;) {
+      int over = follow_over(s);
+      ssize_t got = pread(s->fd, s->walk, sizeof(s->walk), off);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0)
+        return -1;
+      s->walk_off = off;
+      s->walk_len = (size_t)got;
+      if ((size_t)got >= n || over)
+        break;
+      nanosleep(&(struct timespec){0, 2000000}, NULL);
+    }
+    if (s->walk_len < n)
+      return 0;
+  }
+  memcpy(out, s->walk + (off - s->walk_off), n);
+  return 1;
+}
+
+/* Is the frame that starts at the next unread byte wholly in the file? Walks its block
+ * headers (RFC 8878, 3.1.1) without decompressing, so that a frame cut off by the end of
+ * the file is skipped whole, exactly as when frames were inflated before being parsed,
+ * while a whole frame is decompressed piece by piece. 1: whole (or not a frame zstd
+ * reads: zstd reports it), 0: cut off, -1: read error. Costs O(its compressed bytes). */
+static int frame_whole(src_t *s) {
+  off_t at = lseek(s->fd, 0, SEEK_CUR);
+  if (at < 0)
+    return -1;
+  at -= (off_t)(s->zin.size - s->zin.pos);
+  uint8_t h[8];
+  int r = walk_get(s, at, h, 5);
+  if (r <= 0)
+    return r;
+  uint32_t magic = get32(h);
+  if ((magic & 0xFFFFFFF0u) == 0x184D2A50u) { /* a skippable frame: magic, size, bytes */
+    if ((r = walk_get(s, at, h, 8)) <= 0)
+      return r;
+    at += 8 + (off_t)get32(h + 4);
+    return walk_get(s, at - 1, h, 1);
+  }
+  if (magic != 0xFD2FB528u)
+    return 1;
+  /* the frame header: magic, descriptor, window byte unless single-segment, dictionary
+   * id and content size as the descriptor says */
+  unsigned fhd = h[4], single = (fhd >> 5) & 1, fcs = fhd >> 6;
+  static const unsigned did_bytes[4] = {0, 1, 2, 4}, fcs_bytes[4] = {0, 2, 4, 8};
+  size_t hsize = 5 + !single + did_bytes[fhd & 3] + (fcs ? fcs_bytes[fcs] : single);
+  int checksum = (h[4] >> 2) & 1;
+  off_t p = at + (off_t)hsize;
+  for (;;) {
+    uint8_t b[3];
+    if ((r = walk_get(s, p, b, 3)) <= 0)
+      return r;
+    uint32_t bh = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16;
+    unsigned type = (bh >> 1) & 3;
+    if (type == 3)
+      return 1; /* reserved: corrupt, zstd says so */
+    p += 3 + (off_t)(type == 1 ? 1 : bh >> 3);
+    if (bh & 1)
+      break;
+  }
+  p += checksum ? 4 : 0;
+  return walk_get(s, p - 1, h, 1);
+}
+
+/* The length of the record at p if it ends before end, else 0: it needs more bytes.
+ * Reads only its lengths (format.h); a record that is not one (unknown tag, overlong
+ * varint) counts as whole, for parse_frame to report. Fields are read in their order,
+ * so one past end means "more to come". */
+static size_t record_len(const uint8_t *p, const uint8_t *end) {
+  const uint8_t *q = p + 1;
+  uint64_t v[4];
+#define SKIP_U(dst)                                                                      \
+  do {                                                                                   \
+    const uint8_t *n_ = atr_get_u(q, end, &(dst));                                       \
+    if (!n_)                                                                             \
+      return end - q >= 10 ? 1 : 0;                                                      \
+    q = n_;                                                                              \
+  } while (0)
+#define SKIP_BYTES(n)                                                                    \
+  do {                                                                                   \
+    if ((n) > (uint64_t)(end - q))                                                       \
+      return 0;                                                                          \
+    q += (n);                                                                            \
+  } while (0)
+#define SKIP_STR()                                                                       \
+  do {                                                                                   \
+    SKIP_U(v[0]);                                                                        \
+    SKIP_BYTES(v[0]);                                                                    \
+  } while (0)
+  switch (*p) {
+  case ATR_TAG_HDR:
+    SKIP_BYTES(8);
+    SKIP_U(v[0]);
+    break;
+  case ATR_TAG_PROC:
+    for (int i = 0; i < 3; i++)
+      SKIP_U(v[0]);
+    SKIP_STR();
+    SKIP_U(v[1]);
+    for (uint64_t i = 0; i < v[1]; i++)
+      SKIP_STR();
+    break;
+  case ATR_TAG_MOD:
+    for (int i = 0; i < 4; i++)
+      SKIP_U(v[0]);
+    SKIP_STR();
+    SKIP_STR();
+    break;
+  case ATR_TAG_THR:
+    SKIP_U(v[0]);
+    SKIP_U(v[0]);
+    SKIP_STR();
+    break;
+  case ATR_TAG_NODE:
+  case ATR_TAG_UNMOD:
+  case ATR_TAG_RSS:
+  case ATR_TAG_LAYER:
+    for (int i = *p == ATR_TAG_NODE ? 2 : 1; i > 0; i--)
+      SKIP_U(v[0]);
+    break;
+  case ATR_TAG_SITE:
+  case ATR_TAG_END:
+    for (int i = *p == ATR_TAG_SITE ? 4 : 8; i > 0; i--)
+      SKIP_U(v[0]);
+    break;
+  case ATR_TAG_NOTE:
+    SKIP_STR();
+    break;
+  case ATR_TAG_CHUNK:
+    for (int i = 0; i < 4; i++)
+      SKIP_U(v[i]);
+    if ((v[0] | v[1] | v[2] | v[3]) >= ATR_MAX_RECORD)
+      return 1;
+    SKIP_BYTES(v[0] + 2 * v[1] + 2 * v[2] + v[3]);
+    break;
+  default:
+    return 1;
+  }
+#undef SKIP_U
+#undef SKIP_BYTES
+#undef SKIP_STR
+  return (size_t)(q - p);
+}
+
+/* Where the whole records of buf[0, len) end: the last record is cut by the piece's end
+ * (it is completed by the next piece). */
+static size_t whole_records(const uint8_t *buf, size_t len) {
+  size_t at = 0;
+  while (at < len) {
+    size_t n = record_len(buf + at, buf + len);
+    if (!n)
+      break;
+    at += n;
+  }
+  return at;
+}
+
+/* The next piece of a frame into sl: whole records only, at most ATR_PIECE_BYTES plus
+ * one record, the start of a record the piece cuts carried to the next piece (its slot
+ * is free by then: slots are reused in order). A frame is decompressed in pieces only
+ * once frame_whole saw it all in the file; the decoder's window is capped
+ * (ATR_ZSTD_WINDOW_LOG_MAX), so memory stays bounded whatever a frame inflates to. */
+static void src_next(src_t *s, slot_t *sl, slot_t *prev) {
   sl->len = 0;
+  sl->frame_end = 0;
+  sl->msg[0] = 0;
+  if (prev->carry) { /* the record prev cut, to be completed here */
+    if (sl->cap < prev->carry) {
+      uint8_t *f = realloc(sl->buf, ATR_PIECE_BYTES + ATR_MAX_RECORD);
+      if (!f) {
+        snprintf(sl->msg, sizeof(sl->msg), "out of memory");
+        sl->status = -1;
+        return;
+      }
+      sl->buf = f;
+      sl->cap = ATR_PIECE_BYTES + ATR_MAX_RECORD;
+    }
+    memcpy(sl->buf, prev->buf + prev->len, prev->carry);
+    sl->len = prev->carry;
+    prev->carry = 0;
+  }
   for (;;) {
     if (s->boundary && !s->out_full) {
       int r = src_tags(s, sl);
+      if (r > 0 && (r = frame_whole(s)) == 0)
+        s->truncated = 1; /* skipped whole: tr->truncated */
+      if (r < 0 && !sl->msg[0])
+        snprintf(sl->msg, sizeof(sl->msg), "read error: %s", strerror(errno));
       if (r <= 0) {
         sl->status = r;
         return;
       }
       s->boundary = 0;
+      s->frame_off = 0;
     }
+    sl->frame = s->frames + 1;
+    sl->off = s->frame_off;
     if (s->zin.pos == s->zin.size && !s->out_full) {
       ssize_t got = s->eof ? 0 : src_read(s, s->in, s->in_cap);
       if (got < 0) {
@@ -743,8 +1040,10 @@ static void src_next(src_t *s, slot_t *sl) {
         sl->status = -1;
         return;
       }
-      if (got == 0) {
-        sl->status = 0;
+      if (got == 0) { /* frame_whole saw it whole: the file shrank */
+        snprintf(sl->msg, sizeof(sl->msg), "corrupt trace: zstd frame %llu ends early",
+                 (unsigned long long)s->frames + 1);
+        sl->status = -1;
         return;
       }
       s->compressed_bytes += (uint64_t)got;
@@ -752,12 +1051,25 @@ static void src_next(src_t *s, slot_t *sl) {
       continue;
     }
     if (sl->len == sl->cap) {
-      if (sl->cap >= ((size_t)1 << 32)) {
-        snprintf(sl->msg, sizeof(sl->msg), "corrupt trace: frame larger than 4 GiB");
-        sl->status = -1;
+      if (sl->cap >= ATR_PIECE_BYTES + ATR_MAX_RECORD) { /* a piece: hand over its records */
+        size_t whole = whole_records(sl->buf, sl->len), cut = sl->len - whole;
+        if (cut >= ATR_MAX_RECORD) {
+          snprintf(sl->msg, sizeof(sl->msg),
+                   "corrupt trace: a record longer than %u MiB at byte %llu of frame %llu",
+                   ATR_MAX_RECORD >> 20, (unsigned long long)(s->frame_off + whole),
+                   (unsigned long long)s->frames + 1);
+          sl->status = -1;
+          return;
+        }
+        sl->len = whole;
+        sl->carry = cut;
+        s->frame_off += whole;
+        sl->status = 1;
         return;
       }
       size_t cap = sl->cap ? sl->cap * 2 : 64u << 10;
+      if (cap > ATR_PIECE_BYTES + ATR_MAX_RECORD)
+        cap = ATR_PIECE_BYTES + ATR_MAX_RECORD;
       uint8_t *f = realloc(sl->buf, cap);
       if (!f) {
         snprintf(sl->msg, sizeof(sl->msg), "out of memory");
@@ -778,10 +1090,13 @@ static void src_next(src_t *s, slot_t *sl) {
       return;
     }
     s->last_ret = ret;
-    if (ret == 0) { /* a whole frame */
+    if (ret == 0) { /* the end of the frame */
       s->out_full = 0;
       s->boundary = 1;
       s->frames++;
+      s->frame_off += sl->len;
+      sl->carry = 0;
+      sl->frame_end = 1;
       sl->status = 1;
       return;
     }
@@ -812,7 +1127,7 @@ static void *producer(void *arg) {
     pthread_mutex_unlock(&P->mu);
     if (stop)
       return NULL;
-    src_next(&P->src, sl);
+    src_next(&P->src, sl, &P->slot[(P->produced + NSLOTS - 1) % NSLOTS]);
     pthread_mutex_lock(&P->mu);
     P->produced++;
     pthread_cond_broadcast(&P->cv);
@@ -895,6 +1210,8 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
   P->src.in_cap = st.st_size < (1 << 20) && !follow ? (size_t)st.st_size : 1u << 20;
   P->src.in = malloc(P->src.in_cap);
   P->src.dctx = ZSTD_createDCtx();
+  if (P->src.dctx)
+    ZSTD_DCtx_setParameter(P->src.dctx, ZSTD_d_windowLogMax, ATR_ZSTD_WINDOW_LOG_MAX);
   pthread_mutex_init(&P->mu, NULL);
   pthread_cond_init(&P->cv, NULL);
   int rc = 0, threaded = 0;
@@ -913,7 +1230,7 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
         pthread_cond_wait(&P->cv, &P->mu);
       pthread_mutex_unlock(&P->mu);
     } else {
-      src_next(&P->src, sl);
+      src_next(&P->src, sl, &P->slot[(P->consumed + NSLOTS - 1) % NSLOTS]);
     }
     if (sl->status < 0) {
       rc = fail(tr, "%s", sl->msg);
@@ -921,8 +1238,9 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
     }
     if (sl->status == 0)
       break;
-    tr->frames++;
+    tr->frames = sl->frame;
     tr->raw_bytes += sl->len;
+    tr->priv->piece_off = sl->off;
     if (parse_frame(tr, sl->buf, sl->len) != 0) {
       rc = -1;
       goto out;
@@ -940,7 +1258,7 @@ static int trace_read(atr_trace_t *tr, const char *path, const atr_visitor_t *v)
     rc = fail(tr, "empty file");
     goto out;
   }
-  if (P->src.last_ret != 0 || P->slot[P->consumed % NSLOTS].len != 0)
+  if (P->src.last_ret != 0 || P->src.truncated)
     tr->truncated = 1;
   if (tr->frames == 0 && atr_reader_pid) {
     rc = fail(tr, "no process %u%s in this trace", atr_reader_pid, atr_reader_image ? " (image)" : "");

@@ -2,8 +2,11 @@
  * the stream into semantic events (allocation, free, realloc with the freed block's
  * site resolved) for the analyses. Keeps only live blocks and the interned tables, so
  * memory is bounded by live blocks and distinct stacks, not by trace length.
- * Never trusts the input: every index is range-checked; a truncated final frame is
- * reported and skipped, any other damage is an error.
+ * Never trusts the input: every index is range-checked, every count capped (below), no
+ * sum can wrap; a truncated final frame is reported and skipped, any other damage is an
+ * error. Costs O(file + decompressed bytes + events + nodes log modules) time and
+ * O(live blocks + nodes + sites + threads + modules) memory plus 40 MiB at most
+ * (docs/format.md, "What reading costs").
  */
 #ifndef ATR_READER_H
 #define ATR_READER_H
@@ -13,6 +16,21 @@
 #include <stdint.h>
 
 #include "alloctrace/format.h"
+
+/* What a valid recorder (libtrace/recorder/writer.c) never exceeds; past these a trace
+ * is refused as corrupt (docs/format.md, "What reading costs"). */
+#define ATR_MAX_RECORD (2u << 20)     /* bytes: the largest record, a CHUNK, is < 800 KiB */
+#define ATR_PIECE_BYTES (2u << 20)    /* decompressed bytes parsed at a time */
+#define ATR_ZSTD_WINDOW_LOG_MAX 24    /* zstd level 19 (the recorder's highest) uses 2^23 */
+#define ATR_READ_MAX_MODULES 8192u    /* MOD ids index libtrace/shm.h's module table */
+#define ATR_READ_MAX_NOTES 16u        /* shm.h's ATR_MAX_NOTES: the only notes written */
+#define ATR_READ_MAX_NODES (1u << 28) /* a node is a frame of a stack kept in shm.h's arena
+                                         of 2^28 words (ATR_ST_ARENA_WORDS) */
+#define ATR_READ_MAX_RUN 256u /* NODE records in a row: the recorder writes a new stack's
+                                 nodes (at most 64 frames, libtrace/tracer.h) then its SITE */
+#define ATR_MAX_TIME_US (1ull << 48)  /* 8.9 years: duration * 2^16 still fits in 64 bits */
+#define ATR_MAX_LIVE_BYTES (1ull << 47) /* x86-64's user address space (4-level paging):
+                                           no block, and no set of live blocks, is larger */
 
 typedef struct {
   uint64_t id, bias, lo, hi;
@@ -37,7 +55,7 @@ typedef struct {
   uint64_t align;
 } atr_rsite_t;
 
-typedef struct {
+typedef struct { /* threads[i] is thread index i: THR records come in index order */
   uint32_t tid;
   char *name;
 } atr_rthread_t;
@@ -90,6 +108,7 @@ struct atr_trace {
   size_t nnotes;
   unsigned layers;
   uint64_t time_us, peak_rss, events;
+  uint64_t live_bytes, allocated_bytes; /* checked: <= ATR_MAX_LIVE_BYTES, no wrap */
   uint64_t last_ordinal;
   int has_end;
   struct {

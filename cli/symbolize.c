@@ -24,9 +24,22 @@ typedef struct {
   Dwfl_Module *mod;
   atr_symtab_t *syms; /* built at the module's first address */
   int tried;
+  int32_t same; /* the first module of the same file at the same bias: its Dwfl serves */
   const char *base;
   const char *cls;
 } sym_module_t;
+
+/* The first module of tr with m's path and bias (m itself when none comes before): a
+ * library dlopen'ed again and again at one address is opened once, not once per load
+ * (8192 loads ran out of descriptors). At most ATR_READ_MAX_MODULES^2 / 2 compares. */
+static int32_t first_same(const atr_trace_t *tr, size_t m) {
+  const atr_rmodule_t *rm = &tr->modules[m];
+  for (size_t k = 0; rm->path && k < m; k++)
+    if (tr->modules[k].bias == rm->bias && tr->modules[k].path &&
+        strcmp(tr->modules[k].path, rm->path) == 0)
+      return (int32_t)k;
+  return (int32_t)m;
+}
 
 typedef struct {
   uint64_t key;
@@ -109,6 +122,7 @@ atr_symbolizer_t *atr_sym_new(const atr_trace_t *tr) {
     const char *p = tr->modules[i].path ? tr->modules[i].path : "?";
     s->mods[i].base = basename_of(p);
     s->mods[i].cls = classify(tr, p);
+    s->mods[i].same = first_same(tr, i);
   }
   return s;
 }
@@ -219,7 +233,8 @@ atr_sym_warm_t *atr_sym_warm_start(const atr_trace_t *tr) {
   }
   for (size_t i = 0; i < tr->nmodules; i++) {
     const atr_rmodule_t *rm = &tr->modules[i];
-    if (!rm->path || rm->path[0] != '/' || !worth_warming(tr, rm->path))
+    if (!rm->path || rm->path[0] != '/' || !worth_warming(tr, rm->path) ||
+        first_same(tr, i) != (int32_t)i)
       continue;
     w->m[w->n].path = strdup(rm->path);
     w->m[w->n].bias = rm->bias;
@@ -329,6 +344,8 @@ static unsigned call_line(Dwarf_Die *inl) {
 static int resolve(atr_symbolizer_t *s, int m, uint64_t ip, atr_frame_t *out) {
   uint64_t addr = ip - 1; /* a return address: look at the call instruction */
   const char *modname = m >= 0 ? s->mods[m].base : "?";
+  if (m >= 0)
+    m = s->mods[m].same; /* same file, same symbols */
   Dwfl_Module *mod = m >= 0 ? module_dwfl(s, m) : NULL;
   int n = 0;
   if (!mod) {

@@ -3,7 +3,8 @@
 
   make_corpus.py CORPUS_DIR [ALLOCTRACE PROGS_DIR]
 
-hand-*: record streams built here byte by byte (format.h; events gathered into CHUNKs) and compressed with the zstd
+bomb-*: tests/cli/bombs.py's traces that cost a careless reader a hang, a crash or
+gigabytes. hand-*: record streams built here byte by byte (format.h; events gathered into CHUNKs) and compressed with the zstd
 command, each aimed at one check of cli/reader.c: bad indexes, bad sizes, cut records,
 odd frame layouts. raw-*: record streams for the fuzz target's raw mode (it compresses
 them itself, so mutations reach the record parser instead of zstd's checksum). real-*: traces recorded by ALLOCTRACE from the test programs, whole,
@@ -249,7 +250,7 @@ RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*
     'free-back-past-live': BASE + ALLOC(1) + FREEK('back'),
     'free-1-alone': BASE + ALLOC(1) + FREEK('1'),
     # 6 blocks freed by every FREE kind: blocks 4, 5, 3, 1, 2, 6 (tests/cli/format.sh)
-    'free-kinds': BASE + ALLOC(1) + ALLOC(1) + ALLOC(1) + ALLOC(2) + ALLOC(2) + ALLOC(2) + FREE(2) + FREEK('next') + FREEK('same') +
+    'free-kinds': BASE + b''.join(THR(i, 100 + i) for i in range(1, 15)) + ALLOC(1) + ALLOC(1) + ALLOC(1) + ALLOC(2) + ALLOC(2) + ALLOC(2) + FREE(2) + FREEK('next') + FREEK('same') +
                  FREEK('back') + FREEK('1', 15) + FREEK('0', 14) + END(events=12),
     'chunk-empty': BASE + CHUNK([]),
     'rank-past-live': BASE + ALLOC(1) + ALLOC(2) + FREE(2),
@@ -268,8 +269,8 @@ RECORDS = {  # name -> record stream; written compressed (hand-*) and raw (raw-*
     'version-1': HDR(version=1) + BASE[len(HDR()):] + ALLOC(1) + FREE(0),
     'no-header': ALLOC(1),
     'second-header': BASE + HDR() + ALLOC(1),
-    'deep-stack': HDR() + b''.join(NODE(i, 1) for i in range(2000)) + SITE(2000, 1) + ALLOC(1) +
-                 FREE(0),
+    'deep-stack': HDR() + THR(0, 1) + b''.join(NODE(i, 1) + (SITE(i + 1, 1) if i % 200 == 199 else b'')
+                                           for i in range(2000)) + SITE(2000, 1) + ALLOC(10) + FREE(0),
     'huge-sizes': BASE + SITE(1, 2**63) + SITE(1, 2**64 - 1) + ALLOC(3) + ALLOC(4) + FREE(1) +
                  ALLOC(3) + ALLOC(4),
     'odd-aligns': BASE + SITE(1, 8, 5, 2**63) + SITE(1, 8, 5, 3) + SITE(1, 8, 5, 1) + ALLOC(3) +
@@ -302,6 +303,10 @@ def main():
     for name, data in seeds.items():
         with open(os.path.join(out, name), 'wb') as f:
             f.write(data)
+    # bomb-*: the crafted traces of tests/cli/bombs.sh (issue 20), 100 B to 120 KB each
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'cli'))
+    import bombs
+    bombs.write(out)
     if len(sys.argv) < 4:
         return
     atr, progs = sys.argv[2], sys.argv[3]
