@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../cli/escape.h"
-#include "../../cli/outfile.h"
+#include "escape.h"
+#include "outfile.h"
 
 static int ntest, nfailed;
 

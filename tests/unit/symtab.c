@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../cli/symtab.h"
+#include "symtab.h"
 
 #define BIAS 0x7f0000000000ull /* a load address as the recorder would record one */
 #define SAMPLES 1500           /* random addresses (and symbols) per big module */
