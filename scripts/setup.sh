@@ -40,7 +40,12 @@ build() {
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@" >/dev/null
   fi
-  ninja -C "$dir" >/dev/null
+  # quiet when it works; the compiler's messages when it does not
+  if ! ninja -C "$dir" >"$dir/build-output.txt" 2>&1; then
+    grep -E "error|FAILED|undefined" "$dir/build-output.txt" | head -20 >&2
+    echo "setup.sh: the build in $dir failed (all of it in $dir/build-output.txt)" >&2
+    exit 1
+  fi
 }
 
 case "$mode" in

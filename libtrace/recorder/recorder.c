@@ -59,6 +59,14 @@ void atr_rec_log(const char *fmt, ...) {
   fprintf(stderr, "alloctrace-record: %s\n", buf);
 }
 
+#ifdef ATR_DEBUG
+/* ATR_ASSERT (tracer.h) in the recorder: an ordinary process, so stdio */
+void atr__assert_fail(const char *what, const char *file, int line) {
+  fprintf(stderr, "alloctrace-record: assertion failed: %s (%s:%d)\n", what, file, line);
+  abort();
+}
+#endif
+
 static void status(const char *fmt, ...) {
   if (status_fd < 0)
     return;
