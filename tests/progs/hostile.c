@@ -11,6 +11,10 @@
  *                 child dup2s /dev/null over fds 60..63 and over every socket it holds,
  *                 mallocs and frees one 4127-byte block, and exit(0)s. Prints
  *                 "children N ok K thread A" (K children exited 0, A thread blocks).
+ *                 malloc and exit in a child of a threaded parent are not
+ *                 async-signal-safe under POSIX; they are the case under test and are
+ *                 safe with glibc, whose fork resets malloc's and stdio's locks in the
+ *                 child (the program registers no atexit handler of its own).
  *   sigdup N      SIGALRM every 100 us (setitimer); the handler dup2s /dev/null over
  *                 fd 71 or 72 (and once over every socket the process holds); main dup2s
  *                 over fds 73 and 74 in a loop (and once over the sockets) until the
@@ -60,15 +64,25 @@
 
 static _Atomic int done;
 static _Atomic long thread_blocks;
-static void *volatile sink;
+/* One malloc and free of n bytes, which the compiler may not elide (the block's address
+ * goes through a volatile). The pointer is the calling thread's own local: a global
+ * `void *volatile sink` shared by main and the allocator thread was a data race, and
+ * `sink = malloc(n); free(sink);` re-reads sink, so main could free the thread's block
+ * (and the thread free it again, or main's): glibc aborted with "double free or
+ * corruption (out)" in main's free of the forkstorm loop, untraced as well as traced
+ * (4 of 60 runs untraced, 3 of 60 under `run --no-follow`). sealexit's handler, which
+ * runs while the thread allocates, had the same race. */
+static void churn(size_t n) {
+  void *volatile p = malloc(n);
+  free(p);
+}
 
 /* 16 blocks per 50 us, at most 200,000: concurrent with the whole fork storm, and a
  * trace small enough to dump */
 static void *allocator(void *arg) {
   (void)arg;
   for (long n = 0; !atomic_load(&done) && n < 200000; n++) {
-    sink = malloc(4099);
-    free(sink);
+    churn(4099);
     atomic_fetch_add(&thread_blocks, 1);
     if (n % 16 == 15)
       usleep(50);
@@ -117,8 +131,7 @@ static int forkstorm(int n) {
     return 3;
   int started = 0;
   for (int i = 0; i < n; i++) {
-    sink = malloc(4111);
-    free(sink);
+    churn(4111);
     pid_t p = fork();
     if (p < 0)
       break;
@@ -128,8 +141,7 @@ static int forkstorm(int n) {
         if (dup2(null, fd) != fd)
           _exit(4);
       over_sockets(null);
-      sink = malloc(4127);
-      free(sink);
+      churn(4127);
       exit(0);
     }
     started++;
@@ -172,8 +184,7 @@ static int sigdup(int want) {
   struct itimerval off = {{0, 0}, {0, 0}};
   setitimer(ITIMER_REAL, &off, NULL);
   for (int i = 0; i < 100; i++) {
-    sink = malloc(4133);
-    free(sink);
+    churn(4133);
   }
   say("handler %d main %ld\n", want, calls);
   return 0;
@@ -216,8 +227,7 @@ static int dlfork(const char *lib, int n) {
     if (p < 0)
       break;
     if (p == 0) {
-      sink = malloc(4139);
-      free(sink);
+      churn(4139);
       _exit(0);
     }
     started++;
@@ -290,8 +300,7 @@ static void seal(void) {
       syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
     _exit(6);
   for (int i = 0; i < seal_blocks; i++) {
-    sink = malloc(4157);
-    free(sink);
+    churn(4157);
   }
   if (seal_selftest)
     say("after the seal\n");
@@ -336,8 +345,7 @@ int main(int argc, char **argv) {
   }
   if (argc >= 3 && strcmp(argv[1], "stderr") == 0) {
     say_err("%s\n", argv[2]);
-    sink = malloc(4111);
-    free(sink);
+    churn(4111);
     return 0;
   }
   say_err("usage: hostile forkstorm N | sigdup N | dlfork LIB N | sealexit M | preload | stderr TEXT\n");
