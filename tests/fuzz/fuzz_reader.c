@@ -211,6 +211,8 @@ static void run_command(const char *cli, const char *dir, const char *path, cons
     abort();
   }
   int code = WEXITSTATUS(st);
+  if (!(code == 0 || code == 2 || (code == 1 && strcmp(c[0], "check") == 0)))
+    fprintf(stderr, "fuzz_reader: alloctrace %s %s exited %d\n", c[0], c[1] ? c[1] : "", code);
   PROMISE(code == 0 || code == 2 || (code == 1 && strcmp(c[0], "check") == 0));
   if (code == 2) { /* one line naming the file */
     char msg[2048] = {0};
