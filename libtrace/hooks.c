@@ -44,10 +44,14 @@ static inline void hook_end(int saved_errno) {
 /* An allocation failed: memory (or address space) is exhausted, and libunwind's walk
  * maps memory for its caches and crashes when it cannot (SIGSEGV inside
  * _ULx86_64_step in 2 of 8 runs of tests/progs/limits `as 300` under RLIMIT_AS 300 MiB,
- * where the untraced program exits 0). From then on this image walks frame pointers,
+ * where the untraced program exits 0). After a failure of up to 16 MiB (memory really is
+ * short: larger requests fail without a shortage) this image walks frame pointers,
  * which need no memory, and its trace says so. */
-static ATR_NOINLINE void memory_short(void) {
-  if (atr__cfg.unwind != ATR_UNWIND_LIBUNWIND)
+static ATR_NOINLINE void memory_short(size_t size, size_t align) {
+  /* a huge request fails without any shortage (malloc(1 TiB), overflowing callocs), and
+   * so does a bad alignment (posix_memalign(24, 10): EINVAL) */
+  if (atr__cfg.unwind != ATR_UNWIND_LIBUNWIND || size > ((size_t)16 << 20) ||
+      (align & (align - 1)) != 0)
     return;
   atr__cfg.unwind = ATR_UNWIND_FP;
   atr__note("stacks by frame pointers from the first failed allocation on: libunwind "
@@ -59,7 +63,7 @@ void atr__record_alloc(unsigned kind, void *p, size_t size, size_t align) {
   if (ATR_UNLIKELY(!t))
     return;
   if (ATR_UNLIKELY(!p && size))
-    memory_short();
+    memory_short(size, align);
   atr__hook_enter(t);
   uint64_t ts = atr__stamp(t) + ATR_SKEW(0);
   uint32_t stack = atr__stack_capture(t);
@@ -103,7 +107,7 @@ void atr__record_realloc_end(atr_thread_t *t, unsigned kind, void *old, void *p,
   if (ATR_UNLIKELY(!t))
     return;
   if (ATR_UNLIKELY(!p && size))
-    memory_short();
+    memory_short(size, align);
   atr__hook_enter(t);
   uint64_t ts = atr__stamp(t) + ATR_SKEW(0);
   uint32_t stack = (p || size) ? atr__stack_capture(t) : 0;
